@@ -108,14 +108,21 @@ def fit_center_scale(X, groups, with_scale=True):
     (see :func:`degenerate_scale`) are replaced by 1.
     """
     Xs = np.asarray(X[groups.order], dtype=np.float64)
-    counts = groups.counts.astype(np.float64)[:, None]
-    starts = groups.bounds[:-1]
-    mean = np.add.reduceat(Xs, starts, axis=0) / counts
+    if groups.n_groups == 1:
+        # One group: numpy's reductions, as StandardScaler (EFAAR) computes them,
+        # so that results agree with EFAAR to rounding.
+        mean = Xs.mean(axis=0, keepdims=True)
+        var = Xs.var(axis=0, keepdims=True) if with_scale else None
+    else:
+        counts = groups.counts.astype(np.float64)[:, None]
+        starts = groups.bounds[:-1]
+        mean = np.add.reduceat(Xs, starts, axis=0) / counts
+        if with_scale:
+            Xs -= mean[_group_of_sorted(groups)]
+            np.square(Xs, out=Xs)
+            var = np.add.reduceat(Xs, starts, axis=0) / counts
     if not with_scale:
         return CenterScale(mean=mean, scale=None, degenerate=None)
-    Xs -= mean[_group_of_sorted(groups)]
-    np.square(Xs, out=Xs)
-    var = np.add.reduceat(Xs, starts, axis=0) / counts
     degenerate = degenerate_scale(var, mean, groups.counts)
     scale = np.sqrt(var)
     scale[degenerate] = 1.0
@@ -188,7 +195,7 @@ def fit_whitening(Z):
     mean = Z.mean(axis=0)
     Zc = Z - mean
     if n >= 10 * d:
-        lam, V = linalg.eigh(Zc.T @ Zc)
+        lam, V = linalg.eigh(Zc.T @ Zc, driver="evd")
         S = np.sqrt(np.clip(lam[::-1], 0.0, None))
         Vt = V[:, ::-1].T
     else:
@@ -235,7 +242,8 @@ def fit_coral(Z, reg=0.5, shrinkage=None):
     likelihood covariance (``ddof=0``), as in :mod:`sklearn.covariance`.
     The inverse square root comes from :func:`scipy.linalg.eigh`: of the
     ``d x d`` covariance, or, with ``n <= d`` controls, of the ``n x n``
-    Gram matrix (same eigenvalues; the other directions get
+    Gram matrix when ``2 n <= d`` (same nonzero eigenvalues, and a low-rank
+    form that is cheaper to apply; the other directions get
     ``reg_total^(-1/2)``).
     """
     Z = np.asarray(Z, dtype=np.float64)
@@ -252,14 +260,14 @@ def fit_coral(Z, reg=0.5, shrinkage=None):
             delta = float(shrinkage)
         mu = float(np.einsum("ij,ij->", Zc, Zc)) / (n * d)
         alpha, extra = (1.0 - delta) / n, float(reg) + delta * mu
-    if n <= d:
-        lam, Q = linalg.eigh(alpha * (Zc @ Zc.T))
+    if 2 * n <= d:
+        lam, Q = linalg.eigh(alpha * (Zc @ Zc.T), driver="evd")
         keep = lam > max(lam[-1], 0.0) * max(n, d) * _EPS
         lam, Q = lam[keep], Q[:, keep]
         U = (Zc.T @ Q) / np.sqrt(lam / alpha)
         base = extra**-0.5
         return Coral(identity=base, vectors=U, coef=(lam + extra) ** -0.5 - base)
-    lam, U = linalg.eigh(alpha * (Zc.T @ Zc))
+    lam, U = linalg.eigh(alpha * (Zc.T @ Zc), driver="evd")
     lam = np.clip(lam, 0.0, None) + extra
     return Coral(identity=0.0, dense=(U * lam**-0.5) @ U.T)
 
