@@ -93,6 +93,11 @@ class ImageBank:
             f"n_keys={self.n_keys})"
         )
 
+    def __deepcopy__(self, memo):
+        # Immutable (read-only arrays): clone() and deepcopy share it, never
+        # copy a possibly large teacher table.
+        return self
+
     def __getstate__(self):
         state = self.__dict__.copy()
         state.pop("_lookup")

@@ -155,7 +155,7 @@ def train_adapter(adapter, data, config, *, rng, device, history=None):
     steps_per_epoch = math.ceil(n / batch_size)
     total_steps = steps_per_epoch * config.max_epochs
 
-    table = torch.as_tensor(data.sampler.table, device=device)
+    table = torch.as_tensor(np.array(data.sampler.table), device=device)
     codes_t = torch.as_tensor(data.codes, device=device)
     features_t = None
     if data.epoch_features is None:

@@ -27,11 +27,11 @@ def make_weakly_paired(
     images_per_perturbation=3,
     latent_dim=16,
     nuisance_dim=24,
-    group_strength=0.8,
+    group_strength=0.6,
     tx_signal=0.35,
     tx_nuisance=1.0,
     tx_noise=1.0,
-    image_noise=0.5,
+    image_noise=1.0,
     batch_strength=1.0,
     program_size=60,
     control_label="control",
@@ -83,12 +83,12 @@ def make_weakly_paired(
     latent_dim, nuisance_dim : int, default=16, 24
         Dimensions of the shared biological state and of the
         perturbation-specific nuisance.
-    group_strength : float in [0, 1], default=0.8
+    group_strength : float in [0, 1], default=0.6
         Share of a perturbation's latent state that comes from its group.
     tx_signal, tx_nuisance, tx_noise : float, default=0.35, 1.0, 1.0
         Per-gene standard deviations of the relationship signal, of the
         perturbation-specific nuisance and of the per-sample noise in ``X``.
-    image_noise : float, default=0.5
+    image_noise : float, default=1.0
         Per-sample noise of the teacher embeddings (relative to unit signal).
     batch_strength : float, default=1.0
         Scale of the plate effects (additive offset plus low-rank structured
