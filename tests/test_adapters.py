@@ -1,0 +1,213 @@
+"""Tests of semiclip.datasets._adapters: from_dataframe and from_anndata."""
+
+import re
+
+import numpy as np
+import pytest
+
+pd = pytest.importorskip("pandas")
+
+from semiclip.datasets import from_anndata, from_dataframe, load_ta_orf_l1000, make_keys  # noqa: E402
+
+
+def _frame():
+    return pd.DataFrame(
+        {
+            "Metadata_gene": ["TP53", "TP53", "KRAS", "EMPTY", "EMPTY"],
+            "Metadata_dose": [1.0, 3.0, 1.0, 0.0, 0.0],
+            "Metadata_Plate": ["P1", "P2", "P1", "P1", "P2"],
+            "Metadata_pert_type": ["trt", "trt", "trt", "ctl", "ctl"],
+            "Metadata_is_ctl": [False, False, False, True, True],
+            "g1": [0.5, 0.1, 0.2, 0.0, np.nan],
+            "g2": np.arange(5, dtype=np.int64),
+        }
+    )
+
+
+# -- from_dataframe ------------------------------------------------------------------
+def test_from_dataframe_basic():
+    frame = _frame()
+    d = from_dataframe(frame, key="Metadata_gene", batch="Metadata_Plate", control_label="EMPTY")
+    assert d.X.dtype == np.float32 and d.X.shape == (5, 2)
+    np.testing.assert_array_equal(d.X, frame[["g1", "g2"]].to_numpy(dtype=np.float32))
+    assert np.isnan(d.X[4, 0])  # NaN kept for the user to impute
+    assert d.y.tolist() == frame["Metadata_gene"].tolist()
+    assert d.batch.tolist() == frame["Metadata_Plate"].tolist()
+    assert d.is_control.tolist() == [False, False, False, True, True]
+    assert d.control_label == "EMPTY"
+    assert d.feature_names.tolist() == ["g1", "g2"]
+    assert list(d.metadata.columns) == [c for c in frame.columns if c.startswith("Metadata_")]
+
+
+def test_from_dataframe_multi_column_key_and_controls():
+    frame = _frame()
+    d = from_dataframe(frame, key=["Metadata_gene", "Metadata_dose"],
+                       control=("Metadata_pert_type", "ctl"))
+    expected = make_keys(frame["Metadata_gene"].to_numpy(), frame["Metadata_dose"].to_numpy())
+    expected[3:] = "control"
+    assert d.y.tolist() == expected.tolist() == ["TP53|1", "TP53|3", "KRAS|1", "control", "control"]
+    assert d.control_label == "control" and d.batch is None
+    # a boolean column and a custom label
+    d = from_dataframe(frame, key="Metadata_gene", control="Metadata_is_ctl", control_label="ctl")
+    assert d.y.tolist()[3:] == ["ctl", "ctl"] and d.is_control.sum() == 2
+    # several values
+    d = from_dataframe(frame, key="Metadata_gene", control=("Metadata_gene", ["EMPTY", "KRAS"]))
+    assert d.is_control.tolist() == [False, False, True, True, True]
+    # no controls at all
+    d = from_dataframe(frame, key="Metadata_gene")
+    assert not d.is_control.any() and d.control_label is None
+
+
+def test_from_dataframe_numeric_keys_become_strings_when_controls_are_relabelled():
+    frame = pd.DataFrame({"pert": [7, 8, 9], "Metadata_ctl": [False, False, True], "f": [1.0, 2.0, 3.0]})
+    d = from_dataframe(frame, key="pert", control="Metadata_ctl")
+    assert d.y.tolist() == ["7", "8", "control"]
+    d = from_dataframe(frame, key="pert", control="Metadata_ctl", control_label=-1)
+    assert d.y.tolist() == [7, 8, -1]
+    assert d.feature_names.tolist() == ["f"]  # the key column is not a feature
+
+
+def test_from_dataframe_agrees_with_the_loader():
+    tx = load_ta_orf_l1000(as_frame=True)
+    d = from_dataframe(tx.frame, key="Metadata_gene", batch="Metadata_Plate",
+                       control=("Metadata_pert_type", ["ctl_vector", "ctl_untrt"]))
+    np.testing.assert_array_equal(d.X, tx.X)
+    np.testing.assert_array_equal(d.y, tx.y)
+    np.testing.assert_array_equal(d.batch, tx.batch)
+    np.testing.assert_array_equal(d.is_control, tx.is_control)
+    np.testing.assert_array_equal(d.feature_names, tx.feature_names)
+
+
+def test_from_dataframe_explicit_features():
+    d = from_dataframe(_frame(), key="Metadata_gene", features=["g2"])
+    assert d.feature_names.tolist() == ["g2"] and d.X[:, 0].tolist() == [0, 1, 2, 3, 4]
+    assert "g1" in d.metadata.columns
+
+
+def test_from_dataframe_errors():
+    frame = _frame()
+    with pytest.raises(ValueError, match=re.escape("key column 'gene' not found in the DataFrame; it has columns 'Metadata_gene'")):
+        from_dataframe(frame, key="gene")
+    with pytest.raises(ValueError, match="batch column 'Plate' not found"):
+        from_dataframe(frame, key="Metadata_gene", batch="Plate")
+    with pytest.raises(ValueError, match=re.escape("control_label='DMSO' matches none of the keys of 'Metadata_gene'; keys look like 'EMPTY', 'KRAS', 'TP53'")):
+        from_dataframe(frame, key="Metadata_gene", control_label="DMSO")
+    with pytest.raises(ValueError, match="control column 'Metadata_pert_type' must be boolean"):
+        from_dataframe(frame, key="Metadata_gene", control="Metadata_pert_type")
+    with pytest.raises(ValueError, match=re.escape("control=('Metadata_pert_type', 'x') matches no row")):
+        from_dataframe(frame, key="Metadata_gene", control=("Metadata_pert_type", "x"))
+    with pytest.raises(ValueError, match=re.escape("control_label='TP53' is already the key of 2 non-control row(s)")):
+        from_dataframe(frame, key="Metadata_gene", control="Metadata_is_ctl", control_label="TP53")
+    with pytest.raises(ValueError, match="a column name or a \\(column, values\\) pair"):
+        from_dataframe(frame, key="Metadata_gene", control=("a", "b", "c"))
+    bad = frame.assign(Metadata_gene=["TP53", None, "KRAS", "EMPTY", "EMPTY"])
+    with pytest.raises(ValueError, match=re.escape("key column 'Metadata_gene' has 1 missing value(s) (None/NaN) at rows 1")):
+        from_dataframe(bad, key="Metadata_gene")
+    with pytest.raises(ValueError, match=re.escape("1 column(s) are neither numeric features nor Metadata_ columns: 'note'")):
+        from_dataframe(frame.assign(note="x"), key="Metadata_gene")
+    with pytest.raises(ValueError, match=re.escape("features 'g3' not found")):
+        from_dataframe(frame, key="Metadata_gene", features=["g1", "g3"])
+    with pytest.raises(ValueError, match="features must be numeric columns; 'Metadata_Plate'"):
+        from_dataframe(frame, key="Metadata_gene", features=["Metadata_Plate"])
+    with pytest.raises(ValueError, match="no feature columns left"):
+        from_dataframe(frame[["Metadata_gene", "Metadata_Plate"]], key="Metadata_gene")
+    with pytest.raises(TypeError, match="frame must be a pandas DataFrame; got ndarray"):
+        from_dataframe(np.zeros((2, 2)), key="a")
+
+
+def test_from_dataframe_error_lists_metadata_first_for_wide_tables():
+    wide = pd.DataFrame(np.zeros((2, 40)), columns=[f"f{i}" for i in range(40)])
+    wide.insert(0, "Metadata_well", ["A1", "A2"])
+    with pytest.raises(ValueError, match=re.escape("its metadata columns are 'Metadata_well' (and 40 numeric feature columns)")):
+        from_dataframe(wide, key="Metadata_gene")
+
+
+# -- from_anndata ----------------------------------------------------------------------
+try:
+    import anndata
+except ImportError:  # pragma: no cover - anndata is an optional extra
+    anndata = None
+needs_anndata = pytest.mark.skipif(anndata is None, reason="anndata is not installed")
+
+
+def _adata(X):
+    obs = pd.DataFrame(
+        {
+            "gene": pd.Categorical(["A", "B", "A", "B", "ctl", "ctl"]),
+            "plate": ["p1", "p1", "p2", "p2", "p1", "p2"],
+            "type": ["trt"] * 4 + ["ctl"] * 2,
+        },
+        index=[f"cell{i}" for i in range(6)],
+    )
+    var = pd.DataFrame({"symbol": ["TP53", "KRAS", "MYC", "EGFR"]},
+                       index=[f"ENSG{i:011d}" for i in range(4)])
+    adata = anndata.AnnData(X, obs=obs, var=var)
+    adata.layers["scaled"] = np.asarray(adata.X.todense() if hasattr(adata.X, "todense") else adata.X) * 2
+    adata.obsm["X_pca"] = np.arange(12, dtype=np.float64).reshape(6, 2)
+    adata.obsm["X_df"] = pd.DataFrame({"u": np.ones(6), "v": np.zeros(6)}, index=obs.index)
+    return adata
+
+
+DENSE = np.arange(24, dtype=np.float32).reshape(6, 4) % 5
+
+
+@needs_anndata
+@pytest.mark.parametrize("kind", ["dense", "csr", "csc"])
+@pytest.mark.parametrize("backed", [None, "r"])
+def test_from_anndata_h5ad_round_trip(tmp_path, kind, backed):
+    import scipy.sparse as sp
+
+    X = {"dense": DENSE, "csr": sp.csr_matrix(DENSE), "csc": sp.csc_matrix(DENSE)}[kind]
+    path = tmp_path / f"{kind}.h5ad"
+    _adata(X).write_h5ad(path)
+    adata = anndata.read_h5ad(path, backed=backed)
+    try:
+        d = from_anndata(adata, key="gene", batch="plate", control_label="ctl")
+        assert isinstance(d.X, np.ndarray) and d.X.dtype == np.float32
+        np.testing.assert_array_equal(d.X, DENSE)
+        assert d.y.tolist() == ["A", "B", "A", "B", "ctl", "ctl"]
+        assert d.batch.tolist() == ["p1", "p1", "p2", "p2", "p1", "p2"]
+        assert d.is_control.tolist() == [False] * 4 + [True] * 2
+        assert d.feature_names.tolist() == [f"ENSG{i:011d}" for i in range(4)]
+        d = from_anndata(adata, key="gene", obsm="X_pca", var_column=None)
+        np.testing.assert_array_equal(d.X, np.arange(12).reshape(6, 2))
+        assert d.feature_names.tolist() == ["X_pca_0", "X_pca_1"]
+    finally:
+        if backed:
+            adata.file.close()
+
+
+@needs_anndata
+def test_from_anndata_layers_obsm_frames_and_var_column(tmp_path):
+    adata = _adata(DENSE)
+    d = from_anndata(adata, key="gene", layer="scaled", var_column="symbol",
+                     control=("type", "ctl"))
+    np.testing.assert_array_equal(d.X, DENSE * 2)
+    assert d.feature_names.tolist() == ["TP53", "KRAS", "MYC", "EGFR"]
+    assert d.y.tolist()[4:] == ["control", "control"] and d.metadata is adata.obs
+    d = from_anndata(adata, key=["gene", "plate"], obsm="X_df")
+    assert d.feature_names.tolist() == ["u", "v"] and d.y.tolist()[0] == "A|p1"
+    path = tmp_path / "a.h5ad"
+    adata.write_h5ad(path)
+    d = from_anndata(str(path), key="gene")  # a path is read with anndata.read_h5ad
+    np.testing.assert_array_equal(d.X, DENSE)
+
+
+@needs_anndata
+def test_from_anndata_errors():
+    adata = _adata(DENSE)
+    with pytest.raises(ValueError, match=re.escape("key column 'perturbation' not found in adata.obs; it has columns 'gene', 'plate', 'type'")):
+        from_anndata(adata, key="perturbation")
+    with pytest.raises(ValueError, match=re.escape("layer='counts' not found; adata.layers has 'scaled'")):
+        from_anndata(adata, key="gene", layer="counts")
+    with pytest.raises(ValueError, match=re.escape("obsm='X_umap' not found; adata.obsm has 'X_pca', 'X_df'")):
+        from_anndata(adata, key="gene", obsm="X_umap")
+    with pytest.raises(ValueError, match="pass layer= or obsm=, not both"):
+        from_anndata(adata, key="gene", layer="scaled", obsm="X_pca")
+    with pytest.raises(ValueError, match=re.escape("var_column='name' not found in adata.var; it has columns 'symbol'")):
+        from_anndata(adata, key="gene", var_column="name")
+    with pytest.raises(TypeError, match="adata must be an AnnData object"):
+        from_anndata(pd.DataFrame({"a": [1]}), key="a")
+    empty = anndata.AnnData(obs=adata.obs)
+    with pytest.raises(ValueError, match="adata.X is empty"):
+        from_anndata(empty, key="gene")
