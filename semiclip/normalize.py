@@ -112,7 +112,7 @@ def _warn_degenerate(where, n_degenerate, n_total, what):
             f"controls{where}; they are kept but left unscaled (scale 1) instead of "
             "being divided by ~0.",
             UserWarning,
-            stacklevel=3,
+            stacklevel=4,
         )
 
 
@@ -307,7 +307,8 @@ class ControlNormalizer(TransformerMixin, BaseEstimator):
             self.null_components_ = w.null
             _warn_degenerate(where if self.per_batch_scaling else "", cs.degenerate.any(axis=0).sum(), X.shape[1], "features")
             _warn_degenerate(
-                f" (rank-deficient: {ctrl.order.size} controls, {X.shape[1]} features)",
+                f" (rank-deficient: the {ctrl.order.size} controls span "
+                f"{X.shape[1] - w.null.sum()} of {X.shape[1]} dimensions)",
                 w.null.sum(),
                 X.shape[1],
                 "PCA components",
