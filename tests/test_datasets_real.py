@@ -154,5 +154,7 @@ def test_real_keys_work_with_key_helpers(lincs, ta_orf):
     keys = make_keys(lincs.y, snapped)
     assert keys[lincs.is_control].tolist() == ["DMSO|0"] * 24
     # TA-ORF alleles (BRAF_V600E) map to their gene
-    genes = normalize_gene_symbols(ta_orf.genes[~ta_orf.is_control], strip_variant=True)
+    constructs = ta_orf.genes[~ta_orf.is_control]
+    genes = normalize_gene_symbols(constructs, strip_variant=True)
     assert "BRAF" in set(genes) and not any("_" in g for g in genes)
+    assert len(set(constructs)) == 222 and len(set(genes)) == 189  # as DESCR says

@@ -23,10 +23,12 @@ _LINCS = ("lincs_cellpainting", "SQ00015054_normalized_feature_select.csv.gz")
 _TA_ORF_DESCR = """\
 TA-ORF L1000 transcriptomics (U2OS, 72 h)
 -----------------------------------------
-L1000 level-4 profiles (978 landmark genes, robust z-scores per plate) of the
-TA-ORF over-expression screen (Rohban et al., eLife 2017): 1,092 wells on 3
-plates. Treatments (``pert_type == "trt_oe"``) over-express one of 189 genes
-or alleles (``genes``, e.g. ``"BRAF_V600E"``); controls are empty-vector
+L1000 level-4 profiles (978 landmark genes, z-scored per plate) of the TA-ORF
+over-expression screen (Rohban et al., eLife 2017): 1,092 wells on 3 plates.
+Treatments (``pert_type == "trt_oe"``) over-express one of 222 constructs
+(``genes``): 189 genes, some also as alleles (``"BRAF"`` and
+``"BRAF_V600E"``; ``normalize_gene_symbols(genes, strip_variant=True)`` maps
+an allele to its gene). Controls are empty-vector
 (``"ctl_vector"``: Luciferase, LacZ, eGFP) and untreated (``"ctl_untrt"``:
 EMPTY) wells, whose key ``y`` is ``control_label`` ("control").
 
@@ -43,7 +45,8 @@ LINCS Cell Painting plate SQ00015054 (A549)
 -------------------------------------------
 Cell Painting morphology profiles (CellProfiler features, normalized and
 feature-selected with pycytominer) of one LINCS compound plate: 384 wells x
-454 features. 58 compounds at up to 6 doses (``dose``), 24 DMSO wells
+454 features. 56 compounds at 6 doses each (``dose``), 2 more compounds in
+12 wells at one dose (20 and 19.999), 24 DMSO wells
 (``y == "DMSO"``, the controls), one plate (``batch``). ``moa`` and
 ``target_genes`` hold the annotated mechanism(s) of action and target
 gene(s), ``"|"``-separated, ``""`` where not annotated.
