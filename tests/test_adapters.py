@@ -111,6 +111,9 @@ def test_from_dataframe_errors():
         from_dataframe(frame, key="Metadata_gene", features=["Metadata_Plate"])
     with pytest.raises(ValueError, match="no feature columns left"):
         from_dataframe(frame[["Metadata_gene", "Metadata_Plate"]], key="Metadata_gene")
+    dup = pd.DataFrame([[1, 2.0, 3.0]], columns=["Metadata_k", "f", "f"])
+    with pytest.raises(ValueError, match=re.escape("duplicated column names 'f'")):
+        from_dataframe(dup, key="Metadata_k")
     with pytest.raises(TypeError, match="frame must be a pandas DataFrame; got ndarray"):
         from_dataframe(np.zeros((2, 2)), key="a")
 

@@ -200,6 +200,12 @@ def from_dataframe(frame, *, key, batch=None, control=None, control_label=None, 
             "semiclip.datasets.from_anndata for AnnData objects."
         )
     columns = list(frame.columns)
+    duplicated = frame.columns[frame.columns.duplicated()].unique()
+    if len(duplicated):
+        raise ValueError(
+            f"frame has duplicated column names {format_examples(list(duplicated))}; "
+            "rename them so that every column is found by its name."
+        )
     is_feature = [
         not str(c).startswith("Metadata_") and frame[c].dtype.kind in "biuf" for c in columns
     ]
