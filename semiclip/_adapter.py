@@ -6,11 +6,15 @@ from torch import nn
 
 
 def make_adapter(in_dim, hidden_layer_sizes, out_dim):
-    """``in_dim -> hidden... -> out_dim`` MLP, ReLU between layers, no normalisation."""
+    """``in_dim -> hidden... -> out_dim`` MLP, ReLU between layers, no normalisation.
+
+    The weights are left uninitialised (no draw from torch's global RNG);
+    call :func:`init_adapter` with a seed.
+    """
     sizes = [int(in_dim), *[int(h) for h in hidden_layer_sizes], int(out_dim)]
     layers = []
     for i in range(len(sizes) - 1):
-        layers.append(nn.Linear(sizes[i], sizes[i + 1]))
+        layers.append(torch.nn.utils.skip_init(nn.Linear, sizes[i], sizes[i + 1]))
         if i < len(sizes) - 2:
             layers.append(nn.ReLU())
     return nn.Sequential(*layers)

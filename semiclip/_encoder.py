@@ -86,8 +86,12 @@ def encoder_to_torch(encoder):
 def fit_encoder(encoder, encoder_dim, X, rs):
     """Return the frozen encoder for ``X``: fit ``"pca"``, check a given one is fitted."""
     if isinstance(encoder, str):  # "pca"
+        seed = rs.randint(2**31 - 1)
         n_comp = int(min(encoder_dim, X.shape[0], X.shape[1]))
-        return PCA(n_components=n_comp, random_state=rs.randint(2**31 - 1)).fit(X)
+        if hasattr(X, "toarray"):  # sparse: arpack needs n_components < min(shape)
+            n_comp = max(1, min(n_comp, min(X.shape) - 1))
+            return PCA(n_components=n_comp, svd_solver="arpack", random_state=seed).fit(X)
+        return PCA(n_components=n_comp, random_state=seed).fit(X)
     if encoder is None:
         return None
     if isinstance(encoder, nn.Module):

@@ -40,6 +40,11 @@ def check_labels(y, n_samples, name="y", allow_none=False):
     if y is None:
         if allow_none:
             return None
+        if name == "y":
+            raise ValueError(
+                "This estimator requires y to be passed, but the target y is None: pass "
+                f"the pairing key of every sample (a 1-D array of length {n_samples})."
+            )
         raise ValueError(
             f"{name} is required: pass one label per sample of X "
             f"(a 1-D array of length {n_samples})."

@@ -71,7 +71,7 @@ class RidgeDistiller(WeakPairingMixin, ClassNamePrefixFeaturesOutMixin, Transfor
         "image_bank": [None, ImageBank],
         "random_state": ["random_state"],
     }
-    __metadata_request__fit = {"image_bank": True}
+    __metadata_request__fit = {"image_bank": True, "keys": True}
 
     def __init__(
         self,
@@ -93,23 +93,27 @@ class RidgeDistiller(WeakPairingMixin, ClassNamePrefixFeaturesOutMixin, Transfor
         self.random_state = random_state
 
     @_fit_context(prefer_skip_nested_validation=False)
-    def fit(self, X, y, *, image_bank=None):
+    def fit(self, X, y=None, *, image_bank=None, keys=None):
         """Fit the encoder and the ridge map onto teacher centroids.
 
         Parameters
         ----------
         X : array-like or sparse matrix of shape (n_samples, n_features)
-        y : array-like of shape (n_samples,)
-            Pairing keys; ``y == control_label`` marks controls.
+        y : array-like of shape (n_samples,), default=None
+            Pairing keys; ``y == control_label`` marks controls. Ignored when
+            ``keys`` is given.
         image_bank : ImageBank
             Teacher embeddings; falls back to the ``image_bank`` parameter.
+        keys : array-like of shape (n_samples,), default=None
+            Pairing keys when ``y`` is the target of a later probe.
 
         Returns
         -------
         self : object
         """
         X = self._check_X(X, reset=True)
-        y = check_labels(y, X.shape[0], name="y")
+        labels, name = (y, "y") if keys is None else (keys, "keys")
+        y = check_labels(labels, X.shape[0], name=name)
         bank = self._resolve_bank(image_bank)
         codes = self._pairing(y, control_mask(y, self.control_label), bank)
         rs = check_random_state(self.random_state)
@@ -126,9 +130,9 @@ class RidgeDistiller(WeakPairingMixin, ClassNamePrefixFeaturesOutMixin, Transfor
         X = self._check_X(X, reset=False)
         return self.ridge_.predict(self._encode(X)).astype(np.float32)
 
-    def fit_transform(self, X, y, *, image_bank=None):
+    def fit_transform(self, X, y=None, *, image_bank=None, keys=None):
         """Fit, then transform ``X``."""
-        return self.fit(X, y, image_bank=image_bank).transform(X)
+        return self.fit(X, y, image_bank=image_bank, keys=keys).transform(X)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

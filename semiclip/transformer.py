@@ -243,7 +243,7 @@ class SemiClippedTransformer(
     }
 
     # Side inputs requested by default when metadata routing is enabled.
-    __metadata_request__fit = {"image_bank": True, "batch": True}
+    __metadata_request__fit = {"image_bank": True, "keys": True, "batch": True}
     __metadata_request__transform = {"batch": True}
 
     def __init__(
@@ -311,7 +311,7 @@ class SemiClippedTransformer(
 
     # ------------------------------------------------------------------ fit
     @_fit_context(prefer_skip_nested_validation=False)
-    def fit(self, X, y, *, image_bank=None, batch=None):
+    def fit(self, X, y=None, *, image_bank=None, keys=None, batch=None):
         """Train the adapter on weakly paired data.
 
         Parameters
@@ -319,11 +319,16 @@ class SemiClippedTransformer(
         X : array-like or sparse matrix of shape (n_samples, n_features)
             Transcriptomics profiles (batch-corrected unless an augmenter is
             used, in which case uncorrected).
-        y : array-like of shape (n_samples,)
-            Pairing key of every sample; ``y == control_label`` marks controls.
+        y : array-like of shape (n_samples,), default=None
+            Pairing key of every sample; ``y == control_label`` marks
+            controls. Ignored when ``keys`` is given.
         image_bank : ImageBank
             Frozen teacher embeddings with their keys. Falls back to the
             ``image_bank`` parameter.
+        keys : array-like of shape (n_samples,), default=None
+            Pairing keys when ``y`` holds something else, typically the
+            target of a probe later in a Pipeline (e.g. mechanism of action):
+            ``pipe.fit(X, moa, semiclippedtransformer__keys=perturbation)``.
         batch : array-like of shape (n_samples,), default=None
             Plate / batch of every sample; required with an augmenter.
 
@@ -332,7 +337,8 @@ class SemiClippedTransformer(
         self : object
         """
         with torch_threads(self.n_threads):
-            self._fit(X, y, image_bank=image_bank, batch=batch)
+            labels, name = (y, "y") if keys is None else (keys, "keys")
+            self._fit(X, labels, image_bank=image_bank, batch=batch, key_name=name)
         return self
 
     def _validation_split(self, codes, paired_idx, rs, early_stopping, explicit):
@@ -354,11 +360,11 @@ class SemiClippedTransformer(
         is_val = np.isin(codes[paired_idx], val_keys)
         return paired_idx[~is_val], paired_idx[is_val]
 
-    def _fit(self, X, y, *, image_bank, batch):
+    def _fit(self, X, y, *, image_bank, batch, key_name="y"):
         warm = self.warm_start and hasattr(self, "adapter_")
         X = self._check_X(X, reset=not warm)
         n = X.shape[0]
-        y = check_labels(y, n, name="y")
+        y = check_labels(y, n, name=key_name)
         batch = check_labels(batch, n, name="batch", allow_none=True)
         bank = self._resolve_bank(image_bank)
         if warm and bank.n_dims != self._n_features_out:
@@ -517,9 +523,10 @@ class SemiClippedTransformer(
             device = resolve_device(self.device)
             return self._forward(self._encode(X, device), device)
 
-    def fit_transform(self, X, y, *, image_bank=None, batch=None):
+    def fit_transform(self, X, y=None, *, image_bank=None, keys=None, batch=None):
         """Fit, then embed ``X`` (same as ``fit(...).transform(X)``)."""
-        return self.fit(X, y, image_bank=image_bank, batch=batch).transform(X, batch=batch)
+        self.fit(X, y, image_bank=image_bank, keys=keys, batch=batch)
+        return self.transform(X, batch=batch)
 
     def inverse_transform(self, Z):
         """Map embeddings back to gene space with the ridge decoder fitted in ``fit``.
