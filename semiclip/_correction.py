@@ -25,6 +25,7 @@ divided by ~0; the masks are returned so callers can warn.
 """
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 from scipy import linalg
@@ -144,6 +145,27 @@ def apply_center_scale(X, cs, codes=None, center=True, scale=True):
     return out
 
 
+def apply_center_scale_by_group(X, cs, groups, batches=None, out=None):
+    """Like :func:`apply_center_scale`, one batch at a time (less memory traffic).
+
+    Rows of batch ``b`` (``groups.rows(b)``) get ``(X - mean[b]) / scale[b]``;
+    ``batches`` restricts the work to those batches, written into ``out``.
+    """
+    dt = X.dtype if X.dtype.kind == "f" else np.float64
+    if out is None:
+        out = np.empty(X.shape, dtype=dt)
+    mean = cs.mean.astype(dt, copy=False)
+    sc = None if cs.scale is None else cs.scale.astype(dt, copy=False)
+    for b in range(groups.n_groups) if batches is None else batches:
+        rows = groups.rows(b)
+        block = np.asarray(X[rows], dtype=dt)
+        block -= mean[b]
+        if sc is not None:
+            block /= sc[b]
+        out[rows] = block
+    return out
+
+
 # ---------------------------------------------------------------- whitening
 @dataclass(frozen=True)
 class Whitening:
@@ -162,14 +184,21 @@ class Whitening:
     scale: np.ndarray
     null: np.ndarray
 
+    @cached_property
+    def _pca_matrix(self):
+        return self.components.T / self.scale
+
+    @cached_property
+    def _feature_matrix(self):
+        return self._pca_matrix @ self.components
+
     def matrix(self, basis="pca"):
-        """Linear map applied after removing ``mean``.
+        """Linear map applied after removing ``mean`` (computed once, cached).
 
         ``"pca"``: ``V.T / scale`` (EFAAR's basis); ``"feature"``:
         ``V.T diag(1/scale) V`` (the same whitening rotated back).
         """
-        M = self.components.T / self.scale
-        return M @ self.components if basis == "feature" else M
+        return self._feature_matrix if basis == "feature" else self._pca_matrix
 
 
 def _sign_flip(Vt):
@@ -348,15 +377,28 @@ def fit_tvn(X, ctrl, codes, *, reg=0.5, shrinkage=None, per_batch=False, basis="
     return fit_tvn_coral(X, stats, codes, rows, reg=reg, shrinkage=shrinkage)
 
 
-def apply_tvn(X, stats, codes, groups):
-    """Apply fitted TVN ``stats`` to ``X`` (rows of batch ``b`` listed by ``groups``)."""
-    Z = tvn_global(X, stats, codes)
-    if not any(c is not None for c in stats.coral):
-        return np.array(Z, copy=True) if Z is X else Z
-    out = np.empty_like(Z)
-    for b in range(groups.n_groups):
-        rows = groups.rows(b)
-        if rows.size:
-            coral = stats.coral[b]
-            out[rows] = Z[rows] if coral is None else coral.apply(Z[rows])
+def apply_tvn(X, stats, codes, groups, batches=None, out=None):
+    """Apply fitted TVN ``stats`` to ``X`` (rows of batch ``b`` listed by ``groups``).
+
+    ``batches`` restricts the work to the rows of those batches, written
+    into ``out`` (default: every batch, into a new array).
+    """
+    if out is None:
+        out = np.empty_like(X, dtype=X.dtype if X.dtype.kind == "f" else np.float64)
+    if batches is None:
+        batches = range(groups.n_groups)
+        rows, Z = None, tvn_global(X, stats, codes)
+    else:
+        rows = np.concatenate([groups.rows(b) for b in batches])
+        Z = tvn_global(X[rows], stats, codes[rows])
+    start = 0
+    for b in batches:
+        rows_b = groups.rows(b)
+        if rows is None:
+            Zb = Z[rows_b]
+        else:
+            Zb = Z[start : start + rows_b.size]
+            start += rows_b.size
+        coral = stats.coral[b] if stats.coral else None
+        out[rows_b] = Zb if coral is None else coral.apply(Zb)
     return out

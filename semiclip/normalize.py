@@ -9,12 +9,20 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_feature_names_in, check_is_fitted, validate_data
 
 from . import _correction as C
-from ._validation import check_finite_rows, check_labels, control_mask, format_examples
+from ._validation import check_finite_rows as _check_finite_rows_slow
+from ._validation import check_labels, control_mask, format_examples
 
 _SHRINKAGE = [None, StrOptions({"ledoit-wolf"}), Interval(numbers.Real, 0, 1, closed="both")]
 
 
 # ------------------------------------------------------- shared input checks
+def check_finite_rows(X):
+    """``_validation.check_finite_rows`` after a cheap whole-array test."""
+    if X.dtype.kind == "f" and np.isfinite(np.sum(X)):
+        return  # a NaN or inf anywhere would make the sum non-finite
+    _check_finite_rows_slow(X)
+
+
 def _check_y(est, y, n_samples):
     name = type(est).__name__
     if est.control_label is None:
@@ -345,10 +353,10 @@ class ControlNormalizer(TransformerMixin, BaseEstimator):
         check_finite_rows(X)
         _check_batch_consistency(self, batch)
         _, codes = _encode_batches(batch, X.shape[0], self.batches_)
+        n_batches = 1 if self.batches_ is None else self.batches_.size
+        groups = C.group_rows(codes, n_batches)
         if self.method != "tvn":
-            codes = None if self.batches_ is None else codes
-            return C.apply_center_scale(X, self._stats, codes)
-        groups = C.group_rows(codes, len(self._stats.coral))
+            return C.apply_center_scale_by_group(X, self._stats, groups)
         return C.apply_tvn(X, self._stats, codes, groups)
 
     def fit_transform(self, X, y, *, batch=None):
