@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from semiclip.metrics import MAPResult, make_retrieval_scorer, mean_average_precision
-from semiclip.metrics import _similarity
+from semiclip.metrics import _ap
 from semiclip.metrics._ap import expected_ap, random_ap
 
 
@@ -115,7 +115,7 @@ def test_ties_and_many_positives(big_label, monkeypatch):
     X, labels, groups = _data(2, integer=True, big_label=big_label)
     _check(mean_average_precision(X, labels), X, labels)
     _check(mean_average_precision(X, labels, groups=groups), X, labels, groups)
-    monkeypatch.setattr(_similarity, "_BLOCK_BYTES", 8 * len(labels) * 6 * 5)  # 5 rows per block
+    monkeypatch.setattr(_ap, "_AP_BLOCK_BYTES", 8 * len(labels) * 3 * 5)  # 5 rows per block
     _check(mean_average_precision(X, labels, groups=groups), X, labels, groups)
 
 
@@ -198,7 +198,7 @@ def test_real_replicates_match_reference(shared_data_dir):
     labels, plates = df.Metadata_gene.to_numpy(), df.Metadata_Plate.to_numpy()
     res = mean_average_precision(X, labels, groups=plates)
     _check(res, X, labels, plates)
-    assert res.map > 2 * res.chance  # replicate retrieval carries signal there
+    assert res.map > 1.5 * res.chance  # replicate retrieval carries signal there
 
 
 def test_to_frame():

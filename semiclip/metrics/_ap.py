@@ -8,10 +8,13 @@ similarity, a positive ranked before a negative of equal similarity, and
 ``AP = mean over positives j (j-th positive by rank) of j / rank_j``.
 
 Only the ranks of the positives matter: ``rank_j = j + (number of negatives
-strictly more similar than the j-th positive)``. With few positives per
-query that count is a handful of vectorised comparisons; with many it comes
-from sorting the negatives and merging the positives in (a stable sort of
-two sorted runs).
+strictly more similar than the j-th positive)``. The negatives are every
+sample of another label, so that count is (samples strictly more similar)
+minus (same-label samples strictly more similar); the second term only
+involves the query's own label, and no ``n``-wide mask is ever built. With
+few positives per query the first term is a handful of vectorised
+comparisons of the similarity row; with many it comes from sorting the row
+and merging the positives in (a stable sort of two sorted runs).
 """
 
 import numpy as np
@@ -20,6 +23,10 @@ from ._similarity import block_rows
 
 # Above this many positives per query, counting by sort-and-merge is cheaper.
 _MAX_COMPARISONS = 24
+# Memory budget of the AP loop's similarity block and its same-sized
+# temporaries, in bytes (a bigger block than the recall's: fewer, larger
+# matrix products).
+_AP_BLOCK_BYTES = 256 * 2**20
 
 
 def n_positives(codes, group_codes):
@@ -34,52 +41,58 @@ def n_positives(codes, group_codes):
     return per_label[codes] - per_cell[cell_index]
 
 
-def _negatives_above_compare(S_neg, P_desc, k_max):
-    """Negatives strictly above each positive, by direct comparison."""
+def _above_compare(S, P_desc):
+    """Samples strictly more similar than each positive, by direct comparison."""
     above = np.empty(P_desc.shape, dtype=np.int64)
-    for j in range(k_max):
-        above[:, j] = np.count_nonzero(S_neg > P_desc[:, j : j + 1], axis=1)
+    for j in range(P_desc.shape[1]):
+        above[:, j] = np.count_nonzero(S > P_desc[:, j : j + 1], axis=1)
     return above
 
 
-def _negatives_above_merge(S_neg, P_vals, k, k_max):
-    """Negatives strictly above each positive, by merging two sorted runs."""
-    n = S_neg.shape[1]
-    S_neg.sort(axis=1)  # ascending; non-negatives are -inf and come first
-    P_asc = np.where(np.arange(k_max) < k[:, np.newaxis], P_vals, np.inf)
-    P_asc.sort(axis=1)  # real positives first, +inf padding last
-    merged = np.concatenate([S_neg, P_asc], axis=1)
-    # stable: a negative equal to a positive stays before it (not counted above)
+def _above_merge(S, P_desc, k):
+    """Samples strictly more similar than each positive, by merging sorted runs."""
+    n = S.shape[1]
+    k_max = P_desc.shape[1]
+    row_sorted = np.sort(S, axis=1)
+    # ascending positives, padding (+inf) last; P_desc has its -inf padding last
+    idx = np.clip(k[:, np.newaxis] - 1 - np.arange(k_max), 0, k_max - 1)
+    P_asc = np.where(np.arange(k_max) < k[:, np.newaxis], np.take_along_axis(P_desc, idx, axis=1), np.inf)
+    merged = np.concatenate([row_sorted, P_asc], axis=1)
+    # stable: a sample equal to a positive stays before it, so it is not "above"
     order = np.argsort(merged, axis=1, kind="stable")
-    rows, position = np.nonzero(order >= n)
-    t = np.tile(np.arange(k_max), S_neg.shape[0])  # index among ascending positives
-    at_or_below = (position - t).reshape(-1, k_max)  # negatives <= the t-th positive
-    above_asc = n - at_or_below
-    # reorder to descending positives: the j-th best is ascending index k - 1 - j
-    j = np.arange(k_max)
-    idx = np.clip(k[:, np.newaxis] - 1 - j, 0, k_max - 1)
-    return np.take_along_axis(above_asc, idx, axis=1)
+    _, position = np.nonzero(order >= n)
+    t = np.tile(np.arange(k_max), S.shape[0])  # index among ascending positives
+    above_asc = (n - (position - t)).reshape(-1, k_max)  # n - (samples <= positive)
+    return np.take_along_axis(above_asc, idx, axis=1)  # back to descending
 
 
-def _block_ap(S, pos, neg, k):
-    """AP of each row of a block given its similarity row and masks."""
-    B = S.shape[0]
+def _block_ap(S, rows, cols, is_pos, n_rows):
+    """AP of each query row of a similarity block.
+
+    ``rows, cols`` list every same-label sample of each query (itself
+    included) and ``is_pos`` flags the positives among them.
+    """
+    same = S[rows, cols]
+    k = np.bincount(rows[is_pos], minlength=n_rows)
     k_max = int(k.max())
-    rows, cols = np.nonzero(pos)
+    pr = rows[is_pos]
     starts = np.concatenate([[0], np.cumsum(k)[:-1]])
-    t = np.arange(rows.size) - np.repeat(starts, k)
-    P_vals = np.full((B, k_max), -np.inf)
-    P_vals[rows, t] = S[rows, cols]
-    S_neg = np.where(neg, S, -np.inf)
+    t = np.arange(pr.size) - np.repeat(starts, k)
+    P_desc = np.full((n_rows, k_max), -np.inf)
+    P_desc[pr, t] = same[is_pos]
+    P_desc = -np.sort(-P_desc, axis=1)  # descending, -inf padding last
     if k_max <= _MAX_COMPARISONS:
-        P_desc = -np.sort(-P_vals, axis=1)  # descending, -inf padding last
-        above = _negatives_above_compare(S_neg, P_desc, k_max)
+        above = _above_compare(S, P_desc)
     else:
-        above = _negatives_above_merge(S_neg, P_vals, k, k_max)
+        above = _above_merge(S, P_desc, k)
+    # remove the same-label samples (not negatives) counted above each positive
+    same_above = np.zeros((n_rows, k_max), dtype=np.int64)
+    np.add.at(same_above, rows, same[:, np.newaxis] > P_desc[rows])
+    above -= same_above
     j = np.arange(1, k_max + 1, dtype=np.float64)
-    precision = j / (j + above)
-    valid = j <= k[:, np.newaxis]
-    return np.where(valid, precision, 0.0).sum(axis=1) / k
+    valid = j <= k[:, np.newaxis]  # padding columns of rows with fewer positives
+    precision = np.where(valid, j / (j + np.where(valid, above, 0)), 0.0)
+    return precision.sum(axis=1) / k
 
 
 def average_precision(similarity, codes, group_codes, queries, *, block_bytes=None):
@@ -93,19 +106,25 @@ def average_precision(similarity, codes, group_codes, queries, *, block_bytes=No
     ap = np.empty(queries.size, dtype=np.float64)
     # order queries by number of positives so a block's padding stays small
     order = np.argsort(n_positives(codes, group_codes)[queries], kind="stable")
-    step = block_rows(n, n_temporaries=6, block_bytes=block_bytes)
+    # members of every label, contiguous: by_label[label_start[l]:label_start[l + 1]]
+    by_label = np.argsort(codes, kind="stable")
+    label_size = np.bincount(codes)
+    label_start = np.concatenate([[0], np.cumsum(label_size)])
+    budget = _AP_BLOCK_BYTES if block_bytes is None else block_bytes
+    step = block_rows(n, n_temporaries=3, block_bytes=budget)
     for start in range(0, queries.size, step):
         sel = order[start : start + step]
-        rows = queries[sel]
-        S = similarity.rows_block(rows)
-        same = codes[rows, np.newaxis] == codes[np.newaxis, :]
-        neg = ~same
-        pos = same
-        if group_codes is not None:
-            pos &= group_codes[rows, np.newaxis] != group_codes[np.newaxis, :]
+        q = queries[sel]
+        S = similarity.rows_block(q)
+        sizes = label_size[codes[q]]
+        rows = np.repeat(np.arange(q.size), sizes)
+        offset = np.arange(rows.size) - np.repeat(np.cumsum(sizes) - sizes, sizes)
+        cols = by_label[label_start[codes[q]][rows] + offset]
+        if group_codes is None:
+            is_pos = cols != q[rows]
         else:
-            pos[np.arange(rows.size), rows] = False
-        ap[sel] = _block_ap(S, pos, neg, np.count_nonzero(pos, axis=1))
+            is_pos = group_codes[cols] != group_codes[q[rows]]
+        ap[sel] = _block_ap(S, rows, cols, is_pos, q.size)
     return ap
 
 
