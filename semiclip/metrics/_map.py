@@ -55,13 +55,13 @@ class MAPResult:
     label_n_queries: np.ndarray = field(compare=False)
     label_chance: np.ndarray = field(compare=False)
     label_p_values: object = field(compare=False)
-    chance: float = 0.0
-    ap: np.ndarray = field(default=None, compare=False)
-    n_positives: np.ndarray = field(default=None, compare=False)
-    n_candidates: np.ndarray = field(default=None, compare=False)
-    skipped_labels: np.ndarray = field(default=None, compare=False)
-    distance: str = "cosine"
-    null_size: object = None
+    chance: float
+    ap: np.ndarray = field(compare=False)
+    n_positives: np.ndarray = field(compare=False)
+    n_candidates: np.ndarray = field(compare=False)
+    skipped_labels: np.ndarray = field(compare=False)
+    distance: str
+    null_size: object
 
     @property
     def n_skipped_labels(self):
