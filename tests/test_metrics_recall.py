@@ -294,3 +294,11 @@ def test_no_pair_in_map_warns():
         res = known_relationship_recall(X, y, relationships=[["G00", "NOPE"]], normalize=None)
     assert np.isnan(res.recall) and res.n_pairs == 0 and res.n_pairs_dropped == 1
     assert any("recall is NaN" in str(w.message) for w in caught)
+
+
+def test_relationships_as_dataframe():
+    pd = pytest.importorskip("pandas")
+    X, y, _, pairs = _data(9)
+    frame = pd.DataFrame({"score": 1.0, "entity2": pairs[:, 1], "entity1": pairs[:, 0]})
+    expected, _, _ = _reference(X, y, np.zeros(y.size, bool), pairs.tolist(), 0.05, 0.95)
+    assert known_relationship_recall(X, y, relationships=frame, normalize=None).recall == expected
