@@ -210,8 +210,7 @@ def _read_columns(path):
     path = Path(path)
     opener = gzip.open if path.suffix == ".gz" else open
     with opener(path, "rt", encoding="utf-8", newline="") as handle:
-        text = handle.read()
-    first_line = text.split("\n", 1)[0].rstrip("\r")
+        first_line = handle.readline().rstrip("\r\n")
     delimiter = "\t" if "\t" in first_line and "," not in first_line else ","
     header = [h.strip().strip('"') for h in next(csv.reader([first_line], delimiter=delimiter), [])]
     lower = [h.lower() for h in header]
@@ -226,7 +225,7 @@ def _read_columns(path):
             f"{header!r}."
         )
     try:
-        table = _parse(text, delimiter, cols)
+        table = _parse(path, delimiter, cols)
     except ValueError as exc:
         raise ValueError(
             f"Could not read the gene pairs of {str(path)!r}: {exc}. Every line must "
@@ -242,10 +241,14 @@ def _read_columns(path):
     return first, second
 
 
-def _parse(text, delimiter, cols):
+def _parse(path, delimiter, cols):
+    """Both columns as arrays of str (pandas' C reader when available)."""
     try:
         import pandas as pd
     except ImportError:  # pragma: no cover - pandas is optional
+        opener = gzip.open if path.suffix == ".gz" else open
+        with opener(path, "rt", encoding="utf-8", newline="") as handle:
+            text = handle.read()
         pairs = np.loadtxt(
             io.StringIO(text),
             dtype=str,
@@ -259,8 +262,10 @@ def _parse(text, delimiter, cols):
         return pairs[:, 0], pairs[:, 1]
     try:
         frame = pd.read_csv(
-            io.StringIO(text),
+            path,
             sep=delimiter,
+            encoding="utf-8",
+            compression="gzip" if path.suffix == ".gz" else None,
             usecols=cols,
             dtype=str,
             keep_default_na=False,
