@@ -117,6 +117,10 @@ def test_ties_and_many_positives(big_label, monkeypatch):
     _check(mean_average_precision(X, labels, groups=groups), X, labels, groups)
     monkeypatch.setattr(_ap, "_AP_BLOCK_BYTES", 8 * len(labels) * 3 * 5)  # 5 rows per block
     _check(mean_average_precision(X, labels, groups=groups), X, labels, groups)
+    if big_label:  # a large label with few positives per query (most in one group)
+        lopsided = np.where(labels == labels[0], 0, groups)
+        lopsided[:3] = 1
+        _check(mean_average_precision(X, labels, groups=lopsided), X, labels, lopsided)
 
 
 def test_control_label_not_queries_but_negatives():

@@ -13,8 +13,9 @@ sample of another label, so that count is (samples strictly more similar)
 minus (same-label samples strictly more similar); the second term only
 involves the query's own label, and no ``n``-wide mask is ever built. With
 few positives per query the first term is a handful of vectorised
-comparisons of the similarity row; with many it comes from sorting the row
-and merging the positives in (a stable sort of two sorted runs).
+comparisons of the similarity row; with many, the same-label entries are
+set to -inf and the count comes from sorting the row and merging the
+positives in (a stable sort of two sorted runs).
 """
 
 import numpy as np
@@ -67,7 +68,7 @@ def _above_merge(S, P_desc, k):
 
 
 def _block_ap(S, rows, cols, is_pos, n_rows):
-    """AP of each query row of a similarity block.
+    """AP of each query row of a similarity block (``S`` is overwritten).
 
     ``rows, cols`` list every same-label sample of each query (itself
     included) and ``is_pos`` flags the positives among them.
@@ -83,12 +84,13 @@ def _block_ap(S, rows, cols, is_pos, n_rows):
     P_desc = -np.sort(-P_desc, axis=1)  # descending, -inf padding last
     if k_max <= _MAX_COMPARISONS:
         above = _above_compare(S, P_desc)
-    else:
+        # remove the same-label samples (not negatives) counted above each positive
+        same_above = np.zeros((n_rows, k_max), dtype=np.int64)
+        np.add.at(same_above, rows, same[:, np.newaxis] > P_desc[rows])
+        above -= same_above
+    else:  # large labels: hide the same-label samples, then count what is left
+        S[rows, cols] = -np.inf
         above = _above_merge(S, P_desc, k)
-    # remove the same-label samples (not negatives) counted above each positive
-    same_above = np.zeros((n_rows, k_max), dtype=np.int64)
-    np.add.at(same_above, rows, same[:, np.newaxis] > P_desc[rows])
-    above -= same_above
     j = np.arange(1, k_max + 1, dtype=np.float64)
     valid = j <= k[:, np.newaxis]  # padding columns of rows with fewer positives
     precision = np.where(valid, j / (j + np.where(valid, above, 0)), 0.0)
