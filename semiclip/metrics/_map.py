@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .._validation import check_finite_rows, check_labels, format_examples
+from .._validation import check_finite_rows, check_labels, control_mask, format_examples
 from ._ap import average_precision, expected_ap, n_positives, random_ap
 from ._similarity import DISTANCES, PairwiseSimilarity
 
@@ -209,7 +209,7 @@ def mean_average_precision(
         group_codes = np.unique(groups, return_inverse=True)[1].astype(np.int64)
     is_query = np.ones(n, dtype=bool)
     if control_label is not None:
-        control = labels == control_label
+        control = control_mask(labels, control_label)
         if not np.any(control):
             raise ValueError(
                 f"control_label={control_label!r} matches no entry of labels (examples: "
@@ -236,7 +236,7 @@ def mean_average_precision(
     per_label_n = np.bincount(q_codes, minlength=n_names)
     evaluated = per_label_n > 0
     if control_label is not None:
-        evaluated &= names != control_label
+        evaluated &= ~control_mask(names, control_label)
     label_sum = np.bincount(q_codes, weights=ap_all[queries], minlength=n_names)
     chance_q = expected_ap(k_all[queries], n_cand[queries])
     chance_sum = np.bincount(q_codes, weights=chance_q, minlength=n_names)
@@ -245,7 +245,7 @@ def mean_average_precision(
         label_chance = (chance_sum / per_label_n)[evaluated]
     skipped = names[~evaluated]
     if control_label is not None:
-        skipped = skipped[skipped != control_label]
+        skipped = skipped[~control_mask(skipped, control_label)]
 
     p_values = None
     if null_size is not None and queries.size:
