@@ -405,3 +405,25 @@ def test_keyboard_interrupt_keeps_a_usable_model(tiny_data, fast_params, monkeyp
         est = fit(tiny_data, **{**fast_params, "max_iter": 50})
     assert est.n_iter_ < 50
     assert est.transform(tiny_data.X).shape[0] == tiny_data.X.shape[0]
+
+
+# ------------------------------------------------------------ the method
+def test_distillation_beats_raw_on_held_out_keys(small_data):
+    from semiclip import RidgeDistiller
+    from semiclip.datasets import split_by_key
+
+    from ._reference import center_plates_on_controls, slow_recall
+
+    d = small_data
+    X = center_plates_on_controls(d.X, d.batch, d.is_control).astype(np.float32)
+    train, test = split_by_key(d.y, control_label="control", random_state=0)
+    test &= ~d.is_control
+    est = SemiClippedTransformer(control_label="control", random_state=0)
+    est.fit(X[train], d.y[train], image_bank=d.image_bank)
+    ridge = RidgeDistiller(control_label="control", random_state=0)
+    ridge.fit(X[train], d.y[train], image_bank=d.image_bank)
+    raw = slow_recall(X[test], d.y[test], d.relationships)
+    ours = slow_recall(est.transform(X[test]), d.y[test], d.relationships)
+    base = slow_recall(ridge.transform(X[test]), d.y[test], d.relationships)
+    assert ours > 1.8 * raw
+    assert ours > 0.8 * base
