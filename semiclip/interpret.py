@@ -1,0 +1,209 @@
+"""Gene-level attributions of Semi-Clipped embeddings and of probes fitted on them.
+
+Two views, both returning one score per input gene:
+
+- :func:`gradient_attributions`: gradient x input of a scalar read-out of the
+  embedding (a direction in embedding space, or a class score of a linear
+  probe fitted after a :class:`~semiclip.SemiClippedTransformer` in a
+  Pipeline), back through adapter and frozen encoder to the genes. Batched,
+  on any device.
+- :func:`decoder_attributions`: the linear-decoder view, the gene profile
+  that ``inverse_transform`` associates with a direction (no gradients).
+"""
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from sklearn.pipeline import Pipeline
+from sklearn.utils.validation import check_is_fitted
+
+from ._adapter import adapter_layer_sizes, make_adapter
+from ._device import resolve_device
+from ._encoder import encoder_to_torch
+from ._validation import check_finite_rows
+
+
+@dataclass
+class Attributions:
+    """Per-gene attribution scores.
+
+    Attributes
+    ----------
+    values : ndarray of shape (n_samples, n_genes) or (n_genes,)
+        Attribution of every gene (for every sample, for gradient attributions).
+    feature_names : ndarray of str
+        Gene names (``feature_names_in_`` of the estimator, else ``x0, x1...``).
+    method : str
+        ``"gradient_x_input"`` or ``"decoder"``.
+    """
+
+    values: np.ndarray
+    feature_names: np.ndarray = field(repr=False)
+    method: str = "gradient_x_input"
+
+    def mean(self):
+        """Mean attribution per gene over samples (1-D)."""
+        return self.values if self.values.ndim == 1 else self.values.mean(axis=0)
+
+    def top(self, k=20, absolute=True):
+        """Names and scores of the ``k`` genes with the largest mean attribution."""
+        score = self.mean()
+        order = np.argsort(-(np.abs(score) if absolute else score), kind="stable")[:k]
+        return self.feature_names[order], score[order]
+
+    def to_frame(self):
+        """A pandas DataFrame with genes as columns (pandas required)."""
+        import pandas as pd
+
+        values = self.values if self.values.ndim == 2 else self.values[None, :]
+        return pd.DataFrame(values, columns=self.feature_names)
+
+
+def _split_pipeline(model):
+    """(SemiClipped-like step, probe or None), refusing steps it cannot see through."""
+    if not isinstance(model, Pipeline):
+        return model, None
+    steps = [s for _, s in model.steps if s not in (None, "passthrough")]
+    for i, step in enumerate(steps):
+        if hasattr(step, "adapter_"):
+            probe = steps[i + 1] if i + 1 < len(steps) else None
+            if i + 2 < len(steps):
+                raise ValueError("Only one (linear) estimator may follow the transformer in the Pipeline.")
+            return step, probe
+    raise ValueError("The Pipeline has no fitted SemiClippedTransformer step.")
+
+
+def _names(est, n):
+    names = getattr(est, "feature_names_in_", None)
+    return np.asarray(names, dtype=object) if names is not None else np.array([f"x{i}" for i in range(n)], dtype=object)
+
+
+def _readout(est, probe, direction, target):
+    """The vector ``v`` such that the explained scalar is ``v . embedding``."""
+    if direction is not None:
+        v = np.asarray(direction, dtype=np.float32).ravel()
+        if v.shape[0] != est._n_features_out:
+            raise ValueError(
+                f"direction has {v.shape[0]} entries but the embedding has {est._n_features_out} "
+                "dimensions."
+            )
+        return v
+    if probe is None:
+        raise ValueError(
+            "Give a direction in embedding space, or a Pipeline ending in a linear probe "
+            "(e.g. LogisticRegression) together with target=<class label>."
+        )
+    coef = getattr(probe, "coef_", None)
+    if coef is None:
+        raise TypeError(f"The probe {type(probe).__name__} is not linear (it has no coef_).")
+    coef = np.atleast_2d(coef)
+    if coef.shape[0] == 1:  # binary classifier or single-output regressor
+        sign = 1.0
+        classes = getattr(probe, "classes_", None)
+        if classes is not None and target is not None and target == classes[0]:
+            sign = -1.0
+        return (sign * coef[0]).astype(np.float32)
+    classes = list(getattr(probe, "classes_", range(coef.shape[0])))
+    if target not in classes:
+        raise ValueError(f"target={target!r} is not a class of the probe; classes are {classes[:10]}.")
+    return coef[classes.index(target)].astype(np.float32)
+
+
+def gradient_attributions(
+    model, X, *, direction=None, target=None, baseline=None, batch_size=1024, device="auto"
+):
+    """Gradient x input attribution of an embedding read-out to the input genes.
+
+    For every sample ``x``, the attribution of gene ``g`` is
+    ``(x_g - b_g) * d s(x) / d x_g``, where ``s(x) = v . f(x)`` is a scalar
+    read-out of the embedding ``f(x) = adapter(encoder(x))`` and ``b`` a
+    baseline profile (zeros by default; e.g. the mean of the controls).
+
+    Parameters
+    ----------
+    model : SemiClippedTransformer or Pipeline
+        A fitted transformer, or a fitted Pipeline whose last two steps are a
+        SemiClippedTransformer and a linear probe (``coef_``). Attributions
+        are with respect to the *input of the transformer step*: steps before
+        it (e.g. ``StandardScaler``, ``ControlNormalizer`` in the feature
+        basis) keep the genes' identity but are not differentiated through.
+    X : array-like of shape (n_samples, n_genes)
+        Profiles to explain, as the encoder receives them. For a transformer
+        fitted with an augmenter, that is the corrected profile
+        ``model.correction_.transform(X, batch=batch)``.
+    direction : array-like of shape (n_dims,), default=None
+        Read-out direction ``v`` in embedding space.
+    target : class label, default=None
+        With a probe: explain this class's decision score (``v`` is its row
+        of ``coef_``).
+    baseline : array-like of shape (n_genes,), default=None
+        Reference profile ``b``.
+    batch_size : int, default=1024
+    device : str, default="auto"
+
+    Returns
+    -------
+    Attributions
+        ``values`` of shape (n_samples, n_genes).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from semiclip import SemiClippedTransformer
+    >>> from semiclip.datasets import make_weakly_paired
+    >>> from semiclip.interpret import gradient_attributions
+    >>> d = make_weakly_paired(n_perturbations=40, n_genes=30, random_state=0)
+    >>> est = SemiClippedTransformer(encoder_dim=8, max_iter=2, control_label="control",
+    ...                              random_state=0).fit(d.X, d.y, image_bank=d.image_bank)
+    >>> att = gradient_attributions(est, d.X[:5], direction=np.ones(128))
+    >>> att.values.shape
+    (5, 30)
+    """
+    est, probe = _split_pipeline(model)
+    check_is_fitted(est)
+    X = np.asarray(X, dtype=np.float32)
+    if X.ndim != 2 or X.shape[1] != est.n_features_in_:
+        raise ValueError(f"X must have shape (n_samples, {est.n_features_in_}); got {X.shape}.")
+    check_finite_rows(X, "X")
+    v = _readout(est, probe, direction, target)
+    b = np.zeros(X.shape[1], np.float32) if baseline is None else np.asarray(baseline, np.float32)
+    dev = resolve_device(device)
+    encoder = encoder_to_torch(est.encoder_).to(dev)
+    sizes = adapter_layer_sizes(est.adapter_)
+    adapter = make_adapter(sizes[0], sizes[1:-1], sizes[-1])
+    adapter.load_state_dict(est.adapter_.state_dict())
+    adapter.to(dev).eval()
+    v_t = torch.as_tensor(v, device=dev)
+    out = np.empty_like(X)
+    for start in range(0, X.shape[0], batch_size):
+        xb = torch.tensor(X[start : start + batch_size], device=dev, requires_grad=True)
+        score = (adapter(encoder(xb)) @ v_t).sum()
+        (grad,) = torch.autograd.grad(score, xb)
+        out[start : start + batch_size] = ((xb.detach() - torch.as_tensor(b, device=dev)) * grad).cpu().numpy()
+    return Attributions(out, _names(est, X.shape[1]), "gradient_x_input")
+
+
+def decoder_attributions(model, *, direction=None, target=None):
+    """Gene profile of a direction through the linear decoder of ``inverse_transform``.
+
+    ``inverse_transform(z0 + v) - inverse_transform(z0)``: the change in
+    reconstructed expression per unit move along ``v`` in embedding space.
+
+    Parameters
+    ----------
+    model : SemiClippedTransformer or Pipeline
+        As in :func:`gradient_attributions`.
+    direction : array-like of shape (n_dims,), default=None
+    target : class label, default=None
+
+    Returns
+    -------
+    Attributions
+        ``values`` of shape (n_genes,).
+    """
+    est, probe = _split_pipeline(model)
+    check_is_fitted(est)
+    v = _readout(est, probe, direction, target)
+    values = v @ est.decoder_.coef
+    return Attributions(np.asarray(values, dtype=np.float32), _names(est, values.shape[0]), "decoder")
