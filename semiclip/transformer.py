@@ -6,6 +6,7 @@ knows nothing about tensors beyond that call and the forward pass in
 ``transform``.
 """
 
+import copy
 import io
 import numbers
 import warnings
@@ -28,6 +29,7 @@ from ._adapter import adapter_layer_sizes, init_adapter, make_adapter
 from ._bank import ImageBank, PairSampler
 from ._base import WeakPairingMixin
 from ._decoder import LinearDecoder
+from ._encoder import TorchModuleEncoder, encoder_to_torch, freeze_module
 from ._device import resolve_device, torch_threads
 from ._losses import LOSSES
 from ._recipes import resolve_recipe
@@ -138,6 +140,12 @@ class SemiClippedTransformer(
     warm_start : bool, default=False
         Continue training the fitted adapter (and keep the encoder) on the
         next ``fit``.
+    train_encoder : bool, default=False
+        Fine-tune the encoder jointly with the adapter instead of freezing it
+        (the paper's ablation; frozen is better). The ``"pca"`` encoder
+        becomes a linear layer initialised with the PCA projection; a torch
+        module is copied and trained; other encoders cannot be fine-tuned.
+        ``encoder_`` is then the trained torch module.
 
     Attributes
     ----------
@@ -240,6 +248,7 @@ class SemiClippedTransformer(
         "random_state": ["random_state"],
         "verbose": ["verbose"],
         "warm_start": ["boolean"],
+        "train_encoder": ["boolean"],
     }
 
     # Side inputs requested by default when metadata routing is enabled.
@@ -278,6 +287,7 @@ class SemiClippedTransformer(
         random_state=None,
         verbose=0,
         warm_start=False,
+        train_encoder=False,
     ):
         self.encoder = encoder
         self.encoder_dim = encoder_dim
@@ -308,6 +318,7 @@ class SemiClippedTransformer(
         self.random_state = random_state
         self.verbose = verbose
         self.warm_start = warm_start
+        self.train_encoder = train_encoder
 
     # ------------------------------------------------------------------ fit
     @_fit_context(prefer_skip_nested_validation=False)
@@ -409,10 +420,13 @@ class SemiClippedTransformer(
             adapter = make_adapter(Z.shape[1], params["hidden_layer_sizes"], bank.n_dims)
             init_adapter(adapter, seed)
 
+        model, inputs = adapter, Z
+        if self.train_encoder:
+            model, inputs = self._trainable_encoder(adapter, Xc)
         sampler = PairSampler(bank, codes[train_idx], target=self.target)
-        data = TrainData(features=Z[train_idx], codes=codes[train_idx], sampler=sampler)
+        data = TrainData(features=inputs[train_idx], codes=codes[train_idx], sampler=sampler)
         if val_idx is not None:
-            data.val_features = Z[val_idx]
+            data.val_features = inputs[val_idx]
             data.val_codes = codes[val_idx]
             data.val_table = bank.centroids()
         if self.augmenter is not None:
@@ -435,7 +449,10 @@ class SemiClippedTransformer(
             verbose=self.verbose,
         )
         history = self._history_ if warm else None
-        history = train_adapter(adapter, data, config, rng=rng, device=device, history=history)
+        history = train_adapter(model, data, config, rng=rng, device=device, history=history)
+        if self.train_encoder:
+            self.encoder_ = TorchModuleEncoder(freeze_module(model[0].cpu()), torch.device("cpu"))
+            Z = self._encode(Xc, device)
         self.adapter_ = adapter.cpu()
         self._history_ = history
         self.device_ = str(device)
@@ -478,9 +495,27 @@ class SemiClippedTransformer(
 
         def features(rng):
             sample = aug.sample(X_all, y_all, batch=b_all, random_state=rng)
+            if self.train_encoder:
+                return np.ascontiguousarray(sample[train_idx], dtype=np.float32)
             return self._encode(sample[train_idx], device)
 
         return features
+
+    def _trainable_encoder(self, adapter, X):
+        """``Sequential(encoder, adapter)`` with a trainable copy of the encoder, and its input."""
+        try:
+            module = copy.deepcopy(encoder_to_torch(self.encoder_))
+        except TypeError as exc:
+            raise ValueError(
+                f"train_encoder=True needs a differentiable encoder ('pca', None, a PCA-like "
+                f"transformer or a torch module); got {type(self.encoder_).__name__}."
+            ) from exc
+        module.train()
+        for p in module.parameters():
+            p.requires_grad_(True)
+        if hasattr(X, "toarray"):
+            X = X.toarray()
+        return torch.nn.Sequential(module, adapter), np.ascontiguousarray(X, dtype=np.float32)
 
     # ------------------------------------------------------------ transform
     def _forward(self, Z, device, chunk=8192):

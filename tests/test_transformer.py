@@ -427,3 +427,25 @@ def test_distillation_beats_raw_on_held_out_keys(small_data):
     base = slow_recall(ridge.transform(X[test]), d.y[test], d.relationships)
     assert ours > 1.8 * raw
     assert ours > 0.8 * base
+
+
+def test_train_encoder_fine_tunes_a_pca_initialised_layer(tiny_data, fast_params):
+    est = fit(tiny_data, **{**fast_params, "train_encoder": True, "max_iter": 5,
+                            "learning_rate_init": 1e-2})
+    pca = PCA(8, random_state=0).fit(tiny_data.X)  # what the frozen encoder would be
+    layer = est.encoder_.module
+    assert isinstance(layer, torch.nn.Linear) and layer.out_features == 8
+    assert not any(p.requires_grad for p in layer.parameters())  # frozen after fit
+    moved = np.abs(layer.weight.detach().numpy() - pca.components_).max()
+    assert moved > 1e-3  # trained away from the PCA initialisation
+    Z = est.transform(tiny_data.X)
+    expected = est.adapter_(layer(torch.as_tensor(tiny_data.X))).detach().numpy()
+    np.testing.assert_allclose(Z, expected, atol=1e-4)
+
+
+def test_train_encoder_rejects_non_differentiable_encoders(tiny_data, fast_params):
+    from sklearn.preprocessing import FunctionTransformer
+
+    enc = FunctionTransformer(np.tanh).fit(tiny_data.X)
+    with pytest.raises(ValueError, match="train_encoder=True needs a differentiable encoder"):
+        fit(tiny_data, **{**fast_params, "encoder": enc, "train_encoder": True})
