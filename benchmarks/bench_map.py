@@ -17,6 +17,11 @@ for both tools, and the speed ratio. Then the peak memory of our mAP on
 50,000 synthetic profiles in a fresh process.
 
 copairs is a benchmark-only tool (``.venv/bin/pip install copairs``).
+On a shared, oversubscribed machine, small BLAS calls suffer from thread
+contention; ``OPENBLAS_NUM_THREADS=1`` gives steadier timings (both tools
+run in the same process, so they share the setting). The BLAS thread count
+is printed.
+
 Run from the repository root::
 
     .venv/bin/python benchmarks/bench_map.py [--repeats 3] [--null-size 10000]
@@ -52,6 +57,12 @@ peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 print(json.dumps(dict(before=before, peak=peak, seconds=seconds, map=res.map,
                       n_queries=int(np.isfinite(res.ap).sum()), input_mib=X.nbytes / 2**20)))
 """
+
+
+def _blas_threads():
+    from threadpoolctl import threadpool_info
+
+    return ", ".join(f"{i['internal_api']} {i['num_threads']} thread(s)" for i in threadpool_info()) or "unknown"
 
 
 def _best(fn, repeats):
@@ -93,6 +104,7 @@ def compare(repeats, null_size):
     meta = df[[c for c in df.columns if c.startswith("Metadata_")]]
     X = df[[c for c in df.columns if not c.startswith("Metadata_")]].to_numpy(dtype=np.float64)
     genes, plates = meta.Metadata_gene.to_numpy(), meta.Metadata_Plate.to_numpy()
+    print(f"BLAS: {_blas_threads()}")
     print(f"TA-ORF L1000 treated profiles: {X.shape[0]} x {X.shape[1]}, "
           f"{np.unique(genes).size} genes, {np.unique(plates).size} plates")
 

@@ -8,6 +8,11 @@ Each measurement runs in a fresh Python process and reports that process's
 peak RSS (``resource.getrusage(RUSAGE_SELF).ru_maxrss``) before the metric
 (inputs built, libraries imported) and after it.
 
+On a shared, oversubscribed machine, small BLAS calls suffer from thread
+contention; ``OPENBLAS_NUM_THREADS=1`` gives steadier timings (both tools
+run in the same process, so they share the setting). The BLAS thread count
+is printed.
+
 Run from the repository root::
 
     .venv/bin/python benchmarks/bench_recall_memory.py
