@@ -28,17 +28,23 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from ._adapter import adapter_layer_sizes, init_adapter, make_adapter
 from ._bank import ImageBank, PairSampler
 from ._base import WeakPairingMixin
-from ._decoder import LinearDecoder
+from ._data_source import as_row_source
 from ._encoder import TorchModuleEncoder, encoder_to_torch, freeze_module
-from ._device import resolve_device, torch_threads
+from ._device import resolve_device
 from ._losses import LOSSES
 from ._recipes import resolve_recipe
-from ._training import TrainConfig, TrainData, train_adapter
+from ._scaling import ScalingMixin
+from ._threads import thread_budget
+from ._training import TrainConfig, TrainData, make_optimizer, train_adapter
 from ._validation import check_finite_rows, check_labels, control_mask, format_examples
 
 
 class SemiClippedTransformer(
-    WeakPairingMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
+    ScalingMixin,
+    WeakPairingMixin,
+    ClassNamePrefixFeaturesOutMixin,
+    TransformerMixin,
+    BaseEstimator,
 ):
     """Distil frozen image-teacher embeddings into a transcriptomics representation.
 
@@ -130,7 +136,16 @@ class SemiClippedTransformer(
         ``"cuda:1"``, ``"mps"``.
     n_threads : int or None, default=None
         Torch intra-op threads during ``fit``/``transform`` (restored
-        afterwards); ``None`` leaves torch's setting alone.
+        afterwards). ``None``: torch's current setting (which joblib's loky
+        and dask workers already cap per process), divided by the number of
+        fits running at once in this process's threads, so that parallel
+        grid searches do not oversubscribe the cores.
+    strategy : {"single", "ddp"}, default="single"
+        ``"ddp"`` trains as one rank of a torch DDP job (launched with
+        ``torchrun``, or with :func:`semiclip.distributed.fit`): every rank
+        takes its share of each global minibatch of ``batch_size`` samples,
+        negatives are shared across ranks and gradients averaged, so the run
+        matches a one-process fit. See :mod:`semiclip.distributed`.
     random_state : int, RandomState instance or None, default=None
         Seeds the weight initialisation, the shuffling, the weak-pair draws,
         the validation split and the PCA, through local generators only.
@@ -164,13 +179,15 @@ class SemiClippedTransformer(
     best_loss_ : float
     best_validation_score_ : float or None
     n_iter_ : int
-        Epochs run (across warm starts).
+        Epochs run (across warm starts and ``partial_fit`` calls).
     t_ : int
         Training samples seen.
     training_params_ : dict
         The resolved hyper-parameters (no ``"auto"`` left).
     device_ : str
         Device the adapter was trained on.
+    n_threads_ : int
+        Torch intra-op threads used for training (see ``n_threads``).
     n_features_in_ : int
     feature_names_in_ : ndarray of str
         Defined when ``X`` has string column names.
@@ -245,6 +262,7 @@ class SemiClippedTransformer(
         "image_bank": [None, ImageBank],
         "device": [str, torch.device],
         "n_threads": [None, Interval(numbers.Integral, 1, None, closed="left")],
+        "strategy": [StrOptions({"single", "ddp"})],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
         "warm_start": ["boolean"],
@@ -284,6 +302,7 @@ class SemiClippedTransformer(
         image_bank=None,
         device="auto",
         n_threads=None,
+        strategy="single",
         random_state=None,
         verbose=0,
         warm_start=False,
@@ -315,6 +334,7 @@ class SemiClippedTransformer(
         self.image_bank = image_bank
         self.device = device
         self.n_threads = n_threads
+        self.strategy = strategy
         self.random_state = random_state
         self.verbose = verbose
         self.warm_start = warm_start
@@ -327,9 +347,13 @@ class SemiClippedTransformer(
 
         Parameters
         ----------
-        X : array-like or sparse matrix of shape (n_samples, n_features)
+        X : array-like, sparse matrix or on-disk matrix of shape (n_samples, n_features)
             Transcriptomics profiles (batch-corrected unless an augmenter is
-            used, in which case uncorrected).
+            used, in which case uncorrected). A ``numpy.memmap`` (e.g.
+            ``np.load(path, mmap_mode="r")``) or the ``X`` of an AnnData
+            opened with ``backed="r"`` stays on disk: minibatches are read as
+            needed (ahead of the compute), and the ``"pca"`` encoder is fitted
+            on a random subset of at most 65,536 rows.
         y : array-like of shape (n_samples,), default=None
             Pairing key of every sample; ``y == control_label`` marks
             controls. Ignored when ``keys`` is given.
@@ -347,9 +371,11 @@ class SemiClippedTransformer(
         -------
         self : object
         """
-        with torch_threads(self.n_threads):
+        with thread_budget(self.n_threads) as threads:
             labels, name = (y, "y") if keys is None else (keys, "keys")
-            self._fit(X, labels, image_bank=image_bank, batch=batch, key_name=name)
+            self._fit(
+                X, labels, image_bank=image_bank, batch=batch, key_name=name, threads=threads
+            )
         return self
 
     def _validation_split(self, codes, paired_idx, rs, early_stopping, explicit):
@@ -371,12 +397,14 @@ class SemiClippedTransformer(
         is_val = np.isin(codes[paired_idx], val_keys)
         return paired_idx[~is_val], paired_idx[is_val]
 
-    def _fit(self, X, y, *, image_bank, batch, key_name="y"):
-        warm = self.warm_start and hasattr(self, "adapter_")
-        X = self._check_X(X, reset=not warm)
+    def _fit(self, X, y, *, image_bank, batch, key_name="y", incremental=False, threads=None):
+        warm = (self.warm_start or incremental) and hasattr(self, "adapter_")
+        X, source = self._check_fit_input(X, reset=not warm)
         n = X.shape[0]
         y = check_labels(y, n, name=key_name)
         batch = check_labels(batch, n, name="batch", allow_none=True)
+        if image_bank is None and incremental and warm:
+            image_bank = getattr(self, "_partial_bank", None)
         bank = self._resolve_bank(image_bank)
         if warm and bank.n_dims != self._n_features_out:
             raise ValueError(
@@ -389,20 +417,44 @@ class SemiClippedTransformer(
         paired_idx = np.flatnonzero(codes >= 0)
         n_keys = np.unique(codes[paired_idx]).size
 
-        rs = check_random_state(self.random_state)
+        rs, ddp = self._random_state_and_context()
         seed = int(rs.randint(2**31 - 1))
         rng = np.random.default_rng(seed)
-        device = resolve_device(self.device)
+        if incremental and warm:  # a fresh shuffle and pairing draw for every chunk
+            rng = np.random.default_rng([seed, self._history_.n_iter])
+        device = resolve_device(self.device) if ddp is None else ddp.device
+        if ddp is not None:
+            self._check_ranks_agree(
+                ddp, n_samples=n, n_features=X.shape[1], n_paired=paired_idx.size,
+                n_keys=n_keys, seed=seed,
+            )
+        if source is not None and (self.augmenter is not None or self.train_encoder):
+            raise ValueError(
+                "An on-disk X (numpy.memmap, backed AnnData) cannot be used with an augmenter "
+                "or train_encoder=True, which need X in memory; load it with np.asarray(X)."
+            )
 
         Xc = X
         if self.augmenter is not None:
             Xc = self._fit_augmentation(X, y, batch)
 
-        self.encoder_ = self._fit_encoder(Xc, rs)
-        Z = self._encode(Xc, device)
+        refit_encoder = not (incremental and warm)  # partial_fit: frozen after the first call
+        if source is None:
+            if refit_encoder:
+                self.encoder_ = self._fit_encoder(Xc, rs)
+            Z = self._encode(Xc, device)
+            d_in = Z.shape[1]
+        else:
+            if refit_encoder:
+                self.encoder_ = self._encoder_from_source(source, rs)
+            Z, d_in = None, self._encoded_width(source)
 
         params = resolve_recipe(self, n_samples=paired_idx.size, n_keys=n_keys)
-        explicit_es = self.early_stopping is True
+        if incremental:
+            if warm:
+                params = dict(self.training_params_)
+            params["early_stopping"] = False
+        explicit_es = self.early_stopping is True and not incremental
         train_idx, val_idx = self._validation_split(
             codes, paired_idx, rs, params["early_stopping"], explicit_es
         )
@@ -411,22 +463,29 @@ class SemiClippedTransformer(
 
         if warm:
             adapter = self.adapter_
-            if adapter_layer_sizes(adapter)[0] != Z.shape[1]:
+            if adapter_layer_sizes(adapter)[0] != d_in:
                 raise ValueError(
                     f"warm_start: the adapter expects {adapter_layer_sizes(adapter)[0]} encoder "
-                    f"features but the encoder now gives {Z.shape[1]}."
+                    f"features but the encoder now gives {d_in}."
                 )
         else:
-            adapter = make_adapter(Z.shape[1], params["hidden_layer_sizes"], bank.n_dims)
+            adapter = make_adapter(d_in, params["hidden_layer_sizes"], bank.n_dims)
             init_adapter(adapter, seed)
 
         model, inputs = adapter, Z
         if self.train_encoder:
             model, inputs = self._trainable_encoder(adapter, Xc)
         sampler = PairSampler(bank, codes[train_idx], target=self.target)
-        data = TrainData(features=inputs[train_idx], codes=codes[train_idx], sampler=sampler)
+        if source is None:
+            data = TrainData(features=inputs[train_idx], codes=codes[train_idx], sampler=sampler)
+        else:
+            data = TrainData(features=None, codes=codes[train_idx], sampler=sampler)
+            data.stream = self._stream(source, train_idx, device)
         if val_idx is not None:
-            data.val_features = inputs[val_idx]
+            if source is None:
+                data.val_features = inputs[val_idx]
+            else:
+                data.val_stream = self._stream(source, val_idx, device)
             data.val_codes = codes[val_idx]
             data.val_table = bank.centroids()
         if self.augmenter is not None:
@@ -441,15 +500,26 @@ class SemiClippedTransformer(
             learning_rate=params["learning_rate_init"],
             momentum=self.momentum,
             weight_decay=params["weight_decay"],
-            lr_schedule=self.lr_schedule,
+            lr_schedule="constant" if incremental else self.lr_schedule,
             min_learning_rate=self.min_learning_rate,
             early_stopping=params["early_stopping"],
             n_iter_no_change=self.n_iter_no_change,
             tol=self.tol,
             verbose=self.verbose,
         )
+        if incremental:
+            config.max_epochs = 1
         history = self._history_ if warm else None
-        history = train_adapter(model, data, config, rng=rng, device=device, history=history)
+        optimizer = getattr(self, "_partial_optimizer", None) if incremental and warm else None
+        if incremental and optimizer is None:
+            optimizer = make_optimizer(model.parameters(), config)
+        self.n_threads_ = torch.get_num_threads() if threads is None else threads.n_threads
+        history = train_adapter(
+            model, data, config, rng=rng, device=device, history=history, dist=ddp,
+            optimizer=optimizer, on_epoch_start=None if threads is None else threads.rebalance,
+        )
+        if incremental:
+            self._partial_optimizer, self._partial_bank = optimizer, bank
         if self.train_encoder:
             self.encoder_ = TorchModuleEncoder(freeze_module(model[0].cpu()), torch.device("cpu"))
             Z = self._encode(Xc, device)
@@ -458,15 +528,16 @@ class SemiClippedTransformer(
         self.device_ = str(device)
         self.n_paired_keys_ = int(n_keys)
         self._n_features_out = bank.n_dims
-        if not history.converged and not history.interrupted:
+        quiet = incremental or (ddp is not None and ddp.rank != 0)
+        if not history.converged and not history.interrupted and not quiet:
             warnings.warn(
                 f"SemiClippedTransformer stopped at max_iter={config.max_epochs} epochs "
                 "before the loss stopped improving; raise max_iter if the embedding "
                 "is not good enough.",
                 ConvergenceWarning,
             )
-        self.decoder_ = LinearDecoder(alpha=self.decoder_alpha).fit(
-            self._forward(Z, device), X if self.augmenter is None else Xc
+        self.decoder_ = self._decoder_from_chunks(
+            X if self.augmenter is None else Xc, Z, source, device
         )
         return self
 
@@ -544,8 +615,13 @@ class SemiClippedTransformer(
         Z : ndarray of shape (n_samples, n_dims), float32
         """
         check_is_fitted(self)
+        source = as_row_source(X)
+        if source is not None:
+            with thread_budget(self.n_threads):
+                self._check_fit_input(X, reset=False)
+                return self._transform_source(source, resolve_device(self.device))
         X = self._check_X(X, reset=False)
-        with torch_threads(self.n_threads):
+        with thread_budget(self.n_threads):
             if getattr(self, "correction_", None) is not None:
                 batch = check_labels(batch, X.shape[0], name="batch", allow_none=True)
                 if batch is None:
@@ -628,6 +704,9 @@ class SemiClippedTransformer(
 
     def __getstate__(self):
         state = self.__dict__.copy()
+        # partial_fit's optimizer (momentum, as large as the adapter) and bank stay in memory
+        state.pop("_partial_optimizer", None)
+        state.pop("_partial_bank", None)
         adapter = state.pop("adapter_", None)
         if adapter is not None:
             buf = io.BytesIO()

@@ -1,0 +1,201 @@
+"""Minibatch features for the training loop, with background prefetch.
+
+The loop asks a *feature provider* for the student input of a sequence of
+minibatches (``positions[start:stop]`` for each ``(start, stop)`` bound) and
+gets device tensors back, in order:
+
+- :class:`TensorFeatures`: features already in memory (the encoded ``X``),
+  moved to the device once; a minibatch is one ``index_select``.
+- :class:`StreamFeatures`: raw rows read from an on-disk ``X`` (see
+  :mod:`semiclip._data_source`) in a background thread, ``depth`` minibatches
+  ahead of the compute, then encoded on the device by the frozen encoder.
+
+:class:`Prefetcher` is the background thread: it runs a generator, hands its
+items over through a bounded queue, re-raises its exceptions in the
+consumer, and stops cleanly when the consumer stops early (early stopping,
+``KeyboardInterrupt``).
+"""
+
+import queue
+import threading
+
+import numpy as np
+import torch
+from sklearn.decomposition._base import _BasePCA
+
+from ._encoder import TorchModuleEncoder, encode
+
+PREFETCH_DEPTH = 2
+"""Minibatches read ahead of the compute (0 reads synchronously)."""
+
+_END = object()
+
+
+class Prefetcher:
+    """Iterate over ``make_items()`` in a daemon thread, ``depth`` items ahead.
+
+    With ``depth=0`` the items are produced synchronously in the caller.
+    """
+
+    def __init__(self, make_items, depth=PREFETCH_DEPTH, name="semiclip-prefetch"):
+        self._make_items = make_items
+        self.depth = int(depth)
+        self._stop = threading.Event()
+        self._thread = None
+        if self.depth > 0:
+            self._queue = queue.Queue(maxsize=self.depth)
+            self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+            self._thread.start()
+
+    def _put(self, item):
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _run(self):
+        try:
+            for item in self._make_items():
+                if not self._put((True, item)):
+                    return
+            self._put((True, _END))
+        except BaseException as exc:  # re-raised in the consumer
+            self._put((False, exc))
+
+    def __iter__(self):
+        if self._thread is None:
+            yield from self._make_items()
+            return
+        try:
+            while True:
+                ok, item = self._queue.get()
+                if not ok:
+                    raise item
+                if item is _END:
+                    return
+                yield item
+        finally:
+            self.close()
+
+    def close(self):
+        """Stop the producer thread (also when the consumer stops early)."""
+        self._stop.set()
+        if self._thread is not None:
+            while True:  # unblock a producer waiting on a full queue
+                try:
+                    self._queue.get_nowait()
+                except queue.Empty:
+                    break
+            self._thread.join(timeout=10)
+
+
+class _PCAModule(torch.nn.Module):
+    """``(x - mean) @ components.T`` (whitened if the PCA is), as ``_pca_transform`` computes it."""
+
+    def __init__(self, pca):
+        super().__init__()
+        def tensor(a):  # arpack's (sparse PCA) arrays can have negative strides
+            return torch.tensor(np.ascontiguousarray(a, dtype=np.float32))
+
+        comps = tensor(pca.components_)
+        if getattr(pca, "whiten", False):
+            comps = comps / torch.sqrt(tensor(pca.explained_variance_))[:, None]
+        self.register_buffer("components", comps)
+        self.register_buffer("mean", tensor(pca.mean_))
+
+    def forward(self, x):
+        return (x - self.mean) @ self.components.T
+
+
+def device_encoder(encoder, device):
+    """Split a frozen encoder into ``(on_device, on_host)`` callables.
+
+    PCA-like encoders, ``None`` and torch modules run on the device in the
+    training thread (cheap next to the adapter, and on a GPU much faster
+    than on the host); any other scikit-learn transformer runs on the host
+    in the prefetch thread.
+    """
+    if encoder is None:
+        return None, None
+    if isinstance(encoder, _BasePCA) and getattr(encoder, "mean_", None) is not None:
+        module = _PCAModule(encoder).to(device)
+        return module, None
+    if isinstance(encoder, TorchModuleEncoder):
+        module = encoder.module.to(device).eval()
+
+        def run(x):
+            with torch.no_grad():
+                return module(x).float()
+
+        return run, None
+    return None, lambda x: encode(encoder, x)
+
+
+class TensorFeatures:
+    """In-memory features, moved to ``device`` once."""
+
+    def __init__(self, features, device):
+        self.tensor = torch.as_tensor(features, device=device)
+        self.device = device
+        self.n = self.tensor.shape[0]
+
+    def batches(self, positions, bounds, positions_t=None):
+        if positions_t is None:
+            positions_t = torch.as_tensor(positions, device=self.device)
+        for start, stop in bounds:
+            yield self.tensor.index_select(0, positions_t[start:stop])
+
+    def close(self):
+        pass
+
+
+class StreamFeatures:
+    """Rows of an on-disk ``X`` read in the background and encoded on the device.
+
+    Parameters
+    ----------
+    source : row source
+        From :func:`semiclip._data_source.as_row_source`.
+    rows : ndarray of int
+        Source row of every position the loop refers to.
+    encoder : frozen encoder or None
+    device : torch.device
+    depth : int, optional
+        Minibatches prefetched (default :data:`PREFETCH_DEPTH`).
+    """
+
+    def __init__(self, source, rows, encoder, device, depth=None):
+        self.source = source
+        self.rows = np.asarray(rows, dtype=np.int64)
+        self.n = self.rows.size
+        self.device = device
+        self.depth = PREFETCH_DEPTH if depth is None else depth
+        self._on_device, self._on_host = device_encoder(encoder, device)
+        self._pin = device.type == "cuda"
+
+    def _produce(self, positions, bounds):
+        for start, stop in bounds:
+            x = self.source.take(self.rows[positions[start:stop]])
+            if self._on_host is not None:
+                x = self._on_host(x)
+            t = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
+            yield t.pin_memory() if self._pin else t
+
+    def batches(self, positions, bounds, positions_t=None):
+        positions = np.asarray(positions)
+        prefetch = Prefetcher(lambda: self._produce(positions, bounds), self.depth)
+        try:
+            for t in prefetch:
+                t = t.to(self.device, non_blocking=True)
+                if self._on_device is not None:
+                    with torch.no_grad():
+                        t = self._on_device(t)
+                yield t
+        finally:
+            prefetch.close()
+
+    def close(self):
+        pass
