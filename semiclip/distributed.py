@@ -1,0 +1,268 @@
+"""Train :class:`~semiclip.SemiClippedTransformer` on several processes with torch DDP.
+
+Two ways in, one training loop:
+
+1. **torchrun** (several GPUs, several nodes). Every rank runs the same
+   script with ``SemiClippedTransformer(strategy="ddp")``; ``fit`` joins the
+   process group that torchrun describes in the environment (or one you
+   initialised yourself)::
+
+       torchrun --nproc_per_node=4 train.py
+
+   All ranks end with the same fitted estimator; save it on rank 0
+   (:func:`is_main_process`).
+
+2. **One call from Python** (a notebook, a test, a CPU box):
+   :func:`fit` starts ``nproc`` fresh Python processes, trains, and returns
+   the fitted estimator to the caller.
+
+Each rank trains on its share of every global minibatch of ``batch_size``
+samples (see :mod:`semiclip._ddp`); the teacher bank is replicated; the
+epoch plans come from the same seed on every rank, so the run sees exactly
+the minibatches of a one-process fit, with the same loss and gradients.
+Collectives time out after ``timeout`` seconds, so a crashed or stalled
+rank ends the others with an error instead of a hang.
+"""
+
+import os
+import pickle
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+from datetime import timedelta
+
+import numpy as np
+import torch
+
+from ._data_source import _file_layout
+from ._device import resolve_device
+
+__all__ = ["fit", "init_process_group", "is_main_process", "rank", "world_size"]
+
+DEFAULT_TIMEOUT = 600.0
+_timeout_s = None  # timeout of the process group this module initialised
+
+
+def _dist():
+    import torch.distributed as dist
+
+    if not dist.is_available():
+        raise RuntimeError("This torch build has no torch.distributed support.")
+    return dist
+
+
+def init_process_group(backend=None, *, timeout=DEFAULT_TIMEOUT, **kwargs):
+    """Join the process group described by the environment (torchrun), if not done yet.
+
+    Parameters
+    ----------
+    backend : str, optional
+        ``"nccl"`` when CUDA is available, ``"gloo"`` otherwise.
+    timeout : float, default=600
+        Seconds a collective waits for the other ranks before failing.
+    **kwargs
+        Passed to :func:`torch.distributed.init_process_group` (e.g. ``store``,
+        ``rank``, ``world_size`` without torchrun).
+    """
+    global _timeout_s
+    dist = _dist()
+    if dist.is_initialized():
+        return
+    if backend is None:
+        backend = "nccl" if torch.cuda.is_available() else "gloo"
+    dist.init_process_group(backend, timeout=timedelta(seconds=float(timeout)), **kwargs)
+    _timeout_s = float(timeout)
+
+
+def rank():
+    """Rank of this process (0 without a process group)."""
+    dist = _dist()
+    return dist.get_rank() if dist.is_initialized() else 0
+
+
+def world_size():
+    """Number of processes (1 without a process group)."""
+    dist = _dist()
+    return dist.get_world_size() if dist.is_initialized() else 1
+
+
+def is_main_process():
+    """True on rank 0 (and without a process group): log, save and evaluate there."""
+    return rank() == 0
+
+
+def _context(device_param):
+    """The :class:`~semiclip._ddp.DDPContext` of this rank (``strategy="ddp"``)."""
+    from ._ddp import DDPContext
+
+    dist = _dist()
+    if not dist.is_initialized():
+        if all(k in os.environ for k in ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")):
+            init_process_group()
+        else:
+            raise ValueError(
+                "strategy='ddp' needs a torch.distributed process group: run the script with "
+                "`torchrun --nproc_per_node=N script.py`, initialise one with "
+                "semiclip.distributed.init_process_group(), or call "
+                "semiclip.distributed.fit(estimator, X, y, nproc=N, image_bank=bank). "
+                "For one process use strategy='single'."
+            )
+    device = resolve_device(device_param)
+    if device.type == "cuda":
+        if device.index is None:
+            local = int(os.environ.get("LOCAL_RANK", dist.get_rank() % torch.cuda.device_count()))
+            device = torch.device("cuda", local)
+        torch.cuda.set_device(device)
+    return DDPContext(device, timeout_s=_timeout_s)
+
+
+# ------------------------------------------------------------------ launcher
+def _portable(X):
+    """Send an on-disk memmap by reference (file, offset, shape), anything else by value."""
+    if isinstance(X, np.memmap) and X.ndim == 2:
+        layout = _file_layout(X)
+        if layout is not None and layout[2] == layout[3]:
+            return ("memmap", layout[0], X.dtype.str, tuple(X.shape), layout[1])
+    return ("value", X)
+
+
+def _open(ref):
+    if ref[0] == "memmap":
+        _, path, dtype, shape, offset = ref
+        return np.memmap(path, dtype=np.dtype(dtype), mode="r", offset=offset, shape=shape)
+    return ref[1]
+
+
+_WORKER = (
+    "from semiclip.distributed import _rank_main; _rank_main({0}, {1}, {2!r}, {3!r}, {4!r})"
+)
+
+
+def _rank_main(rank_, nproc, workdir, backend, timeout):
+    """Body of one spawned rank: join the group, fit, rank 0 writes the result."""
+    try:
+        os.environ.update(RANK=str(rank_), LOCAL_RANK=str(rank_), WORLD_SIZE=str(nproc))
+        with open(os.path.join(workdir, "payload.pkl"), "rb") as fh:
+            payload = pickle.load(fh)
+        if backend == "gloo":
+            from joblib import cpu_count
+
+            torch.set_num_threads(max(1, cpu_count() // nproc))
+        store = _dist().FileStore(os.path.join(workdir, "store"), nproc)
+        init_process_group(backend, timeout=timeout, store=store, rank=rank_, world_size=nproc)
+        est = payload["estimator"]
+        user_strategy = est.get_params()["strategy"]
+        est.set_params(strategy="ddp")
+        est.fit(_open(payload["X"]), payload["y"], **payload["fit_params"])
+        if rank_ == 0:
+            est.set_params(strategy=user_strategy)
+            tmp = os.path.join(workdir, "result.tmp")
+            with open(tmp, "wb") as fh:
+                pickle.dump(est, fh)
+            os.replace(tmp, os.path.join(workdir, "result.pkl"))
+        _dist().destroy_process_group()
+    except BaseException as exc:
+        first = (str(exc).strip().splitlines() or [""])[0]
+        with open(os.path.join(workdir, f"error-{rank_}.txt"), "w") as fh:
+            fh.write(f"{type(exc).__name__}: {first}\n{traceback.format_exc()}")
+        sys.stderr.flush()
+        os._exit(1)  # leave at once: the peers see the closed connection
+
+
+def fit(estimator, X, y=None, *, nproc=2, backend=None, timeout=DEFAULT_TIMEOUT, **fit_params):
+    """Fit ``estimator`` with DDP on ``nproc`` new local processes; return it fitted.
+
+    Parameters
+    ----------
+    estimator : SemiClippedTransformer
+        Its parameters are used as they are (``strategy`` is switched to
+        ``"ddp"`` inside the workers only). Use an integer ``random_state``
+        to reproduce a one-process fit.
+    X : array-like, sparse matrix or numpy.memmap
+        A ``numpy.memmap`` is reopened from its file in every process (not
+        copied); anything else is pickled to the processes.
+    y : array-like
+    nproc : int, default=2
+        Processes (one per GPU with CUDA; CPU processes share the cores).
+    backend : {"gloo", "nccl"}, optional
+        Default ``"nccl"`` when the estimator trains on CUDA, else ``"gloo"``.
+    timeout : float, default=600
+        Seconds a collective waits for the other ranks before failing.
+    **fit_params
+        Passed to ``fit`` (``image_bank``, ``keys``, ``batch``).
+
+    Returns
+    -------
+    estimator : SemiClippedTransformer
+        A fitted copy, loaded from rank 0.
+
+    Raises
+    ------
+    RuntimeError
+        When a rank fails, with every failing rank's error.
+    """
+    nproc = int(nproc)
+    if nproc < 1:
+        raise ValueError(f"nproc must be a positive integer; got {nproc}.")
+    device = str(estimator.get_params().get("device", "cpu"))
+    cuda = device.startswith("cuda") or (device == "auto" and torch.cuda.is_available())
+    if backend is None:
+        backend = "nccl" if cuda else "gloo"
+    if cuda and nproc > torch.cuda.device_count():
+        raise ValueError(
+            f"nproc={nproc} but only {torch.cuda.device_count()} CUDA device(s) are visible; "
+            "use one process per GPU."
+        )
+    workdir = tempfile.mkdtemp(prefix="semiclip-ddp-")
+    try:
+        payload = {"estimator": estimator, "X": _portable(X), "y": y, "fit_params": fit_params}
+        with open(os.path.join(workdir, "payload.pkl"), "wb") as fh:
+            pickle.dump(payload, fh, protocol=pickle.HIGHEST_PROTOCOL)
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+        procs = [
+            subprocess.Popen(
+                [sys.executable, "-c", _WORKER.format(r, nproc, workdir, backend, float(timeout))],
+                env=env,
+            )
+            for r in range(nproc)
+        ]
+        failed_at, order = None, []
+        try:
+            while len(order) < nproc:
+                for r, p in enumerate(procs):
+                    if r not in order and p.poll() is not None:
+                        order.append(r)
+                        if p.returncode != 0 and failed_at is None:
+                            failed_at = time.monotonic()
+                if failed_at is not None and time.monotonic() - failed_at > float(timeout) + 5:
+                    break  # the survivors did not notice: stop them
+                time.sleep(0.05)
+        finally:
+            for p in procs:
+                if p.poll() is None:
+                    p.kill()
+                p.wait()
+        order += [r for r in range(nproc) if r not in order]
+        errors = []
+        for r in order:
+            path = os.path.join(workdir, f"error-{r}.txt")
+            if os.path.exists(path):
+                with open(path) as fh:
+                    errors.append((r, fh.read().strip()))
+            elif procs[r].returncode != 0:
+                errors.append((r, f"exit code {procs[r].returncode} (killed or crashed)"))
+        if errors:
+            summary = "; ".join(f"rank {r}: {text.splitlines()[0]}" for r, text in errors)
+            r0, text = errors[0]
+            detail = text.split("\n", 1)[-1]
+            raise RuntimeError(
+                f"DDP fit on {nproc} processes failed ({summary}). Traceback of rank "
+                f"{r0}, the first to fail:\n{detail}"
+            )
+        with open(os.path.join(workdir, "result.pkl"), "rb") as fh:
+            return pickle.load(fh)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)

@@ -1,0 +1,223 @@
+"""Torch DDP for real: 2 processes, gloo backend, CPU.
+
+- the local-loss formulation gives, on every loss, the single-process loss
+  and gradients of the same global minibatch (uneven split, repeated keys);
+- ``strategy="ddp"`` under an initialised process group (what torchrun
+  gives) trains the same model on every rank, with a seed shared by rank 0;
+- :func:`semiclip.distributed.fit` returns a usable estimator equal (to
+  float tolerance) to a one-process fit with the same global batch, with
+  ``X`` passed as a memmap by reference;
+- a rank that crashes or stalls ends the others with a clear error.
+"""
+
+import os
+import pickle
+import subprocess
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from semiclip import SemiClippedTransformer, distributed
+from semiclip._losses import LOSSES, get_loss
+
+pytestmark = pytest.mark.skipif(
+    not torch.distributed.is_available(), reason="torch.distributed is not available"
+)
+HERE = Path(__file__).resolve().parent
+WORLD = 2
+
+
+# ------------------------------------------------------------ helpers
+def _global_batch():
+    rng = np.random.default_rng(0)
+    x = torch.tensor(rng.standard_normal((9, 5)))
+    teacher = torch.tensor(rng.standard_normal((9, 4)))
+    keys = torch.tensor([0, 1, 2, 0, 3, 1, 4, 5, 0])  # repeated keys across both ranks
+    return x, teacher, keys
+
+
+def _model():
+    gen = torch.Generator().manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(5, 7), torch.nn.ReLU(), torch.nn.Linear(7, 4))
+    with torch.no_grad():
+        for p in model.parameters():
+            p.copy_(torch.randn(p.shape, generator=gen))
+    return model.double()
+
+
+def _launch_workers(case, workdir, timeout=120):
+    """Run ``_worker(rank, case, workdir)`` in WORLD fresh processes; wait for all."""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(HERE), *sys.path]))
+    code = "import test_distributed as t; t._worker({}, {!r}, {!r})"
+    procs = [
+        subprocess.Popen([sys.executable, "-c", code.format(r, case, str(workdir))], env=env)
+        for r in range(WORLD)
+    ]
+    try:
+        for p in procs:
+            assert p.wait(timeout=timeout) == 0
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+
+
+def _worker(rank, case, workdir):
+    """Body of one rank (runs in a subprocess)."""
+    torch.set_num_threads(1)
+    store = torch.distributed.FileStore(os.path.join(workdir, "store"), WORLD)
+    distributed.init_process_group("gloo", timeout=60, store=store, rank=rank, world_size=WORLD)
+    from semiclip._ddp import DDPContext
+
+    ctx = DDPContext(torch.device("cpu"))
+    out = {}
+    x, teacher, keys = _global_batch()
+    for name in LOSSES:
+        model = torch.nn.parallel.DistributedDataParallel(_model())
+        local = model(x[rank::WORLD])
+        loss = ctx.local_loss(name, local, teacher, keys, 0.5)
+        loss.backward()
+        total = loss.detach().clone()
+        ctx.all_reduce_sum(total)
+        out[name] = (float(total) / WORLD, [p.grad.clone() for p in model.parameters()])
+    # kd with a global minibatch of one row: rank 1 has no row at all
+    model = torch.nn.parallel.DistributedDataParallel(_model())
+    loss = ctx.local_loss("kd", model(x[:1][rank::WORLD]), teacher[:1], keys[:1], 0.5)
+    loss.backward()
+    out["kd_one_row"] = (None, [p.grad.clone() for p in model.parameters()])
+
+    data = np.load(os.path.join(workdir, "data.npz"))
+    from semiclip import ImageBank
+
+    bank = ImageBank(data["bank"], data["bank_keys"])
+    est = SemiClippedTransformer(**_FIT_PARAMS, strategy="ddp", random_state=None)
+    est.fit(data["X"], data["y"], image_bank=bank)
+    out["Z"] = est.transform(data["X"])
+    out["loss_curve"] = est.loss_curve_
+
+    # a stalled rank: the other one fails after the group's timeout, with a clear error
+    group = torch.distributed.new_group(backend="gloo", timeout=timedelta(seconds=2))
+    stalled = DDPContext(torch.device("cpu"), group=group, timeout_s=2)
+    if rank == 1:
+        time.sleep(5)
+    started = time.monotonic()
+    try:
+        stalled.all_reduce_sum(torch.ones(1))
+        out["stall"] = None
+    except RuntimeError as exc:
+        out["stall"] = (str(exc), time.monotonic() - started)
+    with open(os.path.join(workdir, f"out-{rank}.pkl"), "wb") as fh:
+        pickle.dump(out, fh)
+    torch.distributed.destroy_process_group()
+
+
+_FIT_PARAMS = dict(
+    encoder_dim=6, hidden_layer_sizes=(16,), loss="clip", batch_size=25, max_iter=3,
+    solver="sgd", learning_rate_init=0.05, early_stopping=True, validation_fraction=0.25,
+    n_iter_no_change=50, control_label="control", device="cpu",
+)
+
+
+def _data(tiny_data):
+    return tiny_data.X.astype(np.float32), tiny_data.y, tiny_data.image_bank
+
+
+# -------------------------------------------------------------- tests
+def test_local_losses_gradients_and_shared_seed(tiny_data, tmp_path):
+    X, y, bank = _data(tiny_data)
+    np.savez(tmp_path / "data.npz", X=X, y=y, bank=bank.embeddings, bank_keys=bank.keys)
+    _launch_workers("grad", tmp_path)
+    ranks = [pickle.load(open(tmp_path / f"out-{r}.pkl", "rb")) for r in range(WORLD)]
+    x, teacher, keys = _global_batch()
+    for name in LOSSES:  # one process, the whole global minibatch, the plain loss
+        model = _model()
+        loss = get_loss(name)(model(x), teacher, keys, 0.5)
+        loss.backward()
+        for out in ranks:  # DDP leaves the same averaged gradient on every rank
+            got_loss, got_grads = out[name]
+            assert got_loss == pytest.approx(loss.item(), rel=1e-12), name
+            for g, p in zip(got_grads, model.parameters()):
+                torch.testing.assert_close(g, p.grad, rtol=1e-10, atol=1e-12, msg=name)
+    model = _model()
+    get_loss("kd")(model(x[:1]), teacher[:1], keys[:1]).backward()
+    for g, p in zip(ranks[1]["kd_one_row"][1], model.parameters()):
+        torch.testing.assert_close(g, p.grad, rtol=1e-10, atol=1e-12)
+    # random_state=None: rank 0's seed is broadcast, both ranks hold the same model
+    np.testing.assert_array_equal(ranks[0]["Z"], ranks[1]["Z"])
+    assert ranks[0]["loss_curve"] == ranks[1]["loss_curve"]
+    message, waited = ranks[0]["stall"]
+    assert message.startswith("semiclip DDP training stopped on rank 0 of 2: a collective")
+    assert "another rank crashed or stalled (timeout 2 s)" in message
+    assert 1.5 < waited < 4.5
+
+
+def test_launcher_matches_single_process_fit(tiny_data, tmp_path):
+    X, y, bank = _data(tiny_data)
+    path = tmp_path / "X.npy"
+    np.save(path, X)
+    X_disk = np.load(path, mmap_mode="r")
+    params = dict(_FIT_PARAMS, random_state=0)
+    single = SemiClippedTransformer(**params).fit(X, y, image_bank=bank)
+    est = SemiClippedTransformer(**params)
+    fitted = distributed.fit(est, X_disk, y, image_bank=bank, nproc=WORLD, timeout=60)
+    assert not hasattr(est, "adapter_")  # the caller's estimator is left alone
+    assert fitted.get_params()["strategy"] == "single"
+    assert fitted.n_iter_ == single.n_iter_ == 3 and fitted.t_ == single.t_
+    np.testing.assert_allclose(fitted.loss_curve_, single.loss_curve_, rtol=1e-5)
+    np.testing.assert_allclose(fitted.validation_scores_, single.validation_scores_, rtol=1e-5)
+    Z = fitted.transform(X)
+    np.testing.assert_allclose(Z, single.transform(X), atol=1e-4)
+    # usable after the run: pickles, transforms, refits in one process
+    restored = pickle.loads(pickle.dumps(fitted))
+    np.testing.assert_array_equal(restored.transform(X), Z)
+    assert restored.fit(X, y, image_bank=bank).n_iter_ == 3
+
+
+class FailingEncoder(torch.nn.Module):
+    """A frozen encoder that fails on rank 1 only (or stalls: ``mode="stall"``)."""
+
+    def __init__(self, mode):
+        super().__init__()
+        self.mode = mode
+        self.proj = torch.nn.Linear(30, 4)
+
+    def forward(self, x):
+        if os.environ.get("RANK") == "1":
+            if self.mode == "crash":
+                raise RuntimeError("injected failure on rank 1")
+            time.sleep(60)
+        return self.proj(x)
+
+
+def test_crashed_rank_ends_the_job_with_a_clear_error(tiny_data):
+    mode = "crash"
+    X, y, bank = _data(tiny_data)
+    est = SemiClippedTransformer(**dict(_FIT_PARAMS, encoder=FailingEncoder(mode), random_state=0))
+    started = time.monotonic()
+    with pytest.raises(RuntimeError) as info:
+        distributed.fit(est, X, y, image_bank=bank, nproc=WORLD, timeout=4)
+    elapsed = time.monotonic() - started
+    message = str(info.value)
+    assert "rank 0: RuntimeError: semiclip DDP training stopped on rank 0 of 2" in message
+    assert "another rank crashed or stalled (timeout 4 s)" in message
+    assert "rank 1: RuntimeError: injected failure on rank 1" in message
+    assert elapsed < 45
+
+
+def test_ddp_without_process_group_says_how_to_launch(tiny_data):
+    X, y, bank = _data(tiny_data)
+    with pytest.raises(ValueError, match="torchrun --nproc_per_node=N"):
+        SemiClippedTransformer(strategy="ddp", control_label="control").fit(
+            X, y, image_bank=bank
+        )
+
+
+def test_launcher_rejects_bad_nproc(tiny_data):
+    X, y, bank = _data(tiny_data)
+    with pytest.raises(ValueError, match="nproc must be a positive integer; got 0"):
+        distributed.fit(SemiClippedTransformer(), X, y, image_bank=bank, nproc=0)
