@@ -187,8 +187,8 @@ class PEAAugmenter(BaseEstimator):
 
     # ------------------------------------------------------------ validation
     def _check_params(self):
-        transforms = [self.transforms] if isinstance(self.transforms, str) else list(self.transforms)
-        bad = [t for t in transforms if t not in STEPS]
+        transforms = list(self.transforms)
+        bad = [t for t in transforms if not isinstance(t, str) or t not in STEPS]
         if not transforms or bad:
             raise ValueError(
                 f"transforms must be a non-empty sequence of {sorted(STEPS)}; got "
@@ -268,6 +268,22 @@ class PEAAugmenter(BaseEstimator):
         self._rng = _generator(self.random_state)
         return self
 
+    def canonical_correction(self):
+        """Return the canonical correction used at inference: :attr:`canonical_`.
+
+        A fitted ``ControlNormalizer(method="tvn", basis="feature")`` (full
+        TVN on all controls of the fit data, same ``control_label``,
+        ``reg_covar`` and ``shrinkage``), whose output shares the feature
+        basis of every :meth:`sample`.
+
+        Returns
+        -------
+        normalizer : ControlNormalizer
+            Fitted; apply it with ``normalizer.transform(X, batch=batch)``.
+        """
+        check_is_fitted(self)
+        return self.canonical_
+
     # ---------------------------------------------------------------- sample
     def _draw(self, counts, rng):
         """Draw the per-batch plan: member, kept steps, control subsample positions."""
@@ -320,7 +336,7 @@ class PEAAugmenter(BaseEstimator):
         out = self._apply(X, codes, ctrl, plan)
         if not return_plan:
             return out
-        labels = [None] if classes is None else list(classes)
+        labels = [None] if classes is None else classes.tolist()
         info = [
             {"batch": lab, "transform": name, "steps": steps, "n_controls_used": sub.size}
             for lab, (name, steps, sub) in zip(labels, plan)

@@ -70,7 +70,7 @@ def test_tvn_without_randomness_equals_canonical_tvn_exactly(plates):
     out = pea.fit(X, y, batch=batch).sample(X, y, batch=batch, random_state=0)
     canonical = ControlNormalizer("tvn", control_label="ctrl", basis="feature")
     np.testing.assert_array_equal(out, canonical.fit_transform(X, y, batch=batch))
-    np.testing.assert_array_equal(out, pea.canonical_.transform(X, batch=batch))
+    np.testing.assert_array_equal(out, pea.canonical_correction().transform(X, batch=batch))
     # the same as the default (EFAAR, PCA basis) TVN rotated into the feature basis
     efaar = ControlNormalizer("tvn", control_label="ctrl").fit(X, y, batch=batch)
     np.testing.assert_allclose(out @ efaar.components_.T, efaar.transform(X, batch=batch), atol=1e-10)
