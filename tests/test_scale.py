@@ -52,6 +52,24 @@ def test_memmap_fit_equals_in_memory_fit(tiny_data, on_disk, params):
     np.testing.assert_allclose(disk.inverse_transform(Z), mem.inverse_transform(Z), atol=1e-3)
 
 
+@pytest.mark.parametrize("kind", ["none", "torch", "scaler"])
+def test_memmap_with_other_encoders(tiny_data, on_disk, fast_params, kind):
+    from sklearn.frozen import FrozenEstimator
+    from sklearn.preprocessing import StandardScaler
+
+    X = np.asarray(on_disk).copy()
+    torch.manual_seed(0)
+    encoder = {
+        "none": None,  # identity, on the device
+        "torch": torch.nn.Sequential(torch.nn.Linear(30, 6), torch.nn.Tanh()),  # on the device
+        "scaler": FrozenEstimator(StandardScaler().fit(X)),  # any transformer: in the reader
+    }[kind]
+    params = {**fast_params, "encoder": encoder, "hidden_layer_sizes": (8,)}
+    mem, disk = _fit(X, tiny_data, **params), _fit(on_disk, tiny_data, **params)
+    np.testing.assert_allclose(disk.loss_curve_, mem.loss_curve_, rtol=1e-5)
+    np.testing.assert_allclose(disk.transform(on_disk), mem.transform(X), atol=1e-4)
+
+
 @pytest.mark.parametrize(
     "view",
     ["whole", "row_slice", "row_step", "col_slice", "fortran", "float64_be"],
@@ -293,6 +311,8 @@ def test_pickle_is_small_and_holds_no_data(small_data):
     param_bytes = sum(p.numel() * p.element_size() for p in est.adapter_.parameters())
     encoder_bytes = len(pickle.dumps(est.encoder_))
     assert len(blob) <= 2 * (param_bytes + encoder_bytes), (len(blob), param_bytes, encoder_bytes)
+    decoder_bytes = est.decoder_.coef.nbytes  # (n_dims, n_genes) float32
+    assert len(blob) <= param_bytes + encoder_bytes + decoder_bytes + 32 * 1024  # nothing else
     state = pickle.loads(blob).__getstate__()
     for arr in _arrays(state):
         assert arr.shape[0] < X.shape[0] // 2, arr.shape  # no per-sample data
