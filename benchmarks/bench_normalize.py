@@ -20,6 +20,11 @@ Usage::
     python benchmarks/bench_normalize.py                      # full size
     python benchmarks/bench_normalize.py --n-samples 20000    # quicker
     python benchmarks/bench_normalize.py --skip-efaar         # ours only
+
+BLAS runs single-threaded by default (``--blas-threads``): on a shared 2-core
+machine, two OpenBLAS threads competing with other processes made our runs
+vary from 29 s to 343 s for the same work; one thread gives stable figures
+for both tools.
 """
 
 import argparse
@@ -165,6 +170,7 @@ def main():
     p.add_argument("--n-batches", type=int, default=50)
     p.add_argument("--control-fraction", type=float, default=0.3)
     p.add_argument("--repeats", type=int, default=3, help="runs of ours (median reported)")
+    p.add_argument("--blas-threads", type=int, default=1, help="BLAS threads for both tools")
     p.add_argument("--skip-efaar", action="store_true")
     p.add_argument("--skip-synthetic", action="store_true")
     p.add_argument("--skip-real", action="store_true")
@@ -175,11 +181,17 @@ def main():
             tvn_on_controls = load_efaar_tvn()
         except ImportError:
             print("efaar-benchmarking not installed (pip install --no-deps efaar-benchmarking): ours only")
-    print(f"numpy {np.__version__}; {os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.2f}")
-    if not args.skip_synthetic:
-        synthetic(args, tvn_on_controls)
-    if not args.skip_real:
-        real(args, tvn_on_controls)
+    from threadpoolctl import threadpool_limits
+
+    print(
+        f"numpy {np.__version__}; {os.cpu_count()} CPUs; BLAS threads {args.blas_threads}; "
+        f"load average {os.getloadavg()[0]:.2f}"
+    )
+    with threadpool_limits(limits=args.blas_threads, user_api="blas"):
+        if not args.skip_synthetic:
+            synthetic(args, tvn_on_controls)
+        if not args.skip_real:
+            real(args, tvn_on_controls)
 
 
 if __name__ == "__main__":

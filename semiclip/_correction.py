@@ -271,9 +271,8 @@ def fit_coral(Z, reg=0.5, shrinkage=None):
     likelihood covariance (``ddof=0``), as in :mod:`sklearn.covariance`.
     The inverse square root comes from :func:`scipy.linalg.eigh`: of the
     ``d x d`` covariance, or, with ``n <= d`` controls, of the ``n x n``
-    Gram matrix when ``2 n <= d`` (same nonzero eigenvalues, and a low-rank
-    form that is cheaper to apply; the other directions get
-    ``reg_total^(-1/2)``).
+    Gram matrix when ``n < d`` (same nonzero eigenvalues; a low-rank form,
+    cheaper to fit; the other directions get ``reg_total^(-1/2)``).
     """
     Z = np.asarray(Z, dtype=np.float64)
     n, d = Z.shape
@@ -289,7 +288,7 @@ def fit_coral(Z, reg=0.5, shrinkage=None):
             delta = float(shrinkage)
         mu = float(np.einsum("ij,ij->", Zc, Zc)) / (n * d)
         alpha, extra = (1.0 - delta) / n, float(reg) + delta * mu
-    if 2 * n <= d:
+    if n < d:
         lam, Q = linalg.eigh(alpha * (Zc @ Zc.T), driver="evd")
         keep = lam > max(lam[-1], 0.0) * max(n, d) * _EPS
         lam, Q = lam[keep], Q[:, keep]

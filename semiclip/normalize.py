@@ -60,9 +60,16 @@ def _encode_batches(batch, n_samples, classes=None):
     if classes is None:
         classes, codes = np.unique(batch, return_inverse=True)
         return classes, codes.ravel().astype(np.intp)
-    codes = np.searchsorted(classes, batch).astype(np.intp)
-    np.clip(codes, 0, classes.size - 1, out=codes)
-    unseen = classes[codes] != batch
+    try:
+        codes = np.searchsorted(classes, batch).astype(np.intp)
+        np.clip(codes, 0, classes.size - 1, out=codes)
+        unseen = np.asarray(classes[codes] != batch, dtype=bool)
+    except TypeError:
+        raise ValueError(
+            f"batch labels of dtype {batch.dtype} cannot be compared with the batches "
+            f"seen in fit ({format_examples(classes)}, dtype {classes.dtype}); pass the "
+            "same kind of labels as in fit."
+        ) from None
     if unseen.any():
         raise ValueError(
             f"batch contains {np.unique(batch[unseen]).size} value(s) never seen in fit: "
