@@ -23,8 +23,12 @@ def check_finite_rows(X):
     _check_finite_rows_slow(X)
 
 
-def _check_y(est, y, n_samples):
+def _check_y(est, y, n_samples, keys=None):
+    """Labels that identify the controls: ``keys`` when given, else ``y``."""
     name = type(est).__name__
+    label_name = "y"
+    if keys is not None:
+        y, label_name = keys, "keys"
     if est.control_label is None:
         raise ValueError(
             f"{name} needs control_label to find the control samples (y == "
@@ -36,11 +40,11 @@ def _check_y(est, y, n_samples):
             f"{name} requires y to be passed, but the target y is None; pass "
             "the sample labels (controls are the samples with y == control_label)."
         )
-    y = check_labels(y, n_samples, name="y")
+    y = check_labels(y, n_samples, name=label_name)
     controls = control_mask(y, est.control_label)
     if not controls.any():
         raise ValueError(
-            f"No control samples: no entry of y equals control_label="
+            f"No control samples: no entry of {label_name} equals control_label="
             f"{est.control_label!r} among the {n_samples} sample(s) (labels in y: "
             f"{format_examples(np.unique(y))}). "
             "Set control_label to the label of your control samples."
@@ -261,7 +265,7 @@ class ControlNormalizer(TransformerMixin, BaseEstimator):
         "per_batch_scaling": ["boolean"],
         "basis": [StrOptions({"pca", "feature"})],
     }
-    __metadata_request__fit = {"batch": True}
+    __metadata_request__fit = {"batch": True, "keys": True}
     __metadata_request__transform = {"batch": True}
 
     def __init__(
@@ -282,17 +286,21 @@ class ControlNormalizer(TransformerMixin, BaseEstimator):
         self.basis = basis
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, *, batch=None):
+    def fit(self, X, y=None, *, batch=None, keys=None):
         """Estimate the control statistics of every batch.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
             Profiles to correct (uncorrected), finite.
-        y : array-like of shape (n_samples,)
-            Sample labels; controls are ``y == control_label``.
+        y : array-like of shape (n_samples,), default=None
+            Sample labels; controls are ``y == control_label``. Ignored when
+            ``keys`` is given.
         batch : array-like of shape (n_samples,), default=None
             Batch (plate) of every sample. None: all samples are one batch.
+        keys : array-like of shape (n_samples,), default=None
+            Sample labels used instead of ``y`` to find the controls, for
+            pipelines whose ``y`` is a probe's target.
 
         Returns
         -------
@@ -301,7 +309,7 @@ class ControlNormalizer(TransformerMixin, BaseEstimator):
         """
         X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_all_finite=False)
         check_finite_rows(X)
-        _, controls = _check_y(self, y, X.shape[0])
+        _, controls = _check_y(self, y, X.shape[0], keys)
         self.batches_, codes = _encode_batches(batch, X.shape[0])
         ctrl = _check_controls_per_batch(controls, codes, self.batches_)
         self.n_controls_ = ctrl.counts
@@ -366,24 +374,26 @@ class ControlNormalizer(TransformerMixin, BaseEstimator):
             return C.apply_center_scale_by_group(X, self._stats, groups)
         return C.apply_tvn(X, self._stats, codes, groups)
 
-    def fit_transform(self, X, y, *, batch=None):
+    def fit_transform(self, X, y=None, *, batch=None, keys=None):
         """Fit on ``X`` and return it corrected (see :meth:`fit`, :meth:`transform`).
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
             Profiles.
-        y : array-like of shape (n_samples,)
+        y : array-like of shape (n_samples,), default=None
             Sample labels; controls are ``y == control_label``.
         batch : array-like of shape (n_samples,), default=None
             Batch of every sample.
+        keys : array-like of shape (n_samples,), default=None
+            Labels used instead of ``y`` to find the controls.
 
         Returns
         -------
         X_new : ndarray of shape (n_samples, n_features)
             Corrected profiles.
         """
-        return self.fit(X, y, batch=batch).transform(X, batch=batch)
+        return self.fit(X, y, batch=batch, keys=keys).transform(X, batch=batch)
 
     def get_feature_names_out(self, input_features=None):
         """Output feature names.

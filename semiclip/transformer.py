@@ -406,6 +406,8 @@ class SemiClippedTransformer(
         if image_bank is None and incremental and warm:
             image_bank = getattr(self, "_partial_bank", None)
         bank = self._resolve_bank(image_bank)
+        if self.augmenter is not None:
+            self._check_augmenter_inputs(X, batch)
         if warm and bank.n_dims != self._n_features_out:
             raise ValueError(
                 f"warm_start: the fitted adapter outputs {self._n_features_out} dimensions but "
@@ -542,7 +544,7 @@ class SemiClippedTransformer(
         return self
 
     # augmentation hooks (PEA); the canonical correction is applied at transform
-    def _fit_augmentation(self, X, y, batch):
+    def _check_augmenter_inputs(self, X, batch):
         if batch is None:
             raise ValueError(
                 "fit(..., batch=...) is required with an augmenter: PEA corrects each batch "
@@ -555,20 +557,34 @@ class SemiClippedTransformer(
             )
         if hasattr(X, "toarray"):
             raise TypeError("The augmenter needs dense X; convert with X.toarray().")
+
+    def _fit_augmentation(self, X, y, batch):
         self.augmenter_ = clone(self.augmenter).set_params(control_label=self.control_label)
         self.augmenter_.fit(X, y, batch=batch)
         self.correction_ = self.augmenter_.canonical_correction()
         return self.correction_.transform(X, batch=batch)
 
     def _epoch_features(self, X, y, batch, train_idx, device):
+        """A fresh PEA augmentation of the training rows, encoded, once per epoch.
+
+        Only the training rows and the controls (which PEA fits its per-batch
+        statistics on) are augmented, in float32, with BLAS single-threaded
+        so that it does not fight torch's threads.
+        """
+        from threadpoolctl import threadpool_limits
+
         aug = self.augmenter_
-        X_all, y_all, b_all = X, y, batch
+        rows = np.union1d(train_idx, np.flatnonzero(control_mask(y, self.control_label)))
+        X_sub = np.ascontiguousarray(X[rows], dtype=np.float32)
+        y_sub, b_sub = y[rows], batch[rows]
+        where = np.searchsorted(rows, train_idx)
 
         def features(rng):
-            sample = aug.sample(X_all, y_all, batch=b_all, random_state=rng)
+            with threadpool_limits(1, user_api="blas"):
+                sample = aug.sample(X_sub, y_sub, batch=b_sub, random_state=rng)[where]
             if self.train_encoder:
-                return np.ascontiguousarray(sample[train_idx], dtype=np.float32)
-            return self._encode(sample[train_idx], device)
+                return np.ascontiguousarray(sample, dtype=np.float32)
+            return self._encode(sample, device)
 
         return features
 
