@@ -84,3 +84,15 @@ def test_split_by_key():
     assert len(set(y[test]) - {"ctl"}) == 2
     with pytest.raises(ValueError, match="leaves no key on one side"):
         split_by_key(y, test_size=0.01, control_label="ctl")
+
+
+def test_plate_layout_by_perturbation_keeps_replicates_on_one_plate():
+    d = make_weakly_paired(n_perturbations=30, n_genes=20, plate_layout="by_perturbation",
+                           random_state=0)
+    trt = ~d.is_control
+    plates_per_key = {k: set(d.batch[trt][d.y[trt] == k]) for k in d.perturbations}
+    assert all(len(p) == 1 for p in plates_per_key.values())
+    r = make_weakly_paired(n_perturbations=30, n_genes=20, random_state=0)
+    assert max(len(set(r.batch[r.y == k])) for k in r.perturbations) > 1
+    with pytest.raises(ValueError, match="plate_layout must be"):
+        make_weakly_paired(n_perturbations=30, n_genes=20, plate_layout="grid")

@@ -34,6 +34,7 @@ def make_weakly_paired(
     image_noise=1.0,
     batch_strength=1.0,
     program_size=60,
+    plate_layout="random",
     control_label="control",
     random_state=None,
 ):
@@ -95,6 +96,11 @@ def make_weakly_paired(
         noise) in ``X``.
     program_size : int, default=60
         Genes in the sparse program of each latent dimension.
+    plate_layout : {"random", "by_perturbation"}, default="random"
+        ``"random"``: every replicate lands on a random plate.
+        ``"by_perturbation"``: all replicates of a perturbation share one
+        plate, as in screens with a fixed plate map; residual plate effects
+        are then confounded with perturbations.
     control_label : str, default="control"
         Key of control samples.
     random_state : int, RandomState instance or None, default=None
@@ -152,7 +158,12 @@ def make_weakly_paired(
 
     n_trt = n_perturbations * samples_per_perturbation
     pert_of_sample = np.repeat(np.arange(n_perturbations), samples_per_perturbation)
-    plate_of_sample = rng.randint(n_batches, size=n_trt)
+    if plate_layout == "by_perturbation":
+        plate_of_sample = rng.randint(n_batches, size=n_perturbations)[pert_of_sample]
+    elif plate_layout == "random":
+        plate_of_sample = rng.randint(n_batches, size=n_trt)
+    else:
+        raise ValueError(f"plate_layout must be 'random' or 'by_perturbation'; got {plate_layout!r}.")
     ctrl_plate = np.repeat(np.arange(n_batches), controls_per_batch)
 
     offsets = rng.standard_normal((n_batches, n_genes)) * batch_strength
