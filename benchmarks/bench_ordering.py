@@ -63,6 +63,15 @@ def _settings():
         "quick_600x3_500g": {"data": {"n_perturbations": 600, "samples_per_perturbation": 3,
                                       "n_genes": 500}, "rows": [r for r, _ in ROWS],
                              "max_iter": 40},
+        "quick_600x3_400g_30": {"data": {"n_perturbations": 600, "samples_per_perturbation": 3,
+                                         "n_genes": 400}, "rows": [r for r, _ in ROWS],
+                                "max_iter": 30},
+        "quick_600x3_500g_30": {"data": {"n_perturbations": 600, "samples_per_perturbation": 3,
+                                         "n_genes": 500}, "rows": [r for r, _ in ROWS],
+                                "max_iter": 30},
+        "quick_600x3_400g_40": {"data": {"n_perturbations": 600, "samples_per_perturbation": 3,
+                                         "n_genes": 400}, "rows": [r for r, _ in ROWS],
+                                "max_iter": 40},
         "quick_360x5_300g": {"data": {"n_perturbations": 360, "n_genes": 300},
                              "rows": [r for r, _ in ROWS], "max_iter": 30},
         "mlp_ablation": {
@@ -210,7 +219,8 @@ def print_tables(lines):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--settings", default="default,quick,mlp_ablation,strong_batch,more_keys")
+    parser.add_argument("--settings", default="default,quick,mlp_ablation,strong_batch,more_keys,"
+                        "pea_variants,new_plates,new_plates_strong")
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 2) - 1))
     parser.add_argument("--threads", type=int, default=1, help="torch threads per worker")
@@ -230,7 +240,8 @@ def main(argv=None):
     ctx = mp.get_context("spawn")  # CUDA-safe
     with ProcessPoolExecutor(args.workers, mp_context=ctx) as pool, \
             open(args.out, "a") as fh:
-        futures = {pool.submit(_job, s, seed, args.threads, args.smoke): (s, seed) for s, seed in jobs}
+        futures = {pool.submit(_job, s, seed, args.threads, args.smoke): (s, seed)
+                   for s, seed in jobs}
         for fut in as_completed(futures):
             try:
                 rec = fut.result()

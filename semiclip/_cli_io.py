@@ -365,6 +365,8 @@ def add_io_commands(subparsers):
     fit.add_argument("--device", default="auto")
     fit.add_argument("--random-state", type=int, default=0)
     fit.add_argument("--verbose", type=int, default=1, help="progress bar (0 = off)")
+    # scale options (e.g. --nproc for multi-process training) register here and are
+    # read in _fit where the estimator is built
     fit.add_argument("-o", "--output", required=True, metavar="MODEL",
                      help="where to save the model (joblib)")
     fit.set_defaults(func=_fit)

@@ -268,7 +268,8 @@ def test_benchmark_tiny(tmp_path, capsys):
 
     png, md = tmp_path / "bench.png", tmp_path / "bench.md"
     assert main(["benchmark", "--seeds", "2", "--n-perturbations", "40", "--n-genes", "30",
-                 "--max-iter", "2", "--methods", "raw,semiclipped", "--plot", str(png),
+                 "--max-iter", "2", "--methods", "raw,semiclipped", "--n-jobs", "2",
+                 "--plot", str(png),
                  "--out", str(md)]) == 0
     out = capsys.readouterr().out
     assert png.stat().st_size > 0
