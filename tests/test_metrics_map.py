@@ -276,3 +276,21 @@ def test_bad_arguments():
         mean_average_precision(X.ravel(), labels)
     with pytest.raises(TypeError, match="embeddings must be numeric"):
         mean_average_precision(X.astype(str), labels)
+
+
+def test_retrieval_scorer_accepts_folds_without_controls():
+    """GroupKFold puts every control in one fold; the other folds have none."""
+    from semiclip.metrics import make_retrieval_scorer
+
+    from sklearn.preprocessing import FunctionTransformer
+
+    identity = FunctionTransformer().fit(np.zeros((1, 4)))
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((12, 4))
+    y = np.repeat(np.array(["a", "b", "c"]), 4)
+    X[y == "a"] += 5.0
+    scorer = make_retrieval_scorer(control_label="ctl")
+    score = scorer(identity, X, y)
+    ref = mean_average_precision(X, y).map
+    assert score == pytest.approx(ref)

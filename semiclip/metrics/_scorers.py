@@ -8,11 +8,14 @@ routing: ``scorer.set_score_request(groups=True)`` once
 ``sklearn.set_config(enable_metadata_routing=True)``.
 """
 
+from .._validation import control_mask
 from ._map import mean_average_precision
 from ._recall import known_relationship_recall
 
 
 def _map_score(y_true, embedding, *, groups=None, distance="cosine", control_label=None):
+    if control_label is not None and not control_mask(y_true, control_label).any():
+        control_label = None  # a CV fold without controls (e.g. GroupKFold) is fine
     result = mean_average_precision(
         embedding, y_true, groups=groups, distance=distance, control_label=control_label
     )
