@@ -42,7 +42,29 @@ def _score(Z, X_ref, y, batch, relationships, control_label, eval_normalize):
     }
 
 
-def run_heldout(method, data, *, seed=0, test_size=1 / 3, eval_normalize=EVAL_NORMALIZE):
+def prepare_heldout(data, *, seed=0, test_size=1 / 3):
+    """Split ``data`` by key and TVN-correct it on the training controls.
+
+    Shared by every method of one seed (the split and the correction do not
+    depend on the method). Returns ``(train_mask, test_mask, X_train_tvn,
+    X_test_tvn)``.
+    """
+    from .normalize import ControlNormalizer
+
+    ctl = data.control_label
+    tr, te = split_by_key(data.y, test_size=test_size, control_label=ctl, random_state=seed)
+    norm = ControlNormalizer("tvn", control_label=ctl, basis="feature")
+    with warnings.catch_warnings():
+        # fewer controls than genes: expected here, handled (null components unscaled)
+        warnings.filterwarnings("ignore", message=".*zero variance in the controls")
+        Xtr = norm.fit_transform(data.X[tr], data.y[tr], batch=data.batch[tr])
+    Xte = norm.transform(data.X[te], batch=data.batch[te])
+    return tr, te, Xtr, Xte
+
+
+def run_heldout(
+    method, data, *, seed=0, test_size=1 / 3, eval_normalize=EVAL_NORMALIZE, prepared=None
+):
     """Fit ``method`` on the training keys of ``data`` and score the held-out keys.
 
     Parameters
@@ -56,6 +78,9 @@ def run_heldout(method, data, *, seed=0, test_size=1 / 3, eval_normalize=EVAL_NO
     data : Bunch from :func:`~semiclip.datasets.make_weakly_paired`
     seed : int
         Seeds the split and the method.
+    prepared : tuple, optional
+        :func:`prepare_heldout` output for this ``data``/``seed``/``test_size``
+        (computed when omitted).
 
     Returns
     -------
@@ -63,17 +88,11 @@ def run_heldout(method, data, *, seed=0, test_size=1 / 3, eval_normalize=EVAL_NO
         ``recall``, ``recall_chance``, ``map``, ``interpretability``,
         ``fit_seconds``.
     """
-    from .normalize import ControlNormalizer
-
     ctl = data.control_label
-    tr, te = split_by_key(data.y, test_size=test_size, control_label=ctl, random_state=seed)
+    if prepared is None:
+        prepared = prepare_heldout(data, seed=seed, test_size=test_size)
+    tr, te, Xtr, Xte = prepared
     X, y, b = data.X, data.y, data.batch
-    norm = ControlNormalizer("tvn", control_label=ctl, basis="feature")
-    with warnings.catch_warnings():
-        # fewer controls than genes: expected here, handled (null components unscaled)
-        warnings.filterwarnings("ignore", message=".*zero variance in the controls")
-        Xtr = norm.fit_transform(X[tr], y[tr], batch=b[tr])
-    Xte = norm.transform(X[te], batch=b[te])
     start = time.perf_counter()
     if isinstance(method, str) and method == "raw":
         Z = Xte
@@ -118,8 +137,9 @@ def run_experiment(methods, *, seeds=(0, 1, 2), data_params=None, progress=None)
     results = {name: [] for name in methods}
     for seed in seeds:
         data = make_weakly_paired(random_state=seed, **data_params)
+        prepared = prepare_heldout(data, seed=seed)
         for name, method in methods.items():
-            scores = run_heldout(method, data, seed=seed)
+            scores = run_heldout(method, data, seed=seed, prepared=prepared)
             results[name].append(scores)
             if progress is not None:
                 progress(name, seed, scores)
