@@ -7,8 +7,11 @@ gets device tensors back, in order:
 - :class:`TensorFeatures`: features already in memory (the encoded ``X``),
   moved to the device once; a minibatch is one ``index_select``.
 - :class:`StreamFeatures`: raw rows read from an on-disk ``X`` (see
-  :mod:`semiclip._data_source`) in a background thread, ``depth`` minibatches
+  :mod:`semiclip._data_source`) in the background, ``depth`` minibatches
   ahead of the compute, then encoded on the device by the frozen encoder.
+  For an accelerator several reader threads share the reads (``preadv``
+  releases the GIL; random 1024-row reads of a cached 5 GB file took
+  ~10 ms in one thread and ~4 ms with two on a 2-core machine).
 
 :class:`Prefetcher` is the background thread: it runs a generator, hands its
 items over through a bounded queue, re-raises its exceptions in the
@@ -16,8 +19,12 @@ consumer, and stops cleanly when the consumer stops early (early stopping,
 ``KeyboardInterrupt``).
 """
 
+import itertools
+import os
 import queue
 import threading
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import torch
@@ -27,6 +34,9 @@ from ._encoder import TorchModuleEncoder, encode
 
 PREFETCH_DEPTH = 2
 """Minibatches read ahead of the compute (0 reads synchronously)."""
+
+MAX_READERS = 4
+"""Reader threads for an accelerator (at most half the cores); one for the CPU."""
 
 _END = object()
 
@@ -175,14 +185,37 @@ class StreamFeatures:
         self.depth = PREFETCH_DEPTH if depth is None else depth
         self._on_device, self._on_host = device_encoder(encoder, device)
         self._pin = device.type == "cuda"
+        cores = os.cpu_count() or 1
+        self.readers = 1 if device.type == "cpu" else max(1, min(MAX_READERS, cores // 2))
+
+    def _read(self, positions, start, stop):
+        x = self.source.take(self.rows[positions[start:stop]])
+        if self._on_host is not None:
+            x = self._on_host(x)
+        t = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
+        return t.pin_memory() if self._pin else t
 
     def _produce(self, positions, bounds):
-        for start, stop in bounds:
-            x = self.source.take(self.rows[positions[start:stop]])
-            if self._on_host is not None:
-                x = self._on_host(x)
-            t = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
-            yield t.pin_memory() if self._pin else t
+        if self.readers == 1:
+            for start, stop in bounds:
+                yield self._read(positions, start, stop)
+            return
+        with ThreadPoolExecutor(self.readers, thread_name_prefix="semiclip-reader") as pool:
+            todo = iter(bounds)
+            pending = deque(
+                pool.submit(self._read, positions, *b)
+                for b in itertools.islice(todo, 2 * self.readers)
+            )
+            try:
+                while pending:
+                    x = pending.popleft().result()
+                    nxt = next(todo, None)
+                    if nxt is not None:
+                        pending.append(pool.submit(self._read, positions, *nxt))
+                    yield x
+            finally:
+                for f in pending:
+                    f.cancel()
 
     def batches(self, positions, bounds, positions_t=None):
         positions = np.asarray(positions)

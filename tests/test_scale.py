@@ -215,6 +215,29 @@ def test_prefetcher_order_errors_and_early_stop():
     assert threading.active_count() == before
 
 
+def test_stream_with_several_readers_keeps_the_order(on_disk):
+    from semiclip._data_source import as_row_source
+    from semiclip._prefetch import StreamFeatures
+
+    source = as_row_source(on_disk)
+    rows = np.random.default_rng(0).permutation(on_disk.shape[0])[:100]
+    positions = np.random.default_rng(1).permutation(100)
+    bounds = [(s, min(s + 7, 100)) for s in range(0, 100, 7)]
+    expected = [np.asarray(on_disk)[rows[positions[a:b]]] for a, b in bounds]
+    for readers in (1, 3):
+        stream = StreamFeatures(source, rows, None, torch.device("cpu"))
+        stream.readers = readers  # an accelerator's setting, on the CPU
+        got = [t.numpy() for t in stream.batches(positions, bounds)]
+        assert len(got) == len(expected)
+        for g, e in zip(got, expected):
+            np.testing.assert_array_equal(g, e)
+    before = threading.active_count()
+    it = stream.batches(positions, bounds)
+    next(it)
+    it.close()  # stopping early ends the reader pool and the prefetch thread
+    assert threading.active_count() == before
+
+
 def test_keyboard_interrupt_with_on_disk_x_stops_the_readers(tiny_data, on_disk, params,
                                                            monkeypatch):
     from semiclip import _training
