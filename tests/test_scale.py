@@ -2,7 +2,6 @@
 
 import pickle
 import threading
-import warnings
 
 import numpy as np
 import pytest
@@ -12,7 +11,7 @@ from sklearn.model_selection import GroupKFold, cross_validate
 from sklearn.pipeline import make_pipeline
 from sklearn.linear_model import LogisticRegression
 
-from semiclip import ImageBank, SemiClippedTransformer
+from semiclip import SemiClippedTransformer
 from semiclip._data_source import MemmapSource, as_row_source
 from semiclip._decoder_stream import fit_decoder
 from semiclip._prefetch import Prefetcher
