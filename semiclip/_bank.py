@@ -125,8 +125,9 @@ class ImageBank:
 
     def centroids(self):
         """Mean embedding of every key, shape (n_keys, n_dims), float32."""
-        sums = np.zeros((self.n_keys, self.n_dims), dtype=np.float64)
-        np.add.at(sums, self._inverse, self.embeddings)
+        order = np.argsort(self._inverse, kind="stable")
+        starts = np.concatenate([[0], np.cumsum(self._counts)[:-1]])
+        sums = np.add.reduceat(self.embeddings[order].astype(np.float64), starts, axis=0)
         return (sums / self._counts[:, None]).astype(np.float32)
 
     @classmethod

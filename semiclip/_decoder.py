@@ -1,36 +1,93 @@
-"""Closed-form multi-output ridge decoder from embeddings back to gene space."""
+"""The ridge decoder behind ``inverse_transform``: embeddings back to gene space.
+
+``X ~ (Z - z_mean) @ coef + x_mean``, fitted by ridge in closed form from
+running means and centred co-moments (Chan et al.'s pairwise update, in
+float64), so it can be fitted in one pass over chunks of ``(Z, X)``: neither
+all embeddings nor a float64 copy of ``X`` is ever held in memory. Works
+with a sparse ``X`` (only ``Z.T @ X`` and the column means are needed) and
+costs one ``d x d`` solve for any number of genes.
+
+The dense algebra runs in torch (float64, CPU): right after training,
+torch's OpenMP threads are still spinning and a numpy/scipy (OpenBLAS) solve
+of the same size was measured 10-30x slower on 2 cores.
+"""
 
 import numpy as np
-from scipy import linalg, sparse
+import torch
+from scipy import sparse
 
 
 class LinearDecoder:
-    """``X ~ (Z - z_mean) @ coef + x_mean``, fitted by ridge in closed form.
-
-    Works with a sparse ``X`` (only ``Z.T @ X`` and the column means of ``X``
-    are needed), and costs one ``d x d`` solve for any number of genes.
-    """
+    """A fitted ridge decoder; build it with :func:`fit_decoder` or :meth:`fit`."""
 
     def __init__(self, alpha=1.0):
         self.alpha = alpha
 
     def fit(self, Z, X):
-        Z = np.asarray(Z, dtype=np.float64)
-        self.z_mean = Z.mean(axis=0)
-        Zc = Z - self.z_mean
-        if sparse.issparse(X):
-            self.x_mean = np.asarray(X.mean(axis=0)).ravel()
-            cross = np.asarray(X.T @ Zc).T  # (d, genes); Zc is centred so x_mean drops out
-        else:
-            X = np.asarray(X, dtype=np.float64)
-            self.x_mean = X.mean(axis=0)
-            cross = Zc.T @ (X - self.x_mean)
-        gram = Zc.T @ Zc
-        gram[np.diag_indices_from(gram)] += self.alpha
-        self.coef = linalg.solve(gram, cross, assume_a="pos").astype(np.float32)
-        self.z_mean = self.z_mean.astype(np.float32)
-        self.x_mean = self.x_mean.astype(np.float32)
+        """Fit on all of ``Z`` and ``X`` at once (one chunk)."""
+        fitted = DecoderMoments().update(Z, X).decoder(self.alpha)
+        self.coef, self.z_mean, self.x_mean = fitted.coef, fitted.z_mean, fitted.x_mean
         return self
 
     def predict(self, Z):
         return (np.asarray(Z, dtype=np.float32) - self.z_mean) @ self.coef + self.x_mean
+
+
+class DecoderMoments:
+    """Running ``n``, means and centred co-moments of embeddings ``Z`` and targets ``X``."""
+
+    def __init__(self):
+        self.n = 0
+        self.z_mean = self.x_mean = self.zz = self.zx = None
+
+    def update(self, Z, X):
+        Z = torch.as_tensor(np.asarray(Z), dtype=torch.float64)
+        m = Z.shape[0]
+        if m == 0:
+            return self
+        z_mean = Z.mean(dim=0)
+        Zc = Z - z_mean
+        if sparse.issparse(X):
+            x_mean = torch.as_tensor(np.asarray(X.mean(axis=0), dtype=np.float64).ravel())
+            zx = torch.as_tensor(np.asarray(X.T @ Zc.numpy()).T)  # Zc sums to 0: x_mean drops out
+        else:
+            X = torch.as_tensor(np.asarray(X), dtype=torch.float64)
+            x_mean = X.mean(dim=0)
+            zx = Zc.T @ (X - x_mean)
+        zz = Zc.T @ Zc
+        if self.n == 0:
+            self.n, self.z_mean, self.x_mean, self.zz, self.zx = m, z_mean, x_mean, zz, zx
+            return self
+        n = self.n + m
+        dz, dx = z_mean - self.z_mean, x_mean - self.x_mean
+        f = self.n * m / n
+        self.zz += zz + f * torch.outer(dz, dz)
+        self.zx += zx + f * torch.outer(dz, dx)
+        self.z_mean = self.z_mean + dz * (m / n)
+        self.x_mean = self.x_mean + dx * (m / n)
+        self.n = n
+        return self
+
+    def decoder(self, alpha):
+        """The fitted :class:`LinearDecoder` (ridge penalty ``alpha``)."""
+        if self.n == 0:
+            raise ValueError("The decoder needs at least one sample.")
+        gram = self.zz + alpha * torch.eye(self.zz.shape[0], dtype=torch.float64)
+        chol, info = torch.linalg.cholesky_ex(gram)
+        if int(info) == 0:
+            coef = torch.cholesky_solve(self.zx, chol)
+        else:  # not positive definite in floating point: a general solve
+            coef = torch.linalg.solve(gram, self.zx)
+        dec = LinearDecoder(alpha=alpha)
+        dec.coef = coef.numpy().astype(np.float32)
+        dec.z_mean = self.z_mean.numpy().astype(np.float32)
+        dec.x_mean = self.x_mean.numpy().astype(np.float32)
+        return dec
+
+
+def fit_decoder(pairs, alpha):
+    """Fit the ridge decoder from an iterable of ``(Z_chunk, X_chunk)`` pairs."""
+    moments = DecoderMoments()
+    for Z, X in pairs:
+        moments.update(Z, X)
+    return moments.decoder(alpha)

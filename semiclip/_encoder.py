@@ -137,10 +137,13 @@ def _pca_transform(pca, X, chunk=16384):
     Copying into torch-allocated memory makes the encoding bit-identical
     before and after pickling.
     """
-    comps = torch.tensor(np.asarray(pca.components_, dtype=np.float32))
+    def aligned(a):  # contiguous copy (arpack's components_ have negative strides)
+        return torch.tensor(np.ascontiguousarray(a, dtype=np.float32))
+
+    comps = aligned(pca.components_)
     if getattr(pca, "whiten", False):
-        comps = comps / torch.sqrt(torch.tensor(np.asarray(pca.explained_variance_, np.float32)))[:, None]
-    mean = torch.tensor(np.asarray(pca.mean_, dtype=np.float32))
+        comps = comps / torch.sqrt(aligned(pca.explained_variance_))[:, None]
+    mean = aligned(pca.mean_)
     out = np.empty((X.shape[0], comps.shape[0]), dtype=np.float32)
     with torch.no_grad():
         for start in range(0, X.shape[0], chunk):

@@ -13,7 +13,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import validate_data
 
 from ._data_source import PCA_MAX_ROWS, as_row_source, check_source, subsample_rows
-from ._decoder_stream import DecoderMoments
+from ._decoder import DecoderMoments
 from ._prefetch import Prefetcher, StreamFeatures, device_encoder
 from ._threads import thread_budget
 

@@ -66,7 +66,11 @@ def _demo_plot(results, path):
         return
     try:
         per_method = {name: [r["recall"] for r in runs] for name, runs in results.items()}
-        plot_recall_bars(per_method, ylabel="held-out known-relationship recall", path=path)
+        ax = plot_recall_bars(per_method, ylabel="held-out known-relationship recall")
+        for label in ax.get_xticklabels():
+            label.set_rotation(15)
+            label.set_horizontalalignment("right")
+        ax.figure.savefig(path, dpi=150, bbox_inches="tight")
         print(f"Figure saved to {path}")
     except ImportError as exc:
         print(f"No figure: {exc}")

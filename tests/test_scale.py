@@ -13,7 +13,7 @@ from sklearn.linear_model import LogisticRegression
 
 from semiclip import SemiClippedTransformer
 from semiclip._data_source import MemmapSource, as_row_source
-from semiclip._decoder_stream import fit_decoder
+from semiclip._decoder import fit_decoder
 from semiclip._prefetch import Prefetcher
 from semiclip._threads import thread_budget
 

@@ -449,3 +449,11 @@ def test_train_encoder_rejects_non_differentiable_encoders(tiny_data, fast_param
     enc = FunctionTransformer(np.tanh).fit(tiny_data.X)
     with pytest.raises(ValueError, match="train_encoder=True needs a differentiable encoder"):
         fit(tiny_data, **{**fast_params, "encoder": enc, "train_encoder": True})
+
+
+def test_sparse_fit_then_dense_transform(tiny_data, fast_params):
+    # arpack PCA (sparse fit) has negative-stride components_
+    est = SemiClippedTransformer(**fast_params).fit(
+        sp.csr_matrix(tiny_data.X), tiny_data.y, image_bank=tiny_data.image_bank)
+    dense = est.transform(tiny_data.X)
+    np.testing.assert_allclose(dense, est.transform(sp.csr_matrix(tiny_data.X)), atol=1e-4)
