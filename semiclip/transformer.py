@@ -492,24 +492,7 @@ class SemiClippedTransformer(
         if self.augmenter is not None:
             data.epoch_features = self._epoch_features(X, y, batch, train_idx, device)
 
-        config = TrainConfig(
-            loss=self.loss,
-            temperature=self.temperature,
-            batch_size=params["batch_size"],
-            max_epochs=params["max_iter"],
-            solver=params["solver"],
-            learning_rate=params["learning_rate_init"],
-            momentum=self.momentum,
-            weight_decay=params["weight_decay"],
-            lr_schedule="constant" if incremental else self.lr_schedule,
-            min_learning_rate=self.min_learning_rate,
-            early_stopping=params["early_stopping"],
-            n_iter_no_change=self.n_iter_no_change,
-            tol=self.tol,
-            verbose=self.verbose,
-        )
-        if incremental:
-            config.max_epochs = 1
+        config = self._train_config(params, incremental)
         history = self._history_ if warm else None
         optimizer = getattr(self, "_partial_optimizer", None) if incremental and warm else None
         if incremental and optimizer is None:
@@ -541,6 +524,25 @@ class SemiClippedTransformer(
             X if self.augmenter is None else Xc, Z, source, device
         )
         return self
+
+    def _train_config(self, params, incremental):
+        """The loop's settings from the resolved ``params`` (one epoch for partial_fit)."""
+        return TrainConfig(
+            loss=self.loss,
+            temperature=self.temperature,
+            batch_size=params["batch_size"],
+            max_epochs=1 if incremental else params["max_iter"],
+            solver=params["solver"],
+            learning_rate=params["learning_rate_init"],
+            momentum=self.momentum,
+            weight_decay=params["weight_decay"],
+            lr_schedule="constant" if incremental else self.lr_schedule,
+            min_learning_rate=self.min_learning_rate,
+            early_stopping=params["early_stopping"],
+            n_iter_no_change=self.n_iter_no_change,
+            tol=self.tol,
+            verbose=self.verbose,
+        )
 
     # augmentation hooks (PEA); the canonical correction is applied at transform
     def _check_augmenter_inputs(self, X, batch):
