@@ -27,3 +27,15 @@ def center_plates_on_controls(X, batch, is_control):
         m = batch == p
         X[m] -= X[m & is_control].mean(0)
     return X
+
+
+def slow_center_scale(X, y, batch, control_label, scale):
+    """Per-batch centring (and scaling) on that batch's controls, loop over batches."""
+    ref = np.empty_like(X)
+    for b in np.unique(batch):
+        rows = batch == b
+        c = X[rows & (y == control_label)]
+        ref[rows] = X[rows] - c.mean(axis=0)
+        if scale:
+            ref[rows] /= c.std(axis=0)
+    return ref
