@@ -31,7 +31,6 @@ import argparse
 import os
 import sys
 import time
-import types
 import warnings
 from pathlib import Path
 
@@ -43,17 +42,12 @@ TA_ORF = HERE.parents[2] / "shared" / "data" / "ta_orf_l1000" / "TA_OE005_U2OS_7
 
 from semiclip import ControlNormalizer  # noqa: E402
 
+sys.path.insert(0, str(HERE.parent))
+from _efaar import import_efaar  # noqa: E402
+
 
 def load_efaar_tvn():
-    scvi = types.ModuleType("scvi")
-    scvi_model = types.ModuleType("scvi.model")
-    scvi_model.SCVI = object
-    scvi.model = scvi_model
-    sys.modules.setdefault("scvi", scvi)
-    sys.modules.setdefault("scvi.model", scvi_model)
-    from efaar_benchmarking.efaar import tvn_on_controls
-
-    return tvn_on_controls
+    return import_efaar()[0].tvn_on_controls
 
 
 def make_plates(n_samples, n_features, n_batches, control_fraction, n_latent=50, seed=0):

@@ -34,28 +34,16 @@ Run from the repository root::
 import argparse
 import sys
 import time
-import types
 import warnings
 from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _efaar import import_efaar  # noqa: E402
+
 SOURCES = ["CORUM", "HuMAP", "Reactome", "SIGNOR", "StringDB"]
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-
-
-def _import_efaar():
-    # efaar imports scvi.model at import time; scvi-tools is not needed here
-    scvi = types.ModuleType("scvi")
-    scvi_model = types.ModuleType("scvi.model")
-    scvi_model.SCVI = object
-    scvi.model = scvi_model
-    sys.modules.setdefault("scvi", scvi)
-    sys.modules.setdefault("scvi.model", scvi_model)
-    import efaar_benchmarking.benchmarking as bm
-    import efaar_benchmarking.efaar as ef
-
-    return ef, bm
 
 
 def _blas_threads():
@@ -143,7 +131,7 @@ def main():
     args = parser.parse_args()
     if not DATA.is_dir():
         sys.exit(f"{DATA} not found: this benchmark needs ../shared/data")
-    ef, bm = _import_efaar()
+    ef, bm = import_efaar()
     X, meta = _load()
     print(f"BLAS: {_blas_threads()}")
     worst_100, _ = run_case(X[:, :100], meta, ef, bm, args.repeats, "first 100 genes (well-conditioned)")
