@@ -22,7 +22,7 @@ from sklearn.base import (
 )
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 
 from ._adapter import adapter_layer_sizes, init_adapter, make_adapter
 from ._bank import ImageBank, PairSampler
@@ -35,7 +35,7 @@ from ._recipes import resolve_recipe
 from ._scaling import ScalingMixin
 from ._threads import thread_budget
 from ._training import TrainConfig, TrainData, make_optimizer, train_adapter
-from ._validation import check_finite_rows, check_labels, control_mask, format_examples
+from ._validation import check_finite_rows, check_labels, control_mask
 
 
 class SemiClippedTransformer(

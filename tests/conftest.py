@@ -68,3 +68,23 @@ def _quiet_convergence():
 
 def rng(seed=0):
     return np.random.default_rng(seed)
+
+
+@pytest.fixture
+def interrupt_training(monkeypatch):
+    """``interrupt_training(n)``: the training loop raises KeyboardInterrupt after n steps."""
+    from semiclip import _training
+
+    def arm(n_steps):
+        calls = {"n": 0}
+        original = _training._cosine_lr
+
+        def interrupt(config, step, total):
+            calls["n"] += 1
+            if calls["n"] > n_steps:
+                raise KeyboardInterrupt
+            return original(config, step, total)
+
+        monkeypatch.setattr(_training, "_cosine_lr", interrupt)
+
+    return arm

@@ -238,19 +238,8 @@ def test_stream_with_several_readers_keeps_the_order(on_disk):
 
 
 def test_keyboard_interrupt_with_on_disk_x_stops_the_readers(tiny_data, on_disk, params,
-                                                           monkeypatch):
-    from semiclip import _training
-
-    calls = {"n": 0}
-    original = _training._cosine_lr
-
-    def interrupt(config, step, total):
-        calls["n"] += 1
-        if calls["n"] > 7:
-            raise KeyboardInterrupt
-        return original(config, step, total)
-
-    monkeypatch.setattr(_training, "_cosine_lr", interrupt)
+                                                           interrupt_training):
+    interrupt_training(7)
     before = threading.active_count()
     with pytest.warns(UserWarning, match="interrupted"):
         est = _fit(on_disk, tiny_data, **{**params, "max_iter": 50})
