@@ -161,6 +161,35 @@ def test_tvn_matches_loop_reference(per_batch):
     np.testing.assert_allclose(out_f, ref @ V.T, atol=1e-6)
 
 
+@pytest.mark.parametrize("layout", ["sorted", "mixed_sizes"])
+def test_tvn_composed_and_stepwise_paths_match_reference(layout):
+    # apply_tvn composes the steps into one affine map for batches with at
+    # least d rows (sliced when the rows are contiguous) and applies them one
+    # by one for smaller batches: both must give the reference output
+    rng = np.random.default_rng(16)
+    d = 30
+    sizes = [120, 90, 60] if layout == "sorted" else [150, 20, 45]
+    batch = np.repeat(np.arange(3), sizes)
+    if layout == "mixed_sizes":
+        batch = rng.permutation(batch)
+    A = rng.normal(size=(d, d))
+    X = rng.normal(size=(batch.size, d)) @ A + 2.0 * rng.normal(size=(3, d))[batch]
+    ctrl = np.zeros(batch.size, dtype=bool)
+    for b in range(3):  # 12 controls per batch: CORAL is low-rank
+        ctrl[rng.choice(np.flatnonzero(batch == b), 12, replace=False)] = True
+    # enough controls overall for a full-rank whitening
+    ctrl[rng.choice(np.flatnonzero(~ctrl), 40, replace=False)] = True
+    stats = C.fit_tvn(X, C.group_rows(batch, 3, ctrl), batch, reg=0.5)
+    out = C.apply_tvn(X, stats, batch, C.group_rows(batch, 3))
+    ref, _, _ = _tvn_reference(X, ctrl, batch)
+    np.testing.assert_allclose(_align_signs(out, ref), ref, atol=1e-6)
+    # restricted to some batches, written into a given array
+    part = np.full_like(X, np.nan)
+    C.apply_tvn(X, stats, batch, C.group_rows(batch, 3), batches=[0, 1], out=part)
+    np.testing.assert_allclose(part[batch < 2], out[batch < 2], atol=1e-9)
+    assert np.isnan(part[batch == 2]).all()
+
+
 def test_tvn_controls_have_expected_covariance_per_batch():
     rng = np.random.default_rng(7)
     X, ctrl, batch = _data(rng, n=600, d=6, n_batches=3, ctrl_frac=0.5)
