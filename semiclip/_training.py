@@ -300,6 +300,16 @@ def train_adapter(
         name="semiclip-epoch-plan",
     )
     plan_iter = iter(plans)
+    # fresh student input (PEA), drawn one epoch ahead in the background; only
+    # that thread advances aug_rng, so the draws do not depend on timing
+    augmented = None
+    if data.epoch_features is not None:
+        augmented = Prefetcher(
+            lambda: (data.epoch_features(aug_rng) for _ in range(config.max_epochs)),
+            depth=1 if PREFETCH_DEPTH > 0 else 0,
+            name="semiclip-augment",
+        )
+    augmented_iter = None if augmented is None else iter(augmented)
     best_state = None
     no_improve = 0
     progress = Progress(config.max_epochs, config.verbose if dist is None or dist.rank == 0 else 0)
@@ -310,8 +320,8 @@ def train_adapter(
             started = time.perf_counter()
             if on_epoch_start is not None:
                 on_epoch_start()
-            if data.epoch_features is not None:
-                features = TensorFeatures(data.epoch_features(aug_rng), device)
+            if augmented_iter is not None:
+                features = TensorFeatures(next(augmented_iter), device)
             plan = next(plan_iter)
             perm_t = plan.perm.to(device, non_blocking=True)
             rows_t = plan.rows.to(device, non_blocking=True)
@@ -388,6 +398,8 @@ def train_adapter(
         raise _oom_error(exc, config, device) from exc
     finally:
         plans.close()
+        if augmented is not None:
+            augmented.close()
         progress.close()
     if best_state is not None:
         adapter.load_state_dict(best_state)

@@ -13,16 +13,16 @@ PARAMS = dict(encoder_dim=8, hidden_layer_sizes=(), max_iter=4, early_stopping=F
 
 def test_fresh_augmentation_every_epoch_and_canonical_tvn_at_inference(tiny_data, monkeypatch):
     calls = []
-    original = PEAAugmenter.sample
+    original = PEAAugmenter._draw
 
-    def spy(self, X, y, **kw):
-        calls.append(X.shape)
-        return original(self, X, y, **kw)
+    def spy(self, counts, rng):
+        calls.append(rng.bit_generator.state["state"]["state"])
+        return original(self, counts, rng)
 
-    monkeypatch.setattr(PEAAugmenter, "sample", spy)
+    monkeypatch.setattr(PEAAugmenter, "_draw", spy)  # both the encoded and the generic path
     est = SemiClippedTransformer(augmenter=PEAAugmenter(random_state=0), **PARAMS)
     est.fit(tiny_data.X, tiny_data.y, image_bank=tiny_data.image_bank, batch=tiny_data.batch)
-    assert len(calls) == 4  # one draw per epoch
+    assert len(calls) == 4 and len(set(calls)) == 4  # one fresh draw per epoch
     # the canonical correction is TVN on all training controls, in the feature basis
     ref = ControlNormalizer("tvn", control_label="control", basis="feature").fit(
         tiny_data.X, tiny_data.y, batch=tiny_data.batch)
