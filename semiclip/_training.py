@@ -88,6 +88,10 @@ class TrainData:
         Teacher centroid of every key, indexed by ``val_codes``.
     epoch_features : callable ``rng -> ndarray``, optional
         Fresh student input for one epoch (data augmentation).
+    epoch_features_ahead : bool, default=False
+        Draw the next epoch's ``epoch_features`` in a background thread
+        while the current epoch trains (the draws, made in order by that
+        thread only, do not depend on timing).
     stream, val_stream : feature provider, optional
         Student input read from an on-disk ``X`` (see
         :class:`semiclip._prefetch.StreamFeatures`); replace ``features`` and
@@ -101,6 +105,7 @@ class TrainData:
     val_codes: np.ndarray = None
     val_table: np.ndarray = None
     epoch_features: object = None
+    epoch_features_ahead: bool = False
     stream: object = None
     val_stream: object = None
 
@@ -300,13 +305,12 @@ def train_adapter(
         name="semiclip-epoch-plan",
     )
     plan_iter = iter(plans)
-    # fresh student input (PEA), drawn one epoch ahead in the background; only
-    # that thread advances aug_rng, so the draws do not depend on timing
+    # fresh student input (PEA), in the caller or one epoch ahead in the background
     augmented = None
     if data.epoch_features is not None:
         augmented = Prefetcher(
             lambda: (data.epoch_features(aug_rng) for _ in range(config.max_epochs)),
-            depth=1 if PREFETCH_DEPTH > 0 else 0,
+            depth=1 if data.epoch_features_ahead and PREFETCH_DEPTH > 0 else 0,
             name="semiclip-augment",
         )
     augmented_iter = None if augmented is None else iter(augmented)
