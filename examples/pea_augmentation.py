@@ -65,9 +65,11 @@ try:
 except ImportError:
     print("imbalanced-learn is not installed: skipping the pipeline part")
 else:
-    pipe = make_pipeline(PEAAugmenter(control_label="control", random_state=0),
+    # the probe is scored on canonical-corrected samples, so the original rows
+    # it trains on go through the canonical correction too (keep_original)
+    pipe = make_pipeline(PEAAugmenter(control_label="control", keep_original="canonical",
+                                      random_state=0),
                          LogisticRegression(max_iter=3000))
-    # fit_resample returns the (uncorrected) original rows plus the augmented copies
     pipe.fit(Xtr, ytr, peaaugmenter__batch=btr)
     print(f"imblearn pipeline: trained on {pipe[0].sample_indices_.shape[0]} rows; "
           f"accuracy on canonical-corrected held-out samples {pipe.score(Xte, yte):.3f}")

@@ -5,7 +5,7 @@ import numbers
 import numpy as np
 from sklearn.base import BaseEstimator, _fit_context
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import _correction as C
@@ -85,6 +85,15 @@ class PEAAugmenter(BaseEstimator):
         Label of the control samples in ``y``. Required.
     n_augmentations : int, default=1
         Number of augmented copies :meth:`fit_resample` appends.
+    keep_original : bool or "canonical", default=True
+        What :meth:`fit_resample` puts before the augmented copies: the
+        original rows as given (True, imbalanced-learn's contract: a sampler
+        never changes the rows it keeps, and in an
+        :class:`imblearn.pipeline.Pipeline` the next step sees such rows at
+        predict time), the original rows through the canonical correction
+        (``"canonical"``: every output row is then a corrected profile, as
+        ``SemiClippedTransformer(augmenter=...)`` sees them), or nothing
+        (False: only the augmented copies).
     reg_covar : float, default=0.5
         Added to the diagonal of each batch's control covariance before the
         CORAL inverse square root.
@@ -110,7 +119,7 @@ class PEAAugmenter(BaseEstimator):
         feature basis (``ControlNormalizer(method="tvn", basis="feature")``
         with the same ``control_label``, ``reg_covar`` and ``shrinkage``).
         Apply it at inference with ``canonical_.transform(X, batch=batch)``.
-    sample_indices_ : ndarray of shape (n_samples * (n_augmentations + 1),)
+    sample_indices_ : ndarray of shape (n_output_rows,)
         After :meth:`fit_resample`: the row of ``X`` each output row comes
         from, to re-align ``batch`` and other per-sample arrays.
 
@@ -155,6 +164,7 @@ class PEAAugmenter(BaseEstimator):
         "control_fraction": [Interval(numbers.Real, 0, 1, closed="right"), "array-like"],
         "control_label": "no_validation",
         "n_augmentations": [Interval(numbers.Integral, 1, None, closed="left")],
+        "keep_original": ["boolean", StrOptions({"canonical"})],
         "reg_covar": [Interval(numbers.Real, 0, None, closed="neither")],
         "shrinkage": _SHRINKAGE,
         "random_state": ["random_state"],
@@ -171,6 +181,7 @@ class PEAAugmenter(BaseEstimator):
         control_fraction=(0.5, 1.0),
         control_label=None,
         n_augmentations=1,
+        keep_original=True,
         reg_covar=0.5,
         shrinkage=None,
         random_state=None,
@@ -181,6 +192,7 @@ class PEAAugmenter(BaseEstimator):
         self.control_fraction = control_fraction
         self.control_label = control_label
         self.n_augmentations = n_augmentations
+        self.keep_original = keep_original
         self.reg_covar = reg_covar
         self.shrinkage = shrinkage
         self.random_state = random_state
@@ -383,6 +395,9 @@ class PEAAugmenter(BaseEstimator):
     def fit_resample(self, X, y, *, batch=None):
         """Fit, then return ``X`` followed by ``n_augmentations`` augmented copies.
 
+        ``keep_original`` sets what comes first: ``X`` as given (default),
+        ``X`` through the canonical correction, or nothing.
+
         imbalanced-learn's sampler interface, so the augmenter can be a step
         of :class:`imblearn.pipeline.Pipeline` (applied during fit only).
 
@@ -397,16 +412,22 @@ class PEAAugmenter(BaseEstimator):
 
         Returns
         -------
-        X_resampled : ndarray or DataFrame of shape (n_samples * (n_augmentations + 1), n_features)
-            Original rows first, then each augmented copy (same row order).
-        y_resampled : ndarray or Series of shape (n_samples * (n_augmentations + 1),)
+        X_resampled : ndarray or DataFrame of shape (n_samples * n_copies, n_features)
+            Original rows first (unless ``keep_original=False``), then each
+            augmented copy (same row order); ``n_copies`` is
+            ``n_augmentations + 1``, or ``n_augmentations`` without originals.
+        y_resampled : ndarray or Series of shape (n_samples * n_copies,)
             ``y`` of the source rows; ``sample_indices_`` gives the source rows.
         """
         self.fit(X, y, batch=batch)
         Xa = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
-        copies = [Xa] + [self.sample(X, y, batch=batch) for _ in range(self.n_augmentations)]
+        copies = [self.sample(X, y, batch=batch) for _ in range(self.n_augmentations)]
+        if self.keep_original == "canonical":
+            copies.insert(0, self.canonical_.transform(Xa, batch=batch).astype(Xa.dtype, copy=False))
+        elif self.keep_original:
+            copies.insert(0, Xa)
         n = Xa.shape[0]
-        self.sample_indices_ = np.tile(np.arange(n), self.n_augmentations + 1)
+        self.sample_indices_ = np.tile(np.arange(n), len(copies))
         X_res = np.concatenate(copies, axis=0)
         y_res = np.asarray(y)
         y_res = y_res.ravel()[self.sample_indices_] if y_res.ndim == 2 else y_res[self.sample_indices_]

@@ -185,6 +185,25 @@ def test_fit_resample_appends_copies_with_provenance(plates):
     assert b_res.shape == (3 * n,)
 
 
+def test_fit_resample_keep_original_canonical_or_dropped(plates):
+    X, y, batch = plates
+    n = X.shape[0]
+    pea = PEAAugmenter(control_label="ctrl", n_augmentations=2, keep_original="canonical", random_state=0)
+    X_res, _ = pea.fit_resample(X, y, batch=batch)
+    ref = ControlNormalizer("tvn", control_label="ctrl", basis="feature").fit_transform(X, y, batch=batch)
+    np.testing.assert_allclose(X_res[:n], ref, atol=1e-10)
+    # the copies are the same draws as with the raw originals (same seed)
+    raw, _ = PEAAugmenter(control_label="ctrl", n_augmentations=2, random_state=0).fit_resample(X, y, batch=batch)
+    np.testing.assert_allclose(X_res[n:], raw[n:], atol=1e-12)
+    pea = PEAAugmenter(control_label="ctrl", n_augmentations=2, keep_original=False, random_state=0)
+    X_res, y_res = pea.fit_resample(X, y, batch=batch)
+    np.testing.assert_allclose(X_res, raw[n:], atol=1e-12)
+    np.testing.assert_array_equal(pea.sample_indices_, np.tile(np.arange(n), 2))
+    np.testing.assert_array_equal(y_res, np.tile(y, 2))
+    with pytest.raises(ValueError, match="keep_original"):
+        PEAAugmenter(control_label="ctrl", keep_original="raw").fit_resample(X, y, batch=batch)
+
+
 def test_fit_resample_keeps_pandas_containers(plates):
     pd = pytest.importorskip("pandas")
     X, y, batch = plates
