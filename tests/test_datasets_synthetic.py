@@ -5,7 +5,7 @@ import pytest
 
 from semiclip.datasets import make_weakly_paired, split_by_key
 
-from ._reference import center_plates_on_controls, slow_recall
+from ._reference import center_plates_on_controls, slow_center_scale, slow_recall
 
 
 def test_shapes_controls_and_keys():
@@ -96,3 +96,31 @@ def test_plate_layout_by_perturbation_keeps_replicates_on_one_plate():
     assert max(len(set(r.batch[r.y == k])) for k in r.perturbations) > 1
     with pytest.raises(ValueError, match="plate_layout must be"):
         make_weakly_paired(n_perturbations=30, n_genes=20, plate_layout="grid")
+
+
+def test_plate_gain_multiplies_each_plate_gene_by_its_gain():
+    kw = dict(n_perturbations=40, n_genes=30, n_batches=4, controls_per_batch=6, random_state=0)
+    base = make_weakly_paired(**kw)
+    d = make_weakly_paired(plate_gain=0.5, **kw)
+    # everything but X is the plate_gain=0 data set; X is that X times the plate's gains
+    np.testing.assert_array_equal(d.y, base.y)
+    np.testing.assert_array_equal(d.batch, base.batch)
+    np.testing.assert_array_equal(d.image_bank.embeddings, base.image_bank.embeddings)
+    np.testing.assert_array_equal(base.plate_gains, np.ones((4, 30)))
+    assert d.plate_gains.shape == (4, 30) and np.all(d.plate_gains > 0)
+    plate = np.array([int(b.removeprefix("plate_")) for b in d.batch])
+    expected = base.X.astype(np.float64) * d.plate_gains[plate]  # hand computation, row by row
+    np.testing.assert_allclose(d.X, expected, rtol=1e-6, atol=1e-6)
+    # the gains are log-normal with the requested spread, and differ between plates
+    log_g = np.log(d.plate_gains)
+    assert 0.4 < log_g.std() < 0.6 and abs(log_g.mean()) < 0.1
+    assert not np.allclose(d.plate_gains[0], d.plate_gains[1])
+    # a multiplicative effect: per-plate center-scaling on the controls removes it exactly,
+    # per-plate centering does not
+    def per_plate(data, scale):
+        return slow_center_scale(data.X.astype(np.float64), data.y, data.batch, "control", scale)
+
+    np.testing.assert_allclose(per_plate(d, True), per_plate(base, True), rtol=1e-4, atol=1e-4)
+    assert np.abs(per_plate(d, False) - per_plate(base, False)).max() > 0.5
+    with pytest.raises(ValueError, match="plate_gain must be a finite number >= 0"):
+        make_weakly_paired(plate_gain=-0.1, **kw)

@@ -35,6 +35,7 @@ def make_weakly_paired(
     batch_strength=1.0,
     program_size=60,
     plate_layout="random",
+    plate_gain=0.0,
     control_label="control",
     random_state=None,
 ):
@@ -101,6 +102,20 @@ def make_weakly_paired(
         ``"by_perturbation"``: all replicates of a perturbation share one
         plate, as in screens with a fixed plate map; residual plate effects
         are then confounded with perturbations.
+    plate_gain : float, default=0.0
+        Standard deviation (>= 0) of multiplicative plate effects: every
+        value of gene ``g`` on plate ``b`` (controls included) is multiplied
+        by ``exp(plate_gain * e[b, g])``, ``e ~ N(0, 1)`` (a per-plate,
+        per-gene gain, e.g. a detection efficiency). Unlike the additive
+        effects, a gain also rescales the perturbation effects (a treatment
+        x plate interaction) and survives per-plate centering. Per-plate
+        center-scaling on the controls removes it up to estimation noise;
+        TVN only partly (its per-batch CORAL is a regularised inverse
+        square root of the plate's control covariance, estimated from fewer
+        controls than genes). The gains are drawn after everything else, so
+        for a given ``random_state`` the data are those of ``plate_gain=0``
+        with ``X`` multiplied by the gains (in float64, before the cast to
+        float32); ``0`` draws nothing and leaves the output unchanged.
     control_label : str, default="control"
         Key of control samples.
     random_state : int, RandomState instance or None, default=None
@@ -115,7 +130,9 @@ def make_weakly_paired(
         ``perturbations`` and ``groups`` (group of each perturbation);
         ``gene_programs`` (n_genes, latent_dim) loadings;
         ``driver_genes`` (n_groups, 20) indices of the genes each group moves
-        most in ``X``; ``feature_names``; ``control_label``.
+        most in ``X``; ``feature_names``; ``control_label``; ``plate_gains``
+        (n_batches, n_genes), the gains of ``plate_gain`` (ones when 0), row
+        ``b`` for plate ``"plate_{b:02d}"``.
 
     Examples
     --------
@@ -126,6 +143,10 @@ def make_weakly_paired(
     >>> bool(data.is_control.any()), data.relationships.shape[1]
     (True, 2)
     """
+    if not (np.isfinite(plate_gain) and plate_gain >= 0):
+        raise ValueError(
+            f"plate_gain must be a finite number >= 0 (0 disables the gains); got {plate_gain!r}."
+        )
     rng = check_random_state(random_state)
     n_groups = max(2, n_perturbations // 8) if n_groups is None else int(n_groups)
     if n_perturbations < 2 * n_groups:
@@ -177,7 +198,7 @@ def make_weakly_paired(
 
     X_trt = profile[pert_of_sample] + plate_noise(plate_of_sample)
     X_ctl = plate_noise(ctrl_plate)
-    X = np.vstack([X_trt, X_ctl]).astype(np.float32)
+    X = np.vstack([X_trt, X_ctl])
     y = np.concatenate([keys[pert_of_sample], np.full(ctrl_plate.size, control_label, dtype=object)])
     y = y.astype(str)
     plates = np.concatenate([plate_of_sample, ctrl_plate])
@@ -194,6 +215,13 @@ def make_weakly_paired(
     img_rows = np.repeat(np.arange(n_perturbations), images_per_perturbation)
     img = img_mean[img_rows] + image_noise * rng.standard_normal((img_rows.size, image_dim))
     bank = ImageBank(img.astype(np.float32), keys[img_rows])
+
+    # Multiplicative plate effects, drawn last so that the rest is unchanged.
+    gains = np.ones((n_batches, n_genes))
+    if plate_gain > 0:
+        gains = np.exp(plate_gain * rng.standard_normal((n_batches, n_genes)))
+        X *= gains[plates[order]]
+    X = X.astype(np.float32)
 
     # Ground truth: all pairs within a group; genes each group drives in X.
     same = groups[:, None] == groups[None, :]
@@ -215,6 +243,7 @@ def make_weakly_paired(
         driver_genes=driver_genes,
         feature_names=np.array([f"G{j:04d}" for j in range(n_genes)], dtype=object),
         control_label=control_label,
+        plate_gains=gains,
     )
 
 
