@@ -18,11 +18,12 @@ map ``v -> (v - mu) @ P``, so most of that work can be done once:
 
 The result equals ``encode(augmenter.sample(X, ..., random_state=rng))``
 (same draw from ``rng``) up to float32 rounding; a test checks it. It
-keeps up to five float32 copies of ``X`` (shifted ``X`` and one per TVN
+keeps up to five float32 copies (torch tensors) of ``X`` (shifted ``X`` and one per TVN
 variant drawn), created the first time they are needed.
 """
 
 import numpy as np
+import torch
 from sklearn.decomposition._base import _BasePCA
 
 from . import _correction as C
@@ -38,39 +39,56 @@ def linear_encoder_map(encoder):
     return P, np.asarray(encoder.mean_, dtype=np.float64)
 
 
+def _t(a):
+    return torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32))
+
+
 class EncodedPEA:
     """Draw encoded PEA samples of fixed rows: ``sampler(rng) -> (n, k)`` float32.
+
+    The products with ``n`` rows run in torch (its intra-op threads, already
+    running for the training loop; OpenBLAS threads woken beside them were
+    measured to stall), the small float64 algebra in numpy.
 
     Parameters
     ----------
     augmenter : PEAAugmenter
         Fitted.
     X, y, batch
-        The rows to augment (validated as :meth:`PEAAugmenter.sample` does).
+        The rows the augmentation is computed on (validated as
+        :meth:`PEAAugmenter.sample` does): the rows wanted and every control.
     encoder : fitted PCA-like transformer (see :func:`linear_encoder_map`)
+    rows : array of int, optional
+        The rows of ``X`` whose encoded sample is returned, in that order
+        (default: all). Only they go through the per-epoch products; the
+        other rows only lend their control statistics.
     """
 
-    def __init__(self, augmenter, X, y, batch, encoder):
+    def __init__(self, augmenter, X, y, batch, encoder, rows=None):
         P, mu = linear_encoder_map(encoder)
         X, codes, _, ctrl = augmenter._check_data(X, y, batch, reset=False)
-        # work on the rows sorted by batch (contiguous blocks: slices, not gathers)
-        order = np.argsort(codes, kind="stable")
+        n_batches = ctrl.n_groups
+        wanted = np.zeros(X.shape[0], dtype=bool)
+        wanted[np.arange(X.shape[0]) if rows is None else rows] = True
+        # rows sorted by batch, the wanted rows of a batch first: one slice each
+        order = np.lexsort((~wanted, codes))
         self.inverse = np.empty_like(order)
         self.inverse[order] = np.arange(order.size)
+        self.out_rows = self.inverse[np.arange(X.shape[0]) if rows is None else rows]
         X, codes = X[order], codes[order]
-        is_ctrl = np.zeros(order.size, dtype=bool)
-        is_ctrl[self.inverse[ctrl.order]] = True  # same controls, same order within a batch
-        ctrl = C.group_rows(codes, ctrl.n_groups, is_ctrl)
-        self.aug, self.X, self.codes, self.ctrl = augmenter, X, codes, ctrl
-        bounds = np.searchsorted(codes, np.arange(ctrl.n_groups + 1))
-        self.blocks = [slice(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])]
+        # the same controls in the same order within a batch (same subsamples as sample())
+        self.ctrl = C.Groups(self.inverse[ctrl.order], ctrl.bounds)
+        self.aug, self.X, self.codes = augmenter, X, codes
+        start = np.searchsorted(codes, np.arange(n_batches))
+        n_wanted = np.bincount(codes[wanted[order]], minlength=n_batches)
+        self.blocks = [slice(int(a), int(a + m)) for a, m in zip(start, n_wanted)]
         self.P64, self.mu = P, mu
-        self.P = P.astype(np.float32)
+        self.P = _t(P)
         self.muP = mu @ P
-        shift = X.mean(axis=0, dtype=np.float64)
-        self.shift = shift
-        self.Xs = (X - shift).astype(np.float32)  # shifted copy: no cancellation in float32
-        self.XsP = self.Xs @ self.P
+        self.shift = X.mean(axis=0, dtype=np.float64)
+        with torch.no_grad():
+            self.Xs = _t(X - self.shift)  # shifted copy: no cancellation in float32
+            self.XsP = self.Xs @ self.P
         self._tvn = {}
 
     def _variant(self, key):
@@ -78,42 +96,45 @@ class EncodedPEA:
         if key not in self._tvn:
             Y = C.tvn_global(self.X, self.aug._global[key], self.codes)
             ybar = Y.mean(axis=0, dtype=np.float64)
-            Yc = (Y - ybar).astype(np.float32)
-            YP = Yc @ self.P + ((ybar - self.mu) @ self.P64).astype(np.float32)
+            Yc = _t(Y - ybar)
+            YP = Yc @ self.P + _t((ybar - self.mu) @ self.P64)
             self._tvn[key] = (Yc, ybar, YP)
         return self._tvn[key]
 
-    def __call__(self, rng, rows=None):
-        """One encoded sample (fresh draw from ``rng``) of every row, or of ``rows``."""
+    def __call__(self, rng):
+        """One encoded sample (a fresh draw from ``rng``) of the wanted rows."""
         plan = self.aug._draw(self.ctrl.counts, rng)
-        out = np.empty((self.X.shape[0], self.P.shape[1]), dtype=np.float32)
+        out = torch.empty((self.X.shape[0], self.P.shape[1]), dtype=torch.float32)
         sub_rows = [self.ctrl.rows(b)[sub] for b, (_, _, sub) in enumerate(plan)]
-        simple = [b for b, (name, _, _) in enumerate(plan) if name != "tvn"]
-        if simple:
-            self._simple(plan, sub_rows, simple, out)
-        for b, (name, steps, _) in enumerate(plan):
-            if name == "tvn":
-                self._tvn_batch(b, steps, sub_rows[b], out)
-        return out[self.inverse if rows is None else self.inverse[rows]]
+        with torch.no_grad():
+            simple = [b for b, (name, _, _) in enumerate(plan) if name != "tvn"]
+            if simple:
+                self._simple(plan, sub_rows, simple, out)
+            for b, (name, steps, _) in enumerate(plan):
+                if name == "tvn":
+                    self._tvn_batch(b, steps, sub_rows[b], out)
+        return out.numpy()[self.out_rows]
 
     def _simple(self, plan, sub_rows, simple, out):
         """``center`` / ``center_scale`` members (statistics as in :meth:`PEAAugmenter.sample`)."""
-        sizes = [sub_rows[b].size for b in simple]
-        sub = C.Groups(np.concatenate([sub_rows[b] for b in simple]), np.cumsum([0] + sizes))
-        cs = C.fit_center_scale(self.X, sub)
-        muP32 = self.muP.astype(np.float32)
-        for i, b in enumerate(simple):
+        scaled = [b for b in simple if "scale" in plan[b][1]]
+        if scaled:  # float64 statistics, as sample() computes them
+            sizes = [sub_rows[b].size for b in scaled]
+            sub = C.Groups(np.concatenate([sub_rows[b] for b in scaled]), np.cumsum([0] + sizes))
+            cs = C.fit_center_scale(self.X, sub)
+        muP = _t(self.muP)
+        for b in simple:
             rows = self.blocks[b]
-            _, steps, _ = plan[b]
+            steps = plan[b][1]
             if "scale" not in steps:  # centering only: all in the output space
-                out[rows] = self.XsP[rows] - self.XsP[sub_rows[b]].mean(axis=0) - muP32
+                sub_mean = self.XsP[torch.from_numpy(sub_rows[b])].mean(dim=0)
+                torch.sub(self.XsP[rows], sub_mean + muP, out=out[rows])
                 continue
+            i = scaled.index(b)
             inv = 1.0 / cs.scale[i]
             m = cs.mean[i] if "center" in steps else 0.0
-            offset = ((self.shift - m) * inv - self.mu) @ self.P64
-            Pb = self.P * inv.astype(np.float32)[:, None]
-            np.matmul(self.Xs[rows], Pb, out=out[rows])
-            out[rows] += offset.astype(np.float32)
+            offset = _t(((self.shift - m) * inv - self.mu) @ self.P64)
+            torch.addmm(offset, self.Xs[rows], self.P * _t(inv)[:, None], out=out[rows])
 
     def _tvn_batch(self, b, steps, sub, out):
         aug = self.aug
@@ -122,17 +143,16 @@ class EncodedPEA:
         if "coral" not in steps:
             out[rows] = YP[rows]
             return
-        coral = C.fit_coral(Yc[sub], aug.reg_covar, aug.shrinkage)  # centering-invariant
+        # centering-invariant: fitted on the centred rows, in float64
+        coral = C.fit_coral(Yc.numpy()[sub], aug.reg_covar, aug.shrinkage)
         if coral.dense is not None:  # Enc = Yc_b (W P) + (ybar W - mu) P
             WP = coral.dense @ self.P64
-            offset = ybar @ WP - self.muP
-            out[rows] = Yc[rows] @ WP.astype(np.float32) + offset.astype(np.float32)
+            torch.addmm(_t(ybar @ WP - self.muP), Yc[rows], _t(WP), out=out[rows])
             return
         # W = a I + U diag(c) U.T:  Enc = a (Y_b - mu) P + (a - 1) mu P + ((Y_b U) c) (U.T P)
-        a = coral.identity
-        U = coral.vectors
-        G = Yc[rows] @ U.astype(np.float32) + (ybar @ U).astype(np.float32)
-        G *= coral.coef.astype(np.float32)
-        out[rows] = a * YP[rows] + G @ (U.T @ self.P64).astype(np.float32) + np.float32(a - 1.0) * self.muP.astype(
-            np.float32
-        )
+        a, U = coral.identity, coral.vectors
+        U32 = _t(U)
+        G = torch.addmm(_t(ybar @ U), Yc[rows], U32)
+        G *= _t(coral.coef)
+        torch.addmm(_t((a - 1.0) * self.muP), G, U32.T @ self.P, out=out[rows])
+        out[rows] += a * YP[rows]

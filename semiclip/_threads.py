@@ -39,14 +39,13 @@ class ThreadBudget:
         self.requested = n_threads
         self.before = before
         self.n_threads = before
-        self.reserve = 0  # cores left to a background thread of this fit (augmentation)
 
     def share(self):
         if self.requested is not None:
             return max(1, int(self.requested))
         with _lock:
             active = max(_active, 1)
-        return max(1, min(self.before, _cpu_count()) // active - self.reserve)
+        return max(1, min(self.before, _cpu_count()) // active)
 
     def rebalance(self):
         """Set this thread's torch threads to its current share."""

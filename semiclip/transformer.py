@@ -34,7 +34,7 @@ from ._losses import LOSSES
 from ._pea_encoded import EncodedPEA, linear_encoder_map
 from ._recipes import resolve_recipe
 from ._scaling import ScalingMixin
-from ._threads import _cpu_count, thread_budget
+from ._threads import thread_budget
 from ._training import TrainConfig, TrainData, make_optimizer, train_adapter
 from ._validation import check_finite_rows, check_labels, control_mask
 
@@ -139,9 +139,7 @@ class SemiClippedTransformer(
         afterwards). ``None``: torch's current setting (which joblib's loky
         and dask workers already cap per process), divided by the number of
         fits running at once in this process's threads, so that parallel
-        grid searches do not oversubscribe the cores. With an augmenter and
-        a small adapter on the CPU, one fewer, leaving a core to the thread
-        that draws the next epoch's augmentation.
+        grid searches do not oversubscribe the cores.
     strategy : {"single", "ddp"}, default="single"
         ``"ddp"`` trains as one rank of a torch DDP job (launched with
         ``torchrun``, or with :func:`semiclip.distributed.fit`): every rank
@@ -494,7 +492,10 @@ class SemiClippedTransformer(
             data.val_table = bank.centroids()
         if self.augmenter is not None:
             data.epoch_features = self._epoch_features(X, y, batch, train_idx, device)
-            data.epoch_features_ahead = self._augment_ahead(model, d_in, device, threads)
+            # on an accelerator, drawn in the background while the device trains;
+            # on the CPU a drawing thread would only contend for the GIL and cores
+            # (measured slower than drawing at the start of each epoch)
+            data.epoch_features_ahead = device.type != "cpu"
 
         config = self._train_config(params, incremental)
         history = self._history_ if warm else None
@@ -587,12 +588,12 @@ class SemiClippedTransformer(
         where = np.searchsorted(rows, train_idx)
         if not self.train_encoder and linear_encoder_map(self.encoder_) is not None:
             # a PCA encoder: PEA composed with it, mostly in its output space
-            sampler = EncodedPEA(aug, X_sub, y_sub, b_sub, self.encoder_)
+            sampler = EncodedPEA(aug, X_sub, y_sub, b_sub, self.encoder_, rows=where)
             blas = ThreadpoolController()  # scanned once, not every epoch
 
-            def encoded(rng):  # runs beside the training loop: one BLAS thread
+            def encoded(rng):  # numpy's part is small: one BLAS thread, no wake-ups
                 with blas.limit(limits=1, user_api="blas"):
-                    return sampler(rng, where)
+                    return sampler(rng)
 
             return encoded
 
@@ -604,31 +605,6 @@ class SemiClippedTransformer(
             return self._encode(sample, device)
 
         return features
-
-    def _augment_ahead(self, model, d_in, device, threads):
-        """Whether to draw the next epoch's augmentation in the background.
-
-        On an accelerator, always (it overlaps the device's work). On the
-        CPU the drawing thread needs a core of its own: torch threads
-        sharing a core with it stall at every parallel region. So only when
-        the augmentation costs more than training itself per sample (about
-        ``n_genes * d_in`` vs the model's parameter count: a linear adapter,
-        not the (1024, 1024) MLP), and then torch gets one thread fewer
-        (``n_threads_``). Decided from sizes, not timings, so that results
-        do not depend on the machine's load.
-        """
-        if device.type != "cpu":
-            return True
-        n_params = sum(p.numel() for p in model.parameters())
-        if threads is None or self.n_features_in_ * d_in <= n_params:
-            return False
-        if threads.requested is not None:  # the user's thread count: ahead if a core is left
-            return threads.share() < _cpu_count()
-        if threads.share() < 2:
-            return False
-        threads.reserve = 1
-        threads.rebalance()
-        return True
 
     def _trainable_encoder(self, adapter, X):
         """``Sequential(encoder, adapter)`` with a trainable copy of the encoder, and its input."""

@@ -40,3 +40,18 @@ def test_encoded_samples_equal_encoded_augmentation(params, n_ctrl, whiten):
         ref = pca.transform(aug.sample(X, y, batch=batch, random_state=np.random.default_rng(seed)).astype(np.float64))
         assert fast.dtype == np.float32 and fast.shape == ref.shape
         np.testing.assert_allclose(fast, ref, rtol=0, atol=2e-4 * np.abs(ref).max())
+
+
+def test_wanted_rows_only_same_draws_as_all_rows():
+    rng = np.random.default_rng(4)
+    X, y, batch = _plates(rng)
+    aug = PEAAugmenter(control_label="ctrl", random_state=0).fit(X, y, batch=batch)
+    pca = PCA(n_components=10, random_state=0).fit(aug.canonical_.transform(X, batch=batch))
+    wanted = rng.permutation(np.flatnonzero(y != "ctrl"))[:200]  # treated rows, shuffled
+    full = EncodedPEA(aug, X, y, batch, pca)
+    part = EncodedPEA(aug, X, y, batch, pca, rows=wanted)
+    for seed in range(3):
+        a = full(np.random.default_rng(seed))
+        b = part(np.random.default_rng(seed))
+        assert b.shape == (200, 10)
+        np.testing.assert_allclose(b, a[wanted], rtol=0, atol=1e-5 * np.abs(a).max())
