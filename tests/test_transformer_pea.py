@@ -125,7 +125,7 @@ def test_augmentation_drawn_ahead_in_background_gives_the_same_fit(tiny_data, mo
     import semiclip.transformer as T
 
     fit = dict(image_bank=tiny_data.image_bank, batch=tiny_data.batch)
-    params = {**PARAMS, "n_threads": 1}
+    params = {**PARAMS, "n_threads": 1, "device": "cpu"}
     sync = SemiClippedTransformer(augmenter=PEAAugmenter(random_state=0), **params)
     sync.fit(tiny_data.X, tiny_data.y, **fit)
     original, seen = T.train_adapter, []
