@@ -141,3 +141,20 @@ def test_augmentation_drawn_ahead_in_background_gives_the_same_fit(tiny_data, mo
     assert seen == [False]  # the CPU draws at the start of each epoch
     np.testing.assert_array_equal(bg.transform(tiny_data.X, batch=tiny_data.batch),
                                   sync.transform(tiny_data.X, batch=tiny_data.batch))
+
+
+@pytest.mark.parametrize("extra", [dict(encoder=None), dict(train_encoder=True)])
+def test_raw_profile_path_when_the_encoder_is_not_composed(tiny_data, extra):
+    """Without a frozen PCA encoder PEA augments the raw profiles every epoch, then encodes."""
+    est = SemiClippedTransformer(augmenter=PEAAugmenter(random_state=0), **{**PARAMS, **extra})
+    est.fit(tiny_data.X, tiny_data.y, image_bank=tiny_data.image_bank, batch=tiny_data.batch)
+    train = np.flatnonzero(~tiny_data.is_control)
+    feats = est._epoch_features(tiny_data.X, tiny_data.y, tiny_data.batch, train, "cpu")
+    got = feats(np.random.default_rng(5))
+    aug = est.augmenter_.sample(tiny_data.X.astype(np.float32), tiny_data.y, batch=tiny_data.batch,
+                                random_state=np.random.default_rng(5))[train]
+    # the rows passed are the training rows plus the controls: the same draws as on all rows
+    expected = aug if est.train_encoder else est._encode(aug, "cpu")
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
+    Z = est.transform(tiny_data.X, batch=tiny_data.batch)
+    assert Z.shape == (tiny_data.X.shape[0], tiny_data.image_bank.n_dims) and np.isfinite(Z).all()
