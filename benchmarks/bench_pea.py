@@ -15,6 +15,15 @@ the process CPU time of the whole fit (one-off work included).
 Usage::
 
     python benchmarks/bench_pea.py [--epochs 40] [--repeats 3] [--hidden 1024 1024]
+
+Measured (median epoch, wall; this machine's timings vary by about 30 %
+between runs even on idle cores):
+
+- 2-core CPU, linear adapter: off 15-17 ms, on 22-27 ms (+35 to +60 %);
+  the code before the encoded PEA path: off 15.7 ms, on 56.9 ms (+262 %).
+- 2-core CPU, ``--hidden 1024 1024``: off 222 ms, on 226 ms (+2 %).
+- H200 GPU: linear off 16.1 ms, on 20.3 ms (+26 %); (1024, 1024) off 18.4 ms,
+  on 22.5 ms (+22 %).
 """
 
 import argparse
