@@ -7,9 +7,10 @@ all embeddings nor a float64 copy of ``X`` is ever held in memory. Works
 with a sparse ``X`` (only ``Z.T @ X`` and the column means are needed) and
 costs one ``d x d`` solve for any number of genes.
 
-The dense algebra runs in torch (float64, CPU): right after training,
-torch's OpenMP threads are still spinning and a numpy/scipy (OpenBLAS) solve
-of the same size was measured 10-30x slower on 2 cores.
+The dense algebra runs in torch, in float64 on the training device: on an
+accelerator the chunks' products stay there, and on the CPU, right after
+training, torch's OpenMP threads are still spinning and a numpy/scipy
+(OpenBLAS) solve of the same size was measured 10-30x slower on 2 cores.
 """
 
 import numpy as np
@@ -34,14 +35,22 @@ class LinearDecoder:
 
 
 class DecoderMoments:
-    """Running ``n``, means and centred co-moments of embeddings ``Z`` and targets ``X``."""
+    """Running ``n``, means and centred co-moments of embeddings ``Z`` and targets ``X``.
 
-    def __init__(self):
+    Accumulated in float64 on ``device`` (default CPU): on an accelerator the
+    chunks' products run there instead of on the host (``Z`` may then be a
+    tensor already on the device).
+    """
+
+    def __init__(self, device=None):
+        self.device = torch.device("cpu") if device is None else torch.device(device)
         self.n = 0
         self.z_mean = self.x_mean = self.zz = self.zx = None
 
     def update(self, Z, X):
-        Z = torch.as_tensor(np.asarray(Z), dtype=torch.float64)
+        if not isinstance(Z, torch.Tensor):
+            Z = torch.as_tensor(np.asarray(Z))
+        Z = Z.to(self.device, torch.float64)
         m = Z.shape[0]
         if m == 0:
             return self
@@ -49,9 +58,10 @@ class DecoderMoments:
         Zc = Z - z_mean
         if sparse.issparse(X):
             x_mean = torch.as_tensor(np.asarray(X.mean(axis=0), dtype=np.float64).ravel())
-            zx = torch.as_tensor(np.asarray(X.T @ Zc.numpy()).T)  # Zc sums to 0: x_mean drops out
+            zx = torch.as_tensor(np.asarray(X.T @ Zc.cpu().numpy()).T)  # Zc sums to 0: x_mean drops out
+            x_mean, zx = x_mean.to(self.device), zx.to(self.device)
         else:
-            X = torch.as_tensor(np.asarray(X), dtype=torch.float64)
+            X = torch.as_tensor(np.asarray(X)).to(self.device, torch.float64)
             x_mean = X.mean(dim=0)
             zx = Zc.T @ (X - x_mean)
         zz = Zc.T @ Zc
@@ -72,16 +82,16 @@ class DecoderMoments:
         """The fitted :class:`LinearDecoder` (ridge penalty ``alpha``)."""
         if self.n == 0:
             raise ValueError("The decoder needs at least one sample.")
-        gram = self.zz + alpha * torch.eye(self.zz.shape[0], dtype=torch.float64)
+        gram = self.zz + alpha * torch.eye(self.zz.shape[0], dtype=torch.float64, device=self.device)
         chol, info = torch.linalg.cholesky_ex(gram)
         if int(info) == 0:
             coef = torch.cholesky_solve(self.zx, chol)
         else:  # not positive definite in floating point: a general solve
             coef = torch.linalg.solve(gram, self.zx)
         dec = LinearDecoder(alpha=alpha)
-        dec.coef = coef.numpy().astype(np.float32)
-        dec.z_mean = self.z_mean.numpy().astype(np.float32)
-        dec.x_mean = self.x_mean.numpy().astype(np.float32)
+        dec.coef = coef.cpu().numpy().astype(np.float32)
+        dec.z_mean = self.z_mean.cpu().numpy().astype(np.float32)
+        dec.x_mean = self.x_mean.cpu().numpy().astype(np.float32)
         return dec
 
 

@@ -126,13 +126,13 @@ class ScalingMixin:
     # ------------------------------------------------------- decoder
     def _decoder_from_chunks(self, target, Z, source, device):
         """Ridge decoder from streamed (embedding, X) chunks; no full copy of either."""
-        moments = DecoderMoments()
+        moments = DecoderMoments(device)  # the chunks' float64 products on the device
         adapter = self.adapter_.to(device).eval()
         with torch.no_grad():
             if source is None:
                 for start in range(0, Z.shape[0], _DECODER_CHUNK):
                     stop = start + _DECODER_CHUNK
-                    out = adapter(torch.as_tensor(Z[start:stop], device=device)).cpu().numpy()
+                    out = adapter(torch.as_tensor(Z[start:stop], device=device))
                     moments.update(out, target[start:stop])
             else:
                 for raw, out in self._embed_chunks(source, adapter, device):
