@@ -52,6 +52,12 @@ class Groups:
     def rows(self, g):
         return self.order[self.bounds[g] : self.bounds[g + 1]]
 
+    @classmethod
+    def of(cls, rows_per_group):
+        """Groups whose group ``g`` holds ``rows_per_group[g]`` (a list of int arrays)."""
+        sizes = [r.size for r in rows_per_group]
+        return cls(order=np.concatenate(rows_per_group), bounds=np.cumsum([0] + sizes))
+
 
 def group_rows(codes, n_groups, mask=None):
     """Sort the rows (optionally only those with ``mask``) by integer group code."""

@@ -57,15 +57,16 @@ class EncodedPEA:
     X, y, batch
         The rows the augmentation is computed on (validated as
         :meth:`PEAAugmenter.sample` does): the rows wanted and every control.
-    encoder : fitted PCA-like transformer (see :func:`linear_encoder_map`)
+    linear_map : (ndarray, ndarray)
+        ``(P, mu)`` of the encoder, from :func:`linear_encoder_map`.
     rows : array of int, optional
         The rows of ``X`` whose encoded sample is returned, in that order
         (default: all). Only they go through the per-epoch products; the
         other rows only lend their control statistics.
     """
 
-    def __init__(self, augmenter, X, y, batch, encoder, rows=None):
-        P, mu = linear_encoder_map(encoder)
+    def __init__(self, augmenter, X, y, batch, linear_map, rows=None):
+        P, mu = linear_map
         X, codes, _, ctrl = augmenter._check_data(X, y, batch, reset=False)
         n_batches = ctrl.n_groups
         wanted = np.zeros(X.shape[0], dtype=bool)
@@ -119,9 +120,7 @@ class EncodedPEA:
         """``center`` / ``center_scale`` members (statistics as in :meth:`PEAAugmenter.sample`)."""
         scaled = [b for b in simple if "scale" in plan[b][1]]
         if scaled:  # float64 statistics, as sample() computes them
-            sizes = [sub_rows[b].size for b in scaled]
-            sub = C.Groups(np.concatenate([sub_rows[b] for b in scaled]), np.cumsum([0] + sizes))
-            cs = C.fit_center_scale(self.X, sub)
+            cs = C.fit_center_scale(self.X, C.Groups.of([sub_rows[b] for b in scaled]))
         muP = _t(self.muP)
         for b in simple:
             rows = self.blocks[b]

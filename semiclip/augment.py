@@ -363,8 +363,7 @@ class PEAAugmenter(BaseEstimator):
         # center / center_scale members: group statistics of all subsamples at once
         simple = [b for b, (name, _, _) in enumerate(plan) if name != "tvn"]
         if simple:
-            sub = C.Groups(np.concatenate(sub_rows), np.cumsum([0] + [r.size for r in sub_rows]))
-            cs = C.fit_center_scale(X, sub)
+            cs = C.fit_center_scale(X, C.Groups.of(sub_rows))
             mean, scale = cs.mean, cs.scale
             for b, (name, steps, _) in enumerate(plan):
                 if "center" not in steps:

@@ -579,17 +579,18 @@ class SemiClippedTransformer(
         the same result up to rounding at a fraction of the cost); otherwise
         with BLAS single-threaded so that it does not fight torch's threads.
         """
-        from threadpoolctl import ThreadpoolController, threadpool_limits
+        from threadpoolctl import ThreadpoolController
 
         aug = self.augmenter_
         rows = np.union1d(train_idx, np.flatnonzero(control_mask(y, self.control_label)))
         X_sub = np.ascontiguousarray(X[rows], dtype=np.float32)
         y_sub, b_sub = y[rows], batch[rows]
         where = np.searchsorted(rows, train_idx)
-        if not self.train_encoder and linear_encoder_map(self.encoder_) is not None:
+        blas = ThreadpoolController()  # scanned once, not every epoch
+        linear = None if self.train_encoder else linear_encoder_map(self.encoder_)
+        if linear is not None:
             # a PCA encoder: PEA composed with it, mostly in its output space
-            sampler = EncodedPEA(aug, X_sub, y_sub, b_sub, self.encoder_, rows=where)
-            blas = ThreadpoolController()  # scanned once, not every epoch
+            sampler = EncodedPEA(aug, X_sub, y_sub, b_sub, linear, rows=where)
 
             def encoded(rng):  # numpy's part is small: one BLAS thread, no wake-ups
                 with blas.limit(limits=1, user_api="blas"):
@@ -598,7 +599,7 @@ class SemiClippedTransformer(
             return encoded
 
         def features(rng):
-            with threadpool_limits(1, user_api="blas"):
+            with blas.limit(limits=1, user_api="blas"):
                 sample = aug.sample(X_sub, y_sub, batch=b_sub, random_state=rng)[where]
             if self.train_encoder:
                 return np.ascontiguousarray(sample, dtype=np.float32)

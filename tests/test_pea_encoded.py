@@ -5,7 +5,7 @@ import pytest
 from sklearn.decomposition import PCA
 
 from semiclip import PEAAugmenter
-from semiclip._pea_encoded import EncodedPEA
+from semiclip._pea_encoded import EncodedPEA, linear_encoder_map
 
 
 def _plates(rng, n_batches=4, per_batch=90, d=40, n_ctrl=20):
@@ -34,7 +34,7 @@ def test_encoded_samples_equal_encoded_augmentation(params, n_ctrl, whiten):
     aug = PEAAugmenter(control_label="ctrl", random_state=0, **params).fit(X, y, batch=batch)
     Xc = aug.canonical_.transform(X, batch=batch)
     pca = PCA(n_components=12, whiten=whiten, random_state=0).fit(Xc)
-    sampler = EncodedPEA(aug, X, y, batch, pca)
+    sampler = EncodedPEA(aug, X, y, batch, linear_encoder_map(pca))
     for seed in range(4):
         fast = sampler(np.random.default_rng(seed))
         ref = pca.transform(aug.sample(X, y, batch=batch, random_state=np.random.default_rng(seed)).astype(np.float64))
@@ -48,8 +48,8 @@ def test_wanted_rows_only_same_draws_as_all_rows():
     aug = PEAAugmenter(control_label="ctrl", random_state=0).fit(X, y, batch=batch)
     pca = PCA(n_components=10, random_state=0).fit(aug.canonical_.transform(X, batch=batch))
     wanted = rng.permutation(np.flatnonzero(y != "ctrl"))[:200]  # treated rows, shuffled
-    full = EncodedPEA(aug, X, y, batch, pca)
-    part = EncodedPEA(aug, X, y, batch, pca, rows=wanted)
+    full = EncodedPEA(aug, X, y, batch, linear_encoder_map(pca))
+    part = EncodedPEA(aug, X, y, batch, linear_encoder_map(pca), rows=wanted)
     for seed in range(3):
         a = full(np.random.default_rng(seed))
         b = part(np.random.default_rng(seed))
