@@ -15,12 +15,12 @@ __version__ = "0.1.0.dev0"
 # public name -> private module that defines it
 _LAZY = {
     "ImageBank": "semiclip._bank",
-    "SemiClippedTransformer": "semiclip.transformer",
-    "RidgeDistiller": "semiclip.ridge",
-    "ControlNormalizer": "semiclip.normalize",
-    "PEAAugmenter": "semiclip.augment",
+    "SemiClippedTransformer": "semiclip.distill",
+    "RidgeDistiller": "semiclip.distill",
+    "ControlNormalizer": "semiclip.correction",
+    "PEAAugmenter": "semiclip.correction",
 }
-_SUBMODULES = {"datasets", "metrics", "interpret", "plotting", "distributed", "cli"}
+_SUBMODULES = {"callbacks", "datasets", "metrics", "interpret", "plotting", "distributed", "cli"}
 
 __all__ = sorted(_LAZY) + sorted(_SUBMODULES) + ["__version__"]
 

@@ -2,7 +2,10 @@
 
 import numpy as np
 
+from ._keys import make_keys
 from ._validation import check_finite_rows, check_labels, format_examples
+
+__all__ = ["ImageBank", "PairSampler"]
 
 
 class ImageBank:
@@ -64,14 +67,15 @@ class ImageBank:
             )
         emb = np.array(emb, dtype=np.float32, order="C", copy=True)
         check_finite_rows(emb, "ImageBank embeddings", "drop those rows from the bank")
-        keys = check_labels(keys, emb.shape[0], name="ImageBank keys")
-        emb.setflags(write=False)
+        keys = np.array(check_labels(keys, emb.shape[0], name="ImageBank keys"), copy=True)
+        self.unique_keys, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
+        order = np.argsort(inverse.ravel(), kind="stable")
+        starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+        for arr in (emb, keys, self.unique_keys, order, starts, counts):
+            arr.setflags(write=False)
         self.embeddings = emb
         self.keys = keys
-        self.unique_keys, self._inverse, self._counts = np.unique(
-            keys, return_inverse=True, return_counts=True
-        )
-        self._inverse = self._inverse.ravel()
+        self._grouped = (order, starts, counts)
         self._lookup = {k: i for i, k in enumerate(self.unique_keys.tolist())}
 
     # -- sizes ------------------------------------------------------------
@@ -123,12 +127,19 @@ class ImageBank:
         mapped = np.array([self._lookup.get(k, -1) for k in uniq.tolist()], dtype=np.int64)
         return mapped[inverse.ravel()]
 
+    def grouped_rows(self):
+        """The bank rows sorted by key: ``(order, starts, counts)``, read-only int arrays.
+
+        The rows of key ``unique_keys[k]`` are
+        ``order[starts[k] : starts[k] + counts[k]]``, in their original order.
+        """
+        return self._grouped
+
     def centroids(self):
         """Mean embedding of every key, shape (n_keys, n_dims), float32."""
-        order = np.argsort(self._inverse, kind="stable")
-        starts = np.concatenate([[0], np.cumsum(self._counts)[:-1]])
+        order, starts, counts = self._grouped
         sums = np.add.reduceat(self.embeddings[order].astype(np.float64), starts, axis=0)
-        return (sums / self._counts[:, None]).astype(np.float32)
+        return (sums / counts[:, None]).astype(np.float32)
 
     @classmethod
     def from_dataframe(cls, frame, key, features=None):
@@ -168,8 +179,6 @@ class ImageBank:
         if len(cols) == 1:
             keys = frame[cols[0]].to_numpy()
         else:
-            from .datasets._keys import make_keys
-
             keys = make_keys(*(frame[c].to_numpy() for c in cols))
         return cls(frame[list(features)].to_numpy(dtype=np.float32), keys)
 
@@ -200,10 +209,9 @@ class PairSampler:
             self.table = bank.centroids()
         else:
             self.table = bank.embeddings
-            order = np.argsort(bank._inverse, kind="stable")
-            self._order = order
-            self._offsets = np.concatenate([[0], np.cumsum(bank._counts)])[:-1]
-            self._counts = bank._counts.astype(np.int64)
+            order, starts, counts = bank.grouped_rows()
+            self._order, self._offsets = order, starts
+            self._counts = counts.astype(np.int64)
 
     def draw(self, sample_index, rng):
         """Teacher-table row for each sample in ``sample_index`` (fresh draw)."""

@@ -4,8 +4,6 @@ Each check raises an error that names the argument, the offending values (a
 count and a few examples) and how to fix the problem.
 """
 
-import numbers
-
 import numpy as np
 
 
@@ -18,21 +16,39 @@ def format_examples(values, k=5):
     return shown
 
 
-def check_finite_rows(X, name="X", fix="drop or impute them first"):
-    """Raise a ValueError naming the rows of a 2-D array holding NaN or inf.
+def non_finite_rows(X):
+    """Indices of the rows of a 2-D float array holding NaN or inf (empty when none).
+
+    A cheap whole-array sum is tried first: it is finite whenever every
+    entry is (an overflow to inf falls back to the element-wise test).
+    """
+    if X.dtype.kind not in "fc" or np.isfinite(np.sum(X)):
+        return np.zeros(0, dtype=np.intp)
+    bad = ~np.isfinite(X)
+    return np.flatnonzero(bad.reshape(X.shape[0], -1).any(axis=1))
+
+
+def non_finite_error(name, rows, fix, count=None):
+    """The ValueError naming the rows of ``name`` that hold NaN or inf.
 
     The message always contains the words "NaN" and "inf" so scikit-learn's
-    common checks recognise it.
+    common checks recognise it. ``count`` is the total number of bad rows
+    when ``rows`` holds only the first few.
     """
-    if X.dtype.kind not in "fc":
-        return
-    bad = ~np.isfinite(X)
-    if bad.any():
-        rows = np.flatnonzero(bad.reshape(X.shape[0], -1).any(axis=1))
-        raise ValueError(
-            f"{name} contains NaN or inf in {rows.size} row(s) (row indices: "
-            f"{format_examples(rows)}); {fix}."
-        )
+    count = len(rows) if count is None else count
+    shown = format_examples(rows)
+    if count > len(rows):
+        shown += f", ... ({count} in total)"
+    return ValueError(
+        f"{name} contains NaN or inf in {count} row(s) (row indices: {shown}); {fix}."
+    )
+
+
+def check_finite_rows(X, name="X", fix="drop or impute them first"):
+    """Raise a ValueError naming the rows of a 2-D array holding NaN or inf."""
+    rows = non_finite_rows(X)
+    if rows.size:
+        raise non_finite_error(name, rows, fix)
 
 
 def check_labels(y, n_samples, name="y", allow_none=False):
@@ -85,9 +101,3 @@ def control_mask(y, control_label):
     if mask.shape != (len(y),):
         mask = np.array([v == control_label for v in y], dtype=bool)
     return mask
-
-
-def check_positive_int(value, name):
-    if not isinstance(value, numbers.Integral) or value < 1:
-        raise ValueError(f"{name} must be a positive integer; got {value!r}.")
-    return int(value)

@@ -17,7 +17,7 @@ Two ways in, one training loop:
    the fitted estimator to the caller.
 
 Each rank trains on its share of every global minibatch of ``batch_size``
-samples (see :mod:`semiclip._ddp`); the teacher bank is replicated; the
+samples (see :class:`semiclip.nn.DDPContext`); the teacher bank is replicated; the
 epoch plans come from the same seed on every rank, so the run sees exactly
 the minibatches of a one-process fit, with the same loss and gradients.
 Collectives time out after ``timeout`` seconds, so a crashed or stalled
@@ -32,60 +32,24 @@ import sys
 import tempfile
 import time
 import traceback
-from datetime import timedelta
 
 import numpy as np
 import torch
 
-from ._data_source import _file_layout
-from ._device import resolve_device
+from .nn import DEFAULT_TIMEOUT, distributed_module, file_layout, init_process_group
 
 __all__ = ["fit", "init_process_group", "is_main_process", "rank", "world_size"]
-
-DEFAULT_TIMEOUT = 600.0
-_timeout_s = None  # timeout of the process group this module initialised
-
-
-def _dist():
-    import torch.distributed as dist
-
-    if not dist.is_available():
-        raise RuntimeError("This torch build has no torch.distributed support.")
-    return dist
-
-
-def init_process_group(backend=None, *, timeout=DEFAULT_TIMEOUT, **kwargs):
-    """Join the process group described by the environment (torchrun), if not done yet.
-
-    Parameters
-    ----------
-    backend : str, optional
-        ``"nccl"`` when CUDA is available, ``"gloo"`` otherwise.
-    timeout : float, default=600
-        Seconds a collective waits for the other ranks before failing.
-    **kwargs
-        Passed to :func:`torch.distributed.init_process_group` (e.g. ``store``,
-        ``rank``, ``world_size`` without torchrun).
-    """
-    global _timeout_s
-    dist = _dist()
-    if dist.is_initialized():
-        return
-    if backend is None:
-        backend = "nccl" if torch.cuda.is_available() else "gloo"
-    dist.init_process_group(backend, timeout=timedelta(seconds=float(timeout)), **kwargs)
-    _timeout_s = float(timeout)
 
 
 def rank():
     """Rank of this process (0 without a process group)."""
-    dist = _dist()
+    dist = distributed_module()
     return dist.get_rank() if dist.is_initialized() else 0
 
 
 def world_size():
     """Number of processes (1 without a process group)."""
-    dist = _dist()
+    dist = distributed_module()
     return dist.get_world_size() if dist.is_initialized() else 1
 
 
@@ -94,36 +58,11 @@ def is_main_process():
     return rank() == 0
 
 
-def _context(device_param):
-    """The :class:`~semiclip._ddp.DDPContext` of this rank (``strategy="ddp"``)."""
-    from ._ddp import DDPContext
-
-    dist = _dist()
-    if not dist.is_initialized():
-        if all(k in os.environ for k in ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")):
-            init_process_group()
-        else:
-            raise ValueError(
-                "strategy='ddp' needs a torch.distributed process group: run the script with "
-                "`torchrun --nproc_per_node=N script.py`, initialise one with "
-                "semiclip.distributed.init_process_group(), or call "
-                "semiclip.distributed.fit(estimator, X, y, nproc=N, image_bank=bank). "
-                "For one process use strategy='single'."
-            )
-    device = resolve_device(device_param)
-    if device.type == "cuda":
-        if device.index is None:
-            local = int(os.environ.get("LOCAL_RANK", dist.get_rank() % torch.cuda.device_count()))
-            device = torch.device("cuda", local)
-        torch.cuda.set_device(device)
-    return DDPContext(device, timeout_s=_timeout_s)
-
-
 # ------------------------------------------------------------------ launcher
 def _portable(X):
     """Send an on-disk memmap by reference (file, offset, shape), anything else by value."""
     if isinstance(X, np.memmap) and X.ndim == 2:
-        layout = _file_layout(X)
+        layout = file_layout(X)
         if layout is not None and layout[2] == layout[3]:
             return ("memmap", layout[0], X.dtype.str, tuple(X.shape), layout[1])
     return ("value", X)
@@ -151,7 +90,7 @@ def _rank_main(rank_, nproc, workdir, backend, timeout):
             from joblib import cpu_count
 
             torch.set_num_threads(max(1, cpu_count() // nproc))
-        store = _dist().FileStore(os.path.join(workdir, "store"), nproc)
+        store = distributed_module().FileStore(os.path.join(workdir, "store"), nproc)
         init_process_group(backend, timeout=timeout, store=store, rank=rank_, world_size=nproc)
         est = payload["estimator"]
         user_strategy = est.get_params()["strategy"]
@@ -163,7 +102,7 @@ def _rank_main(rank_, nproc, workdir, backend, timeout):
             with open(tmp, "wb") as fh:
                 pickle.dump(est, fh)
             os.replace(tmp, os.path.join(workdir, "result.pkl"))
-        _dist().destroy_process_group()
+        distributed_module().destroy_process_group()
     except BaseException as exc:
         first = (str(exc).strip().splitlines() or [""])[0]
         with open(os.path.join(workdir, f"error-{rank_}.txt"), "w") as fh:

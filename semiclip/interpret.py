@@ -18,10 +18,11 @@ import torch
 from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import check_is_fitted
 
-from ._adapter import adapter_layer_sizes, make_adapter
-from ._device import resolve_device
-from ._encoder import encoder_to_torch
 from ._validation import check_finite_rows
+from .distill import encoder_module
+from .nn import adapter_from_state, adapter_layer_sizes, resolve_device
+
+__all__ = ["Attributions", "decoder_attributions", "gradient_attributions"]
 
 
 @dataclass
@@ -83,10 +84,10 @@ def _readout(est, probe, direction, target):
     """The vector ``v`` such that the explained scalar is ``v . embedding``."""
     if direction is not None:
         v = np.asarray(direction, dtype=np.float32).ravel()
-        if v.shape[0] != est._n_features_out:
+        n_dims = adapter_layer_sizes(est.adapter_)[-1]
+        if v.shape[0] != n_dims:
             raise ValueError(
-                f"direction has {v.shape[0]} entries but the embedding has {est._n_features_out} "
-                "dimensions."
+                f"direction has {v.shape[0]} entries but the embedding has {n_dims} dimensions."
             )
         return v
     if probe is None:
@@ -169,10 +170,8 @@ def gradient_attributions(
     v = _readout(est, probe, direction, target)
     b = np.zeros(X.shape[1], np.float32) if baseline is None else np.asarray(baseline, np.float32)
     dev = resolve_device(device)
-    encoder = encoder_to_torch(est.encoder_).to(dev)
-    sizes = adapter_layer_sizes(est.adapter_)
-    adapter = make_adapter(sizes[0], sizes[1:-1], sizes[-1])
-    adapter.load_state_dict(est.adapter_.state_dict())
+    encoder = encoder_module(est.encoder_).to(dev)
+    adapter = adapter_from_state(adapter_layer_sizes(est.adapter_), est.adapter_.state_dict())
     adapter.to(dev).eval()
     v_t = torch.as_tensor(v, device=dev)
     out = np.empty_like(X)

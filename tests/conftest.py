@@ -1,6 +1,5 @@
 """Shared fixtures: small weakly paired data sets with fixed seeds."""
 
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -57,34 +56,5 @@ def fast_params():
     )
 
 
-@pytest.fixture(autouse=True)
-def _quiet_convergence():
-    from sklearn.exceptions import ConvergenceWarning
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        yield
-
-
 def rng(seed=0):
     return np.random.default_rng(seed)
-
-
-@pytest.fixture
-def interrupt_training(monkeypatch):
-    """``interrupt_training(n)``: the training loop raises KeyboardInterrupt after n steps."""
-    from semiclip import _training
-
-    def arm(n_steps):
-        calls = {"n": 0}
-        original = _training._cosine_lr
-
-        def interrupt(config, step, total):
-            calls["n"] += 1
-            if calls["n"] > n_steps:
-                raise KeyboardInterrupt
-            return original(config, step, total)
-
-        monkeypatch.setattr(_training, "_cosine_lr", interrupt)
-
-    return arm

@@ -23,7 +23,7 @@ import pytest
 import torch
 
 from semiclip import SemiClippedTransformer, distributed
-from semiclip._losses import LOSSES, get_loss
+from semiclip.nn import LOSSES, get_loss
 
 pytestmark = pytest.mark.skipif(
     not torch.distributed.is_available(), reason="torch.distributed is not available"
@@ -72,7 +72,7 @@ def _worker(rank, case, workdir):
     torch.set_num_threads(1)
     store = torch.distributed.FileStore(os.path.join(workdir, "store"), WORLD)
     distributed.init_process_group("gloo", timeout=60, store=store, rank=rank, world_size=WORLD)
-    from semiclip._ddp import DDPContext
+    from semiclip.nn import DDPContext
 
     ctx = DDPContext(torch.device("cpu"))
     out = {}

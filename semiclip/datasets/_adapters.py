@@ -19,7 +19,7 @@ import numpy as np
 from sklearn.utils import Bunch
 
 from .._validation import control_mask, format_examples
-from ._keys import _missing_rows, make_keys
+from .._keys import make_keys, missing_rows
 
 __all__ = ["from_dataframe", "from_anndata"]
 
@@ -68,7 +68,7 @@ def _labels(get, columns, where, *, key, batch, control, control_label, is_featu
             )
     arrays = {name: np.asarray(get(name)) for _, name in wanted}
     for arg, name in wanted:
-        missing = _missing_rows(arrays[name])
+        missing = missing_rows(arrays[name])
         if missing.any():
             rows = np.flatnonzero(missing)
             raise ValueError(

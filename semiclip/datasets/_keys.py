@@ -1,10 +1,11 @@
-"""Pairing keys: build them, normalise them, and check that two sides match.
+"""Pairing keys across two sides: clean gene symbols, snap doses, report the match.
 
 Weak pairing only works when the transcriptomics keys and the image-bank keys
-are written the same way. These helpers turn metadata columns into one string
-key (:func:`make_keys`), clean gene symbols (:func:`normalize_gene_symbols`),
-snap concentrations to a common grid (:func:`round_to_grid`) and report how
-many keys matched on each side (:func:`match_report`).
+are written the same way. These helpers clean gene symbols
+(:func:`normalize_gene_symbols`), snap concentrations to a common grid
+(:func:`round_to_grid`) and report how many keys matched on each side
+(:func:`match_report`); :func:`~semiclip.datasets.make_keys` builds one key
+from several columns.
 
 Everything works on distinct values (``numpy.unique``), never row by row.
 """
@@ -13,131 +14,14 @@ import re
 
 import numpy as np
 
+from .._keys import distinct_values, missing_rows
 from .._validation import format_examples
 
-__all__ = ["make_keys", "normalize_gene_symbols", "round_to_grid", "match_report", "MatchReport"]
-
-
-def _missing_rows(values):
-    """Boolean mask of None/NaN entries of a 1-D array (vectorised, no row loop)."""
-    if values.dtype.kind == "f":
-        return np.isnan(values)
-    if values.dtype.kind == "O":
-        with np.errstate(invalid="ignore"):
-            return np.asarray((values != values) | np.equal(values, None), dtype=bool)
-    return np.zeros(values.shape, dtype=bool)
-
-
-def _format_distinct(values):
-    """String form of distinct values: floats shortest round-trip, ``10.0 -> "10"``."""
-    if values.dtype.kind == "f":
-        return np.array(
-            [np.format_float_positional(v, unique=True, trim="-") for v in values], dtype=object
-        )
-    if values.dtype.kind == "O":
-        return np.array(
-            [
-                np.format_float_positional(v, unique=True, trim="-")
-                if isinstance(v, (float, np.floating))
-                else str(v)
-                for v in values
-            ],
-            dtype=object,
-        )
-    return values.astype(str).astype(object)
-
-
-def _distinct(column, name):
-    """``(uniques, inverse)`` of a 1-D column, with a clear error for mixed types."""
-    try:
-        uniq, inverse = np.unique(column, return_inverse=True)
-    except TypeError:
-        types = sorted({type(v).__name__ for v in column[:1000].tolist()})
-        raise TypeError(
-            f"{name} mixes value types ({', '.join(types)}), which cannot be compared; "
-            "convert it to one type first (e.g. .astype(str))."
-        ) from None
-    return uniq, inverse.ravel()
+__all__ = ["normalize_gene_symbols", "round_to_grid", "match_report", "MatchReport"]
 
 
 def _plural(count, word):
     return f"{count} {word}" + ("" if count == 1 else "s")
-
-
-def make_keys(*columns, sep="|"):
-    """Join several metadata columns into one string key per row.
-
-    Use it to key samples by perturbation *and* concentration (or time
-    point, cell line...), identically on the transcriptomics and image
-    sides. :meth:`semiclip.ImageBank.from_dataframe` calls it for
-    multi-column keys.
-
-    Parameters
-    ----------
-    *columns : array-like of shape (n_samples,)
-        One or more columns of equal length (strings, integers, floats or
-        booleans). Floats are written in their shortest round-trip form
-        with integral floats written without ``".0"`` (``10.0 -> "10"``,
-        ``0.1 -> "0.1"``), so an integer column and a float column of the
-        same doses give the same keys. Snap concentrations with
-        :func:`round_to_grid` first so that ``3.3333`` and ``3.33`` agree.
-    sep : str, default="|"
-        Separator between the parts. It must not occur inside any value.
-
-    Returns
-    -------
-    keys : ndarray of shape (n_samples,), dtype object
-        One string key per row.
-
-    Raises
-    ------
-    ValueError
-        When the columns differ in length, a value is missing (None/NaN) or
-        a value contains ``sep``.
-
-    Examples
-    --------
-    >>> from semiclip.datasets import make_keys
-    >>> make_keys(["BRAF", "BRAF", "DMSO"], [10.0, 3.3333, 0])
-    array(['BRAF|10', 'BRAF|3.3333', 'DMSO|0'], dtype=object)
-    """
-    if not columns:
-        raise TypeError("make_keys needs at least one column.")
-    if not isinstance(sep, str) or not sep:
-        raise ValueError(f"sep must be a non-empty string; got {sep!r}.")
-    arrays = [np.asarray(c) for c in columns]
-    for i, a in enumerate(arrays):
-        if a.ndim != 1:
-            raise ValueError(
-                f"make_keys column {i} must be 1-D (one value per sample); got shape {a.shape}."
-            )
-    lengths = {a.shape[0] for a in arrays}
-    if len(lengths) > 1:
-        raise ValueError(
-            f"make_keys columns differ in length: {[a.shape[0] for a in arrays]}; "
-            "pass one value per sample in every column."
-        )
-    keys = None
-    for i, a in enumerate(arrays):
-        missing = _missing_rows(a)
-        if missing.any():
-            rows = np.flatnonzero(missing)
-            raise ValueError(
-                f"make_keys column {i} has {rows.size} missing value(s) (None/NaN) at rows "
-                f"{format_examples(rows)}; fill or drop those rows first."
-            )
-        uniq, inverse = _distinct(a, f"make_keys column {i}")
-        text = _format_distinct(uniq)
-        bad = np.array([sep in t for t in text], dtype=bool)
-        if bad.any():
-            raise ValueError(
-                f"make_keys column {i} has {int(bad.sum())} value(s) containing the separator "
-                f"{sep!r} ({format_examples(text[bad])}); pass another sep= so that keys "
-                "cannot collide."
-            )
-        part = text[inverse]
-        keys = part if keys is None else keys + sep + part
-    return keys
 
 
 _ENSEMBL_VERSION = re.compile(r"^(ENS[A-Z]*[GTP]\d{6,})\.\d+$")
@@ -190,8 +74,8 @@ def normalize_gene_symbols(symbols, *, strip_variant=False):
     """
     arr = np.asarray(symbols, dtype=object)
     flat = arr.ravel()
-    present = ~_missing_rows(flat)
-    uniq, inverse = _distinct(flat[present], "symbols")
+    present = ~missing_rows(flat)
+    uniq, inverse = distinct_values(flat[present], "symbols")
     not_str = np.array([not isinstance(v, str) for v in uniq.tolist()], dtype=bool)
     if not_str.any():
         raise TypeError(
@@ -394,14 +278,14 @@ def _side_keys(keys, name, control_label):
     arr = np.asarray(keys)
     if arr.ndim != 1:
         arr = arr.ravel()
-    missing = _missing_rows(arr)
+    missing = missing_rows(arr)
     if missing.any():
         rows = np.flatnonzero(missing)
         raise ValueError(
             f"{name} has {rows.size} missing key(s) (None/NaN) at rows {format_examples(rows)}; "
             "drop those rows first."
         )
-    uniq, inverse = _distinct(arr, name)
+    uniq, inverse = distinct_values(arr, name)
     counts = np.bincount(inverse, minlength=uniq.size)
     is_ctl = np.zeros(uniq.size, dtype=bool) if control_label is None else uniq == control_label
     return uniq[~is_ctl], counts[~is_ctl], int(counts[is_ctl].sum())

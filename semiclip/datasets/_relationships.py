@@ -9,12 +9,15 @@ not redistributed and load from a path given by the user.
 import csv
 import gzip
 import io
+import os
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
 from .._validation import format_examples
+
+__all__ = ["KNOWN_SOURCES", "SHIPPED_SOURCES", "load_relationships", "relationship_index"]
 
 _DATA_DIR = Path(__file__).resolve().parent / "data" / "annotations"
 SHIPPED_SOURCES = ("HuMAP", "Reactome", "StringDB")
@@ -89,6 +92,45 @@ def load_relationships(name_or_path, *, genes=None, data_dir=None):
         keep = np.isin(names, np.asarray(genes).astype(str))
         pairs = pairs[keep[a] & keep[b]]
     return pairs
+
+
+def relationship_index(source, *, data_dir=None):
+    """A relationship source as integer pairs into its sorted gene list: ``(genes, first, second)``.
+
+    The form the recall metric works with: ``genes[first[i]] <
+    genes[second[i]]`` is the ``i``-th pair, cleaned as in
+    :func:`load_relationships`. Files are read once and cached (per path,
+    size and modification time).
+
+    Parameters
+    ----------
+    source : str, path-like, array-like of shape (n_pairs, 2) or DataFrame
+        A source name or file path as in :func:`load_relationships`, gene
+        pairs, or a DataFrame with ``entity1`` and ``entity2`` columns (the
+        EFAAR layout).
+    data_dir : str or path-like, default=None
+        As in :func:`load_relationships`.
+
+    Returns
+    -------
+    genes : ndarray of str
+        Sorted genes that occur in a kept pair.
+    first, second : ndarray of int64
+        The pairs, as indices into ``genes`` (``first < second``).
+
+    Examples
+    --------
+    >>> from semiclip.datasets import relationship_index
+    >>> genes, a, b = relationship_index([["TP53", "MDM2"], ["MDM2", "TP53"], ["A", "A"]])
+    >>> genes.tolist(), a.tolist(), b.tolist()
+    (['MDM2', 'TP53'], [0], [1])
+    """
+    if isinstance(source, (str, os.PathLike)):
+        return canonical_source(source, data_dir=data_dir)
+    if hasattr(source, "columns") and {"entity1", "entity2"} <= set(source.columns):
+        source = source[["entity1", "entity2"]]
+    pairs = clean_pairs(source, name="relationships")
+    return canonical_codes(pairs[:, 0], pairs[:, 1])
 
 
 def canonical_source(name_or_path, *, data_dir=None):

@@ -298,7 +298,7 @@ def _normalize(X, genes, controls, batch, method):
             "none were given: pass control_label or is_control, or normalize=None "
             "for an embedding that is already batch-corrected."
         )
-    from ..normalize import ControlNormalizer
+    from ..correction import ControlNormalizer
 
     # integer labels with -1 for the controls, whatever the type of `genes`
     y = np.unique(genes, return_inverse=True)[1].astype(np.int64)

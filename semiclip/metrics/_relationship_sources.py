@@ -29,15 +29,9 @@ def sources_of(relationships):
 
 def pairs_in_map(spec, names, key, data_dir):
     """Gene indices (i < j) of the source's pairs present in the map, plus counts."""
-    from ..datasets._relationships import canonical_codes, canonical_source, clean_pairs
+    from ..datasets import relationship_index
 
-    if isinstance(spec, (str, PathLike)):
-        db_genes, a, b = canonical_source(spec, data_dir=data_dir)
-    else:
-        if hasattr(spec, "columns") and {"entity1", "entity2"} <= set(spec.columns):
-            spec = spec[["entity1", "entity2"]]  # a DataFrame in the EFAAR layout
-        pairs = clean_pairs(spec, name="relationships")
-        db_genes, a, b = canonical_codes(pairs[:, 0], pairs[:, 1])
+    db_genes, a, b = relationship_index(spec, data_dir=data_dir)
     if a.size == 0:
         raise ValueError(f"relationships {key!r} holds no gene pair (after cleaning).")
     pos = np.searchsorted(names, db_genes)

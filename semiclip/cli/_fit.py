@@ -1,0 +1,209 @@
+"""``semiclip fit``: a SemiClippedTransformer from a transcriptomics table and an image table.
+
+Reads a transcriptomics table and an image-embedding table keyed the same
+way, reports how the keys match, batch-corrects on the controls and fits a
+:class:`~semiclip.SemiClippedTransformer`; the model file (joblib) is a dict
+holding the fitted estimator, the batch correction and the column names, so
+that ``semiclip transform`` reads new files the same way.
+"""
+
+import time
+import warnings
+
+from ._options import (
+    MODEL_FORMAT,
+    NORMALIZE_CHOICES,
+    add_column_options,
+    control_spec,
+    dose_options,
+    hidden_sizes,
+)
+
+__all__ = ["add_parser", "run"]
+
+
+def _read_bank(args, dose, anchor):
+    from .._bank import ImageBank
+    from ._tables import edit_key_columns, load_samples, read_input
+
+    image_key = args.image_key_col or args.key_col
+    if len(image_key) != len(args.key_col):
+        raise ValueError(
+            f"--image-key-col names {len(image_key)} column(s) but --key-col "
+            f"{len(args.key_col)}; the two sides need the same key parts in the same order."
+        )
+    table = read_input(args.images, "--images")
+    from ._tables import check_columns
+
+    check_columns(table, image_key, "--images", args.images, "key")
+    image_dose = None
+    if dose is not None:
+        column = image_key[args.key_col.index(dose[0])]
+        kwargs = dict(dose[1])
+        if "factor" in kwargs:
+            kwargs["anchor"] = anchor
+        image_dose = (column, kwargs)
+    edit_key_columns(table, image_key, normalize_symbols=args.normalize_symbols, dose=image_dose)
+    data = load_samples(table, args.images, "--images", key=image_key, obsm=args.image_obsm,
+                        exclude=args.image_exclude_cols)
+    try:
+        return ImageBank(data.X, data.y)
+    except ValueError as exc:
+        raise ValueError(f"--images ({args.images}): {exc}") from None
+
+
+def _check_matching(y, bank, control_label, unpaired):
+    from ..datasets import match_report
+
+    report = match_report(y, bank.keys, control_label=control_label)
+    print(report, flush=True)
+    if report.n_matched == 0:
+        raise ValueError(
+            "no pairing key of --tx occurs in --images, so nothing can be paired. Check that "
+            "--key-col/--image-key-col name the same kind of key on both sides "
+            "(see the examples above); --normalize-symbols fixes case and whitespace, "
+            "--dose-col with --dose-decimals/--dose-factor fixes dose spellings."
+        )
+    unmatched = report.n_tx_rows - report.n_tx_rows_matched
+    if unmatched and unpaired == "raise":
+        raise ValueError(
+            f"{unmatched} transcriptomics row(s) ({report.unmatched_tx_keys.size} key(s)) have "
+            "no image embedding (see the report above). Pass --unpaired drop to train on the "
+            f"{report.n_tx_rows_matched} matched rows only, or fix the keys."
+        )
+    return report
+
+
+def _normalizer(method, data):
+    from ..correction import ControlNormalizer
+
+    has_controls = data.control_label is not None and bool(data.is_control.any())
+    if method == "auto":
+        method = "tvn" if has_controls else "none"
+    if method == "none":
+        return None
+    if not has_controls:
+        raise ValueError(
+            f"--normalize {method} corrects each batch on its control samples, but --tx "
+            "has none: pass --control-label (or --control-col), or --normalize none."
+        )
+    return ControlNormalizer(method, control_label=data.control_label, basis="feature")
+
+
+def run(args):
+    """The body of ``semiclip fit``."""
+    import joblib
+
+    from ._tables import check_columns, edit_key_columns, load_samples, read_input
+    from ..correction import PEAAugmenter
+    from ..distill import SemiClippedTransformer
+
+    dose = dose_options(args)
+    if not str(args.output):
+        raise ValueError("--output must name the model file, e.g. model.joblib.")
+    table = read_input(args.tx, "--tx")
+    check_columns(table, args.key_col + [args.batch_col, args.control_col], "--tx", args.tx,
+                  "key/batch/control")
+    anchor = edit_key_columns(table, args.key_col, normalize_symbols=args.normalize_symbols,
+                              dose=dose, control_label=args.control_label)
+    control, control_label = control_spec(args, table)
+    data = load_samples(table, args.tx, "--tx", key=args.key_col, batch=args.batch_col,
+                        control=control, control_label=control_label, layer=args.layer,
+                        obsm=args.obsm, exclude=args.exclude_cols)
+    if args.control_label is not None and data.control_label is None:
+        raise ValueError(f"--control-label {args.control_label!r} matches no row of --tx.")
+    bank = _read_bank(args, dose, anchor)
+    _check_matching(data.y, bank, data.control_label, args.unpaired)
+
+    X, batch = data.X, data.batch
+    if args.pea and batch is None:
+        raise ValueError("--pea corrects each plate on its own controls: pass --batch-col.")
+    est = SemiClippedTransformer(
+        loss=args.loss, encoder_dim=args.encoder_dim,
+        hidden_layer_sizes=hidden_sizes(args.hidden_layer_sizes), recipe=args.recipe,
+        max_iter=args.max_iter if args.max_iter is not None else "auto",
+        unpaired=args.unpaired, control_label=data.control_label, device=args.device,
+        random_state=args.random_state, verbose=args.verbose,
+    )
+    normalizer = None
+    start = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*zero variance in the controls")
+        if args.pea:
+            if args.normalize not in ("auto", "tvn"):
+                raise ValueError("--pea applies its own canonical TVN; drop --normalize.")
+            est.set_params(augmenter=PEAAugmenter(random_state=args.random_state))
+            est.fit(X, data.y, image_bank=bank, batch=batch)
+        else:
+            normalizer = _normalizer(args.normalize, data)
+            if normalizer is not None:
+                X = normalizer.fit_transform(X, data.y, batch=batch)
+            est.fit(X, data.y, image_bank=bank)
+    bundle = {
+        "format": MODEL_FORMAT,
+        "estimator": est,
+        "normalizer": normalizer,
+        "columns": {
+            "key": list(args.key_col), "batch": args.batch_col, "control": control,
+            "control_label": data.control_label, "layer": args.layer, "obsm": args.obsm,
+            "exclude": list(args.exclude_cols), "normalize_symbols": args.normalize_symbols,
+            "dose": None if dose is None else (dose[0], {**dose[1], "anchor": anchor}
+                                               if "factor" in dose[1] else dose[1]),
+        },
+        "feature_names": [str(f) for f in data.feature_names],
+    }
+    joblib.dump(bundle, args.output)
+    print(
+        f"Fitted on {X.shape[0]} samples x {X.shape[1]} features "
+        f"({est.n_paired_keys_} paired keys, {est.n_iter_} epochs, "
+        f"{time.perf_counter() - start:.1f} s); model saved to {args.output}",
+        flush=True,
+    )
+    return 0
+
+
+def add_parser(subparsers):
+    """Register ``semiclip fit``."""
+    fit = subparsers.add_parser(
+        "fit", help="fit Semi-Clipped on a transcriptomics table and an image-embedding table",
+        description="Fit a SemiClippedTransformer from files. Tables: CSV/TSV/Parquet in the "
+                    "pycytominer convention (Metadata_ columns + numeric features) or .h5ad.")
+    fit.add_argument("--tx", required=True, metavar="PATH", help="transcriptomics samples")
+    fit.add_argument("--images", required=True, metavar="PATH",
+                     help="image embeddings, one row per image/well, keyed like --tx")
+    add_column_options(fit)
+    fit.add_argument("--image-key-col", nargs="+", metavar="COL",
+                     help="key column(s) of --images (default: --key-col)")
+    fit.add_argument("--image-obsm", help=".h5ad --images: use adata.obsm[OBSM]")
+    fit.add_argument("--image-exclude-cols", nargs="+", default=(), metavar="COL")
+    fit.add_argument("--normalize-symbols", action="store_true",
+                     help="normalise gene symbols (case, whitespace) of the first key column "
+                          "on both sides")
+    fit.add_argument("--dose-col", metavar="COL", help="key column holding a concentration")
+    fit.add_argument("--dose-decimals", type=int, metavar="N", help="round doses to N decimals")
+    fit.add_argument("--dose-factor", type=float, metavar="F",
+                     help="snap doses to a F-fold dilution series")
+    fit.add_argument("--dose-anchor", type=float, metavar="A",
+                     help="one dose of the series (default: the largest --tx dose)")
+    fit.add_argument("--normalize", choices=NORMALIZE_CHOICES, default="auto",
+                     help="batch correction of --tx before fitting (auto: tvn with controls)")
+    fit.add_argument("--pea", action="store_true",
+                     help="train with PEA augmentation (needs --batch-col and controls)")
+    fit.add_argument("--loss", default="infonce",
+                     choices=("infonce", "clip", "siglip", "kd", "kd_mse"))
+    fit.add_argument("--encoder-dim", type=int, default=256)
+    fit.add_argument("--hidden-layer-sizes", default="auto",
+                     help="'auto', 'linear' or e.g. 1024,1024")
+    fit.add_argument("--recipe", choices=("auto", "paper"), default="auto")
+    fit.add_argument("--max-iter", type=int, help="maximum epochs (default: recipe)")
+    fit.add_argument("--unpaired", choices=("raise", "drop"), default="raise",
+                     help="samples whose key has no image embedding: error or leave out")
+    fit.add_argument("--device", default="auto")
+    fit.add_argument("--random-state", type=int, default=0)
+    fit.add_argument("--verbose", type=int, default=1, help="progress bar (0 = off)")
+    # scale options (e.g. --nproc for multi-process training) register here and are
+    # read in _fit where the estimator is built
+    fit.add_argument("-o", "--output", required=True, metavar="MODEL",
+                     help="where to save the model (joblib)")
+    fit.set_defaults(func=run)
+    return fit

@@ -1,0 +1,42 @@
+"""The ``semiclip`` command line: ``demo``, ``fit``, ``transform``, ``evaluate``, ``benchmark``.
+
+One module per command, each with ``add_parser(subparsers)`` and
+``run(args)``; heavy imports happen inside ``run`` so that
+``semiclip --help`` is instant. Errors the user can fix end with one line
+and exit status 2.
+"""
+
+import argparse
+import sys
+
+from . import _benchmark, _demo, _evaluate, _fit, _transform
+
+__all__ = ["build_parser", "main"]
+
+COMMANDS = (_demo, _fit, _transform, _evaluate, _benchmark)
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog="semiclip",
+        description="Distil microscopy embeddings into transcriptomics representations "
+        "(Semi-Clipped + PEA).",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    for command in COMMANDS:
+        command.add_parser(sub)
+    return parser
+
+
+def main(argv=None):
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except (ValueError, TypeError, FileNotFoundError, ImportError) as exc:
+        print(f"semiclip {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,77 @@
+"""Options and helpers shared by the ``semiclip`` commands."""
+
+MODEL_FORMAT = "semiclip-cli-model/1"
+NORMALIZE_CHOICES = ("auto", "tvn", "center", "center_scale", "none")
+
+__all__ = [
+    "MODEL_FORMAT",
+    "NORMALIZE_CHOICES",
+    "add_column_options",
+    "control_spec",
+    "dose_options",
+    "hidden_sizes",
+]
+
+
+def add_column_options(p, *, batch_help="batch (plate) column"):
+    p.add_argument("--key-col", nargs="+", required=True, metavar="COL",
+                   help="pairing-key column(s), e.g. perturbation [concentration]")
+    p.add_argument("--batch-col", metavar="COL", help=batch_help)
+    p.add_argument("--control-label", metavar="LABEL",
+                   help="key of the control samples (e.g. DMSO); with --control-col: "
+                        "the key given to the controls (default 'control')")
+    p.add_argument("--control-col", metavar="COL",
+                   help="column marking controls (boolean, or see --control-values)")
+    p.add_argument("--control-values", nargs="+", metavar="VALUE",
+                   help="values of --control-col that mark controls")
+    p.add_argument("--layer", help=".h5ad: use adata.layers[LAYER] as features")
+    p.add_argument("--obsm", help=".h5ad: use adata.obsm[OBSM] as features")
+    p.add_argument("--exclude-cols", nargs="+", default=(), metavar="COL",
+                   help="table columns that are neither features nor Metadata_ columns")
+
+
+def control_spec(args, table):
+    from ._tables import coerce_like
+
+    if args.control_values and not args.control_col:
+        raise ValueError("--control-values needs --control-col (the column holding them).")
+    if args.control_col is None:
+        label = coerce_like(args.control_label, table, args.key_col[0]) \
+            if len(args.key_col) == 1 else args.control_label
+        return None, label
+    if args.control_values:
+        values = [coerce_like(v, table, args.control_col) for v in args.control_values]
+        return (args.control_col, values), args.control_label
+    return args.control_col, args.control_label
+
+
+def dose_options(args):
+    if args.dose_col is None:
+        if args.dose_decimals is not None or args.dose_factor is not None:
+            raise ValueError("--dose-decimals/--dose-factor need --dose-col.")
+        return None
+    if args.dose_col not in args.key_col:
+        raise ValueError(
+            f"--dose-col {args.dose_col!r} must be one of the --key-col columns "
+            f"{args.key_col}: the rounded dose is part of the pairing key."
+        )
+    if (args.dose_decimals is None) == (args.dose_factor is None):
+        raise ValueError("--dose-col needs exactly one of --dose-decimals N or --dose-factor F.")
+    if args.dose_decimals is not None:
+        return args.dose_col, {"decimals": args.dose_decimals}
+    return args.dose_col, {"factor": args.dose_factor, "anchor": args.dose_anchor}
+
+
+def hidden_sizes(text):
+    text = str(text).strip()
+    if text == "auto":
+        return "auto"
+    if text in ("", "none", "linear"):
+        return ()
+    try:
+        return tuple(int(t) for t in text.split(","))
+    except ValueError:
+        raise ValueError(
+            f"--hidden-layer-sizes must be 'auto', 'linear' or comma-separated integers "
+            f"such as 1024,1024; got {text!r}."
+        ) from None

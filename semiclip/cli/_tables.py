@@ -1,0 +1,291 @@
+"""Reading and writing the files of the ``semiclip fit / transform / evaluate`` commands.
+
+Tables are CSV/TSV (optionally gzip-compressed), Parquet or ``.h5ad``
+(AnnData). Samples come out as the Bunch of
+:func:`semiclip.datasets.from_dataframe` / :func:`~semiclip.datasets.from_anndata`;
+every error names the file, the problem and, for missing columns, the
+columns that exist.
+"""
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from .._validation import format_examples
+
+__all__ = [
+    "check_columns",
+    "coerce_like",
+    "edit_key_columns",
+    "load_samples",
+    "output_path",
+    "read_input",
+    "read_samples",
+    "write_embedding",
+    "write_table",
+]
+
+#: suffix -> format; ``.gz`` may follow the text formats
+_FORMATS = {
+    ".csv": "csv",
+    ".tsv": "tsv",
+    ".tab": "tsv",
+    ".txt": "tsv",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".h5ad": "h5ad",
+}
+SUPPORTED = ".csv, .tsv, .txt (optionally .gz), .parquet, .h5ad"
+WRITABLE = ".csv, .csv.gz, .tsv, .parquet, .h5ad"
+
+
+def table_format(path, what):
+    """``"csv"``, ``"tsv"``, ``"parquet"`` or ``"h5ad"`` from the file name."""
+    suffixes = [s.lower() for s in Path(path).suffixes]
+    if suffixes and suffixes[-1] == ".gz":
+        suffixes = suffixes[:-1]
+        if suffixes and _FORMATS.get(suffixes[-1]) in ("csv", "tsv"):
+            return _FORMATS[suffixes[-1]]
+    elif suffixes and suffixes[-1] in _FORMATS:
+        return _FORMATS[suffixes[-1]]
+    raise ValueError(
+        f"{what}: cannot tell the format of {str(path)!r} from its name; use one of "
+        f"{SUPPORTED}."
+    )
+
+
+def read_input(path, what):
+    """Read a table (pandas DataFrame) or an ``.h5ad`` file (AnnData)."""
+    fmt = table_format(path, what)
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"{what}: no file at {str(path)!r}.")
+    try:
+        if fmt == "h5ad":
+            try:
+                import anndata
+            except ImportError as exc:
+                raise ImportError(
+                    f"{what}: reading .h5ad files needs anndata "
+                    "(pip install 'semiclip[anndata]')."
+                ) from exc
+            return anndata.read_h5ad(path)
+        import pandas as pd
+
+        if fmt == "parquet":
+            return pd.read_parquet(path)
+        return pd.read_csv(path, sep="," if fmt == "csv" else "\t")
+    except ImportError:
+        raise
+    except Exception as exc:  # the reader's own error says what was wrong
+        raise ValueError(
+            f"{what}: cannot read {str(path)!r} as {fmt} ({type(exc).__name__}: "
+            f"{str(exc).strip() or 'no detail'}). Check that the file is complete and in "
+            f"that format."
+        ) from None
+
+
+def is_anndata(table):
+    return hasattr(table, "obs") and hasattr(table, "var")
+
+
+def columns_of(table):
+    """Metadata columns of a DataFrame, or ``obs`` columns of an AnnData."""
+    return list(table.obs.columns if is_anndata(table) else table.columns)
+
+
+def check_columns(table, names, what, path, arg):
+    """Raise a ValueError naming the missing columns and listing those that exist."""
+    names = [n for n in names if n is not None]
+    existing = columns_of(table)
+    missing = [n for n in names if n not in set(existing)]
+    if missing:
+        where = "obs columns" if is_anndata(table) else "columns"
+        shown = [c for c in existing if not _looks_numeric_feature(table, c)]
+        n_hidden = len(existing) - len(shown)
+        listing = format_examples(shown, k=30) or "none"
+        if n_hidden:
+            listing += f" (and {n_hidden} numeric feature columns)"
+        raise ValueError(
+            f"{what} ({path}): {arg} column(s) {format_examples(missing)} not found; its "
+            f"{where} are {listing}."
+        )
+
+
+def _looks_numeric_feature(table, column):
+    """Hide the (many) feature columns of a wide table from a column listing."""
+    if is_anndata(table):
+        return False
+    name = str(column)
+    return not name.startswith("Metadata_") and table[column].dtype.kind in "biuf"
+
+
+def _frame_of(table):
+    return table.obs if is_anndata(table) else table
+
+
+def coerce_like(value, table, column):
+    """Parse a command-line string as a number when ``column`` is numeric."""
+    if value is None or column is None:
+        return value
+    kind = _frame_of(table)[column].dtype.kind
+    if kind in "iu":
+        try:
+            return int(value)
+        except ValueError:
+            return value
+    if kind == "f":
+        try:
+            return float(value)
+        except ValueError:
+            return value
+    if kind == "b":
+        return str(value).lower() in ("1", "true", "yes")
+    return value
+
+
+def edit_key_columns(table, columns, *, normalize_symbols=False, dose=None,
+                     control_label=None):
+    """Normalise key columns in place: gene symbols of the first column, dose rounding.
+
+    ``dose`` is ``(column, kwargs for round_to_grid)``; returns the anchor
+    used for a geometric grid (so the other side can reuse it). Values equal
+    to ``control_label`` keep their spelling (they must still match it).
+    """
+    from ..datasets import normalize_gene_symbols, round_to_grid
+
+    frame = _frame_of(table)
+    if normalize_symbols:
+        first = columns[0]
+        values = frame[first].to_numpy()
+        if values.dtype.kind in "OUS" or str(frame[first].dtype) == "category":
+            values = values.astype(object)
+            keep = values == control_label if control_label is not None else False
+            frame[first] = np.where(keep, values, normalize_gene_symbols(values))
+    anchor = None
+    if dose is not None:
+        column, kwargs = dose
+        values = frame[column].to_numpy(dtype=np.float64)
+        kwargs = dict(kwargs)
+        if kwargs.get("factor") is not None and kwargs.get("anchor") is None:
+            positive = values[np.isfinite(values) & (values > 0)]
+            kwargs["anchor"] = float(positive.max()) if positive.size else 1.0
+        anchor = kwargs.get("anchor")
+        frame[column] = round_to_grid(values, **kwargs)
+    return anchor
+
+
+def load_samples(table, path, what, *, key, batch=None, control=None, control_label=None,
+                 layer=None, obsm=None, features=None, exclude=()):
+    """``X``, keys, batch and controls of a DataFrame or AnnData (adapter Bunch)."""
+    from ..datasets import from_anndata, from_dataframe
+
+    control_col = control[0] if isinstance(control, tuple) else control
+    check_columns(table, list(key) + [batch, control_col], what, path, "key/batch/control")
+    try:
+        if is_anndata(table):
+            if exclude:
+                raise ValueError("--exclude-cols applies to tables, not to .h5ad files.")
+            data = from_anndata(table, key=key, batch=batch, control=control,
+                                control_label=control_label, layer=layer, obsm=obsm)
+            if features is not None:
+                data = _select_features(data, features, what, path)
+            return data
+        if layer is not None or obsm is not None:
+            raise ValueError("--layer/--obsm apply to .h5ad files, not to tables.")
+        frame = table.drop(columns=[c for c in exclude if c in table.columns])
+        unknown = [c for c in exclude if c not in table.columns]
+        if unknown:
+            check_columns(table, unknown, what, path, "--exclude-cols")
+        if features is not None:
+            check_columns(frame, features, what, path, "feature")
+        return from_dataframe(frame, key=key if len(key) > 1 else key[0], batch=batch,
+                              control=control, control_label=control_label,
+                              features=features)
+    except ValueError as exc:
+        message = str(exc)
+        if message.startswith(what):
+            raise
+        if "pass features=" in message:
+            message += (" On the command line: give metadata columns the Metadata_ prefix, "
+                        "or list the non-feature columns with --exclude-cols.")
+        raise ValueError(f"{what} ({path}): {message}") from None
+
+
+def _select_features(data, features, what, path):
+    """Reorder an AnnData Bunch's features to the names seen at fit time."""
+    names = [str(f) for f in features]
+    index = {str(n): i for i, n in enumerate(data.feature_names)}
+    missing = [n for n in names if n not in index]
+    if missing:
+        raise ValueError(
+            f"{what} ({path}): {len(missing)} feature(s) of the model are missing: "
+            f"{format_examples(missing)}; the file has {len(index)} features such as "
+            f"{format_examples(list(index))}."
+        )
+    cols = np.array([index[n] for n in names], dtype=np.int64)
+    data.X = np.ascontiguousarray(data.X[:, cols])
+    data.feature_names = np.asarray(names, dtype=object)
+    return data
+
+
+def read_samples(path, what, *, key, batch=None, control=None, control_label=None, **kwargs):
+    """Read a file and return its samples; see :func:`load_samples`."""
+    table = read_input(path, what)
+    return load_samples(table, path, what, key=key, batch=batch, control=control,
+                        control_label=control_label, **kwargs)
+
+
+def write_table(frame, path, what="output"):
+    """Write a DataFrame as CSV/TSV/Parquet, or as ``.h5ad`` (embedding in ``X``)."""
+    fmt = table_format(path, what)
+    parent = Path(path).resolve().parent
+    if not parent.is_dir():
+        raise FileNotFoundError(f"{what}: the directory {str(parent)!r} does not exist.")
+    keep_index = not _is_range_index(frame.index)
+    if fmt == "parquet":
+        frame.to_parquet(path, index=keep_index)
+    elif fmt == "h5ad":
+        raise ValueError(f"{what}: write .h5ad with write_embedding_h5ad.")
+    else:
+        frame.to_csv(path, sep="," if fmt == "csv" else "\t", index=keep_index)
+    return path
+
+
+def write_embedding(meta, Z, columns, path):
+    """Save metadata plus embedding columns in the format of ``path``'s suffix."""
+    import pandas as pd
+
+    fmt = table_format(path, "--output")
+    if fmt == "h5ad":
+        import anndata
+
+        obs = meta.copy()
+        obs.index = obs.index.astype(str)
+        for c in obs.columns:  # h5ad stores strings or numbers
+            if obs[c].dtype.kind == "O":
+                obs[c] = obs[c].astype(str)
+        adata = anndata.AnnData(np.asarray(Z, dtype=np.float32), obs=obs,
+                                var=pd.DataFrame(index=list(columns)))
+        parent = Path(path).resolve().parent
+        if not parent.is_dir():
+            raise FileNotFoundError(f"--output: the directory {str(parent)!r} does not exist.")
+        adata.write_h5ad(path)
+        return path
+    emb = pd.DataFrame(np.asarray(Z), columns=list(columns), index=meta.index)
+    return write_table(pd.concat([meta, emb], axis=1), path, "--output")
+
+
+def _is_range_index(index):
+    import pandas as pd
+
+    return isinstance(index, pd.RangeIndex) and index.start == 0 and index.step == 1
+
+
+def output_path(path, what="--output"):
+    """Check an output path's format and directory before the work starts."""
+    table_format(path, what)
+    parent = Path(os.fspath(path)).resolve().parent
+    if not parent.is_dir():
+        raise FileNotFoundError(f"{what}: the directory {str(parent)!r} does not exist.")
+    return path

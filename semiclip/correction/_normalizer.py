@@ -1,0 +1,309 @@
+"""ControlNormalizer: deterministic control-based batch correction (center, center-scale, TVN)."""
+
+import numbers
+
+import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import _check_feature_names_in, check_is_fitted
+
+from ._center_scale import apply_center_scale_by_group, fit_center_scale
+from ._checks import (
+    SHRINKAGE,
+    check_batch_consistency,
+    check_controls,
+    check_controls_per_batch,
+    check_X,
+    encode_batches,
+    warn_degenerate,
+)
+from ._groups import group_rows
+from ._tvn import apply_tvn, fit_tvn
+
+__all__ = ["ControlNormalizer"]
+
+
+class ControlNormalizer(TransformerMixin, BaseEstimator):
+    """Batch correction on control samples: center, center-scale or TVN.
+
+    Every statistic is estimated on the control samples (``y ==
+    control_label``) and applied to every sample of the same batch (plate).
+
+    - ``"center"``: subtract the mean of the batch's controls.
+    - ``"center_scale"``: also divide by the standard deviation (``ddof=0``)
+      of the batch's controls.
+    - ``"tvn"``: typical variation normalisation, as EFAAR's
+      ``tvn_on_controls``. With ``mu, s`` the mean and standard deviation of
+      all controls, ``V`` the principal axes of the centered-scaled
+      controls (all ``n_features`` components, no whitening inside the PCA),
+      ``t`` the standard deviation of each component on the controls and
+      ``C_b`` the sample covariance (``ddof=1``) of batch ``b``'s controls
+      after these steps::
+
+          z = ((x - mu) / s - m) @ V.T / t             (PCA basis)
+          tvn(x) = z @ (C_b + reg_covar * I)^(-1/2)    (CORAL, per batch)
+
+      ``m`` is the control mean after the first step (~0). The inverse
+      square root uses :func:`scipy.linalg.eigh`. With ``basis="feature"``
+      the result is rotated back, ``tvn(x) @ V`` (an orthogonal map: cosine
+      geometry is unchanged).
+
+    Read more in the :ref:`User Guide <batch_correction>`.
+
+    Parameters
+    ----------
+    method : {"tvn", "center", "center_scale"}, default="tvn"
+        The correction.
+    control_label : object, default=None
+        Label of the control samples in ``y``. Required: ``fit`` raises a
+        ValueError when it is None.
+    reg_covar : float, default=0.5
+        Added to the diagonal of every batch's control covariance before the
+        CORAL inverse square root (EFAAR uses 0.5). TVN only.
+    shrinkage : None, "ledoit-wolf" or float in [0, 1], default=None
+        Shrink each batch's control covariance towards a scaled identity
+        before CORAL: ``(1 - delta) S + delta tr(S)/d I`` with ``S`` the
+        maximum likelihood covariance and ``delta`` given or estimated by
+        :func:`sklearn.covariance.ledoit_wolf_shrinkage`. None uses the plain
+        sample covariance (EFAAR). TVN only.
+    per_batch_scaling : bool, default=False
+        TVN only: center-scale each batch on its own controls before the PCA
+        (instead of on all controls, EFAAR's definition). Then each batch's
+        controls have mean zero after the correction.
+    basis : {"pca", "feature"}, default="pca"
+        TVN only: output in the control-PCA basis (EFAAR; features named
+        ``pc0, pc1, ...``) or rotated back into the input feature basis
+        (features keep their names; the input that
+        :class:`~semiclip.PEAAugmenter` and the canonical correction of
+        :class:`~semiclip.SemiClippedTransformer` use).
+
+    Attributes
+    ----------
+    n_features_in_ : int
+        Number of features seen during fit.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of features seen during fit, when ``X`` has string column names.
+    batches_ : ndarray of shape (n_batches,) or None
+        Sorted batch labels seen in fit; None when fitted without ``batch``
+        (all samples form one batch).
+    n_controls_ : ndarray of shape (n_batches,)
+        Number of controls per batch.
+    mean_ : ndarray of shape (n_batches, n_features_in_) or (1, n_features_in_)
+        Control mean per batch (``center``/``center_scale``, and TVN with
+        ``per_batch_scaling``) or of all controls (TVN).
+    scale_ : ndarray of the shape of ``mean_`` or None
+        Control standard deviation (1 where it is ~0); None for ``center``.
+    components_ : ndarray of shape (n_features_in_, n_features_in_) or None
+        TVN: principal axes of the controls (rows, by decreasing variance,
+        completed to a full basis when there are fewer controls than
+        features); None otherwise.
+    component_scale_ : ndarray of shape (n_features_in_,) or None
+        TVN: control standard deviation of each component (1 for null
+        components).
+    null_components_ : ndarray of shape (n_features_in_,) or None
+        TVN: mask of the components with ~zero control variance.
+    statistics_ : CenterScale or TVNStats
+        Everything :meth:`transform` applies (frozen dataclasses: the
+        per-batch or global center-scale, the whitening and one CORAL per
+        batch), shared with :class:`~semiclip.PEAAugmenter`.
+
+    See Also
+    --------
+    PEAAugmenter : Random relaxations of these corrections for training.
+
+    Notes
+    -----
+    Zero-variance features (in a batch's controls, or in all controls) are
+    guarded with an epsilon test: a standard deviation indistinguishable
+    from zero (scikit-learn's ``StandardScaler`` rule, or below
+    ``max(n, d) * eps`` times the largest one) is replaced by 1, so outputs
+    stay finite; a warning says how many.
+
+    Rank-deficient controls (fewer controls than features, e.g. 158 controls
+    and 978 L1000 genes) give PCA components with no control variance. EFAAR
+    divides them by their rounding-noise standard deviation (~1e-15), which
+    turns treated samples into noise of size ~1e13 along them; here they are
+    kept, left unscaled and a warning is emitted. Dropping them would
+    delete every treated-sample direction the controls do not span.
+
+    When TVN helps: with many controls per batch (tens to hundreds per
+    plate and not many more features than controls) CORAL removes
+    batch-specific covariance. With few controls per batch and
+    high-dimensional features the per-batch covariances are noisy and the
+    whitening amplifies that noise; prefer ``shrinkage="ledoit-wolf"`` or
+    the safer ``method="center_scale"`` there.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from semiclip import ControlNormalizer
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(40, 3)) + np.repeat([[0.0], [5.0]], 20, axis=0)
+    >>> y = np.tile(["ctrl", "ctrl", "geneA", "geneB"], 10)
+    >>> plate = np.repeat(["p1", "p2"], 20)
+    >>> norm = ControlNormalizer(method="center", control_label="ctrl")
+    >>> Xt = norm.fit_transform(X, y, batch=plate)
+    >>> bool(np.allclose(Xt[(y == "ctrl") & (plate == "p2")].mean(axis=0), 0))
+    True
+    >>> ControlNormalizer(control_label="ctrl").fit_transform(X, y, batch=plate).shape
+    (40, 3)
+    """
+
+    _parameter_constraints = {
+        "method": [StrOptions({"tvn", "center", "center_scale"})],
+        "control_label": "no_validation",
+        "reg_covar": [Interval(numbers.Real, 0, None, closed="neither")],
+        "shrinkage": SHRINKAGE,
+        "per_batch_scaling": ["boolean"],
+        "basis": [StrOptions({"pca", "feature"})],
+    }
+    __metadata_request__fit = {"batch": True, "keys": True}
+    __metadata_request__transform = {"batch": True}
+
+    def __init__(
+        self,
+        method="tvn",
+        *,
+        control_label=None,
+        reg_covar=0.5,
+        shrinkage=None,
+        per_batch_scaling=False,
+        basis="pca",
+    ):
+        self.method = method
+        self.control_label = control_label
+        self.reg_covar = reg_covar
+        self.shrinkage = shrinkage
+        self.per_batch_scaling = per_batch_scaling
+        self.basis = basis
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None, *, batch=None, keys=None):
+        """Estimate the control statistics of every batch.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Profiles to correct (uncorrected), finite.
+        y : array-like of shape (n_samples,), default=None
+            Sample labels; controls are ``y == control_label``. Ignored when
+            ``keys`` is given.
+        batch : array-like of shape (n_samples,), default=None
+            Batch (plate) of every sample. None: all samples are one batch.
+        keys : array-like of shape (n_samples,), default=None
+            Sample labels used instead of ``y`` to find the controls, for
+            pipelines whose ``y`` is a probe's target.
+
+        Returns
+        -------
+        self : ControlNormalizer
+            Fitted estimator.
+        """
+        X = check_X(self, X, reset=True)
+        _, controls = check_controls(self, y, X.shape[0], keys)
+        self.batches_, codes = encode_batches(batch, X.shape[0])
+        ctrl = check_controls_per_batch(controls, codes, self.batches_)
+        self.n_controls_ = ctrl.counts
+        where = "" if self.batches_ is None else " of some batches"
+        if self.method == "tvn":
+            stats = fit_tvn(
+                X,
+                ctrl,
+                codes,
+                reg=self.reg_covar,
+                shrinkage=self.shrinkage,
+                per_batch=self.per_batch_scaling,
+                basis=self.basis,
+            )
+            cs, w = stats.center_scale, stats.whitening
+            self.components_ = w.components
+            self.component_scale_ = w.scale
+            self.null_components_ = w.null
+            warn_degenerate(where if self.per_batch_scaling else "", cs.degenerate.any(axis=0).sum(), X.shape[1], "features")
+            warn_degenerate(
+                f" (rank-deficient: the {ctrl.order.size} controls span "
+                f"{X.shape[1] - w.null.sum()} of {X.shape[1]} dimensions)",
+                w.null.sum(),
+                X.shape[1],
+                "PCA components",
+            )
+        else:
+            cs = fit_center_scale(X, ctrl, with_scale=self.method == "center_scale")
+            stats = cs
+            self.components_ = self.component_scale_ = self.null_components_ = None
+            if cs.degenerate is not None:
+                warn_degenerate(where, cs.degenerate.any(axis=0).sum(), X.shape[1], "features")
+        self.mean_, self.scale_ = cs.mean, cs.scale
+        self.statistics_ = stats
+        return self
+
+    def transform(self, X, *, batch=None):
+        """Correct ``X`` with the control statistics of each sample's batch.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Profiles of batches seen in fit, finite.
+        batch : array-like of shape (n_samples,), default=None
+            Batch of every sample; required when fit had ``batch``.
+
+        Returns
+        -------
+        X_new : ndarray of shape (n_samples, n_features)
+            Corrected profiles (same dtype as ``X``, float32 or float64).
+        """
+        check_is_fitted(self)
+        X = check_X(self, X, reset=False)
+        check_batch_consistency(self, batch)
+        _, codes = encode_batches(batch, X.shape[0], self.batches_)
+        n_batches = 1 if self.batches_ is None else self.batches_.size
+        groups = group_rows(codes, n_batches)
+        if self.method != "tvn":
+            return apply_center_scale_by_group(X, self.statistics_, groups)
+        return apply_tvn(X, self.statistics_, codes, groups)
+
+    def fit_transform(self, X, y=None, *, batch=None, keys=None):
+        """Fit on ``X`` and return it corrected (see :meth:`fit`, :meth:`transform`).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Profiles.
+        y : array-like of shape (n_samples,), default=None
+            Sample labels; controls are ``y == control_label``.
+        batch : array-like of shape (n_samples,), default=None
+            Batch of every sample.
+        keys : array-like of shape (n_samples,), default=None
+            Labels used instead of ``y`` to find the controls.
+
+        Returns
+        -------
+        X_new : ndarray of shape (n_samples, n_features)
+            Corrected profiles.
+        """
+        return self.fit(X, y, batch=batch, keys=keys).transform(X, batch=batch)
+
+    def get_feature_names_out(self, input_features=None):
+        """Output feature names.
+
+        Parameters
+        ----------
+        input_features : array-like of str or None, default=None
+            Input feature names (checked against those seen in fit).
+
+        Returns
+        -------
+        feature_names_out : ndarray of str objects
+            The input names, or ``pc0, pc1, ...`` for TVN in the PCA basis.
+        """
+        check_is_fitted(self)
+        names = _check_feature_names_in(self, input_features)
+        if self.method == "tvn" and self.basis == "pca":
+            return np.asarray([f"pc{i}" for i in range(self.n_features_in_)], dtype=object)
+        return names
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.required = True
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        return tags

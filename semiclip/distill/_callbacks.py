@@ -1,0 +1,46 @@
+"""The estimator's own training callbacks, and the check of the user's ``callbacks`` parameter."""
+
+import warnings
+
+from sklearn.exceptions import ConvergenceWarning
+
+from .._validation import format_examples
+from ..nn import Callback
+
+__all__ = ["ConvergenceCheck", "check_callbacks"]
+
+_HOOKS = ("on_train_begin", "on_epoch_begin", "on_batch_end", "on_epoch_end", "on_train_end")
+
+
+class ConvergenceCheck(Callback):
+    """A ``ConvergenceWarning`` when training used every epoch without converging.
+
+    Silent for ``partial_fit`` (one epoch per call by design), on DDP ranks
+    other than 0, and after an interrupt or an error.
+    """
+
+    def __init__(self, name, quiet=False):
+        self.name = name
+        self.quiet = quiet
+
+    def on_train_end(self, trainer):
+        h = trainer.history
+        if self.quiet or not trainer.completed or h.converged or h.interrupted:
+            return
+        warnings.warn(
+            f"{self.name} stopped at max_iter={trainer.config.max_epochs} epochs before the "
+            "loss stopped improving; raise max_iter if the embedding is not good enough.",
+            ConvergenceWarning,
+        )
+
+
+def check_callbacks(callbacks):
+    """Raise a clear error unless ``callbacks`` is None or a list of callback objects."""
+    if callbacks is None:
+        return
+    bad = [c for c in callbacks if not any(callable(getattr(c, h, None)) for h in _HOOKS)]
+    if bad:
+        raise TypeError(
+            f"callbacks must be objects with training hooks ({', '.join(_HOOKS)}), e.g. "
+            f"subclasses of semiclip.callbacks.Callback; got {format_examples(bad)}."
+        )

@@ -1,0 +1,144 @@
+"""What the training loop is given and what it gives back: settings, data, history.
+
+:class:`TrainConfig` and :class:`TrainData` are frozen and validated when
+built, so the loop never meets a half-filled bag of options; :class:`History`
+is the record the loop appends to (across warm starts and ``partial_fit``).
+"""
+
+import math
+import numbers
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .._losses import LOSSES
+
+__all__ = ["History", "TrainConfig", "TrainData"]
+
+_SOLVERS = ("sgd", "adam", "adamw")
+_SCHEDULES = ("cosine", "constant")
+
+
+def _check(ok, name, value, what):
+    if not ok:
+        raise ValueError(f"TrainConfig.{name} must be {what}; got {value!r}.")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation settings, resolved (no ``"auto"`` left) and validated."""
+
+    loss: str = "infonce"
+    temperature: float = 0.1
+    batch_size: int = 1024
+    max_epochs: int = 150
+    solver: str = "sgd"
+    learning_rate: float = 1e-3
+    momentum: float = 0.95
+    weight_decay: float = 1e-4
+    lr_schedule: str = "cosine"
+    min_learning_rate: float = 1e-6
+    early_stopping: bool = False
+    n_iter_no_change: int = 10
+    tol: float = 1e-4
+    verbose: int = 0
+
+    def __post_init__(self):
+        def positive_int(v):
+            return isinstance(v, numbers.Integral) and not isinstance(v, bool) and v >= 1
+
+        def real(v, low, closed=True):
+            if not isinstance(v, numbers.Real) or isinstance(v, bool) or not math.isfinite(v):
+                return False
+            return v >= low if closed else v > low
+
+        _check(self.loss in LOSSES, "loss", self.loss, f"one of {LOSSES}")
+        _check(self.solver in _SOLVERS, "solver", self.solver, f"one of {_SOLVERS}")
+        _check(self.lr_schedule in _SCHEDULES, "lr_schedule", self.lr_schedule,
+               f"one of {_SCHEDULES}")
+        for name in ("batch_size", "max_epochs", "n_iter_no_change"):
+            _check(positive_int(getattr(self, name)), name, getattr(self, name),
+                   "a positive integer")
+        for name in ("temperature", "learning_rate"):
+            _check(real(getattr(self, name), 0, closed=False), name, getattr(self, name),
+                   "a finite number > 0")
+        for name in ("weight_decay", "min_learning_rate", "tol"):
+            _check(real(getattr(self, name), 0), name, getattr(self, name), "a finite number >= 0")
+        _check(real(self.momentum, 0) and self.momentum <= 1, "momentum", self.momentum,
+               "a number in [0, 1]")
+        _check(isinstance(self.early_stopping, (bool, np.bool_)), "early_stopping",
+               self.early_stopping, "True or False")
+
+
+@dataclass
+class History:
+    """What happened during training, appended to across warm starts."""
+
+    loss_curve: list = field(default_factory=list)
+    validation_scores: list = field(default_factory=list)
+    best_loss: float = math.inf
+    best_validation_score: float = -math.inf
+    n_iter: int = 0
+    t: int = 0
+    stopped_early: bool = False
+    converged: bool = False
+    interrupted: bool = False
+    epoch_seconds: list = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class TrainData:
+    """The arrays the loop trains on; ``features`` rows align with ``codes``.
+
+    Parameters
+    ----------
+    codes : ndarray (n,), int
+        Bank key code of every training sample (used to mask false negatives).
+    sampler : object
+        The weak-pair sampler: ``sampler.table`` is the teacher table and
+        ``sampler.draw(positions, rng)`` the table row of every position.
+    features : ndarray (n, d_in) or feature provider, optional
+        Student input of the training samples: an array in memory, or a
+        provider such as :class:`semiclip.nn.StreamFeatures` (rows read from
+        disk). Exactly one of ``features`` and ``epoch_features``.
+    epoch_features : callable ``rng -> ndarray (n, d_in)``, optional
+        Fresh student input for every epoch (data augmentation).
+    epoch_features_ahead : bool, default=False
+        Draw the next epoch's ``epoch_features`` in a background thread
+        while the current epoch trains (the draws, made in order by that
+        thread only, do not depend on timing).
+    val_features, val_codes, val_table : optional
+        Held-out samples (their keys never appear in training): features
+        (array or provider), key codes, and the teacher centroid of every key
+        (indexed by ``val_codes``). All three or none.
+    """
+
+    codes: np.ndarray
+    sampler: object
+    features: object = None
+    epoch_features: object = None
+    epoch_features_ahead: bool = False
+    val_features: object = None
+    val_codes: np.ndarray = None
+    val_table: np.ndarray = None
+
+    def __post_init__(self):
+        if (self.features is None) == (self.epoch_features is None):
+            raise ValueError("TrainData needs exactly one of features and epoch_features.")
+        n = len(self.codes)
+        if isinstance(self.features, np.ndarray) and self.features.shape[0] != n:
+            raise ValueError(
+                f"TrainData.features has {self.features.shape[0]} rows but codes has {n}."
+            )
+        given = [v is not None for v in (self.val_features, self.val_codes, self.val_table)]
+        if any(given) and not all(given):
+            raise ValueError("TrainData needs all of val_features, val_codes and val_table, "
+                             "or none of them.")
+
+    @property
+    def n(self):
+        return len(self.codes)
+
+    @property
+    def has_validation(self):
+        return self.val_codes is not None

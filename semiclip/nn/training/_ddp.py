@@ -1,0 +1,198 @@
+"""What the training loop needs from torch DDP: the rank's share of a minibatch and its loss.
+
+Sharding. Every rank draws the same epoch plan (shuffle and teacher rows,
+from the same seed) and, in each global minibatch of ``batch_size``
+positions, takes the positions ``rank, rank + world_size, ...``. The union
+of the ranks' minibatches is exactly the single-process minibatch, and the
+union of an epoch is the whole training set once (no padding, no drop).
+
+Local loss. The teacher bank is replicated and frozen, so every rank knows
+the teacher rows and keys of the *whole* global minibatch without
+communicating: student rows are scored against all of them (the negatives
+of every rank). Rank ``r`` returns ``sum of its rows' losses * world_size /
+global batch size``; DDP averages gradients over ranks, so the update is
+exactly the gradient of the single-process mean loss. For the symmetric
+``"clip"`` loss the teacher->student direction needs every rank's students:
+they are gathered with :func:`torch.distributed.nn.functional.all_gather`,
+whose backward sums each rank's gradient contributions back to the rank
+that owns the rows (a reduce-scatter); with the scaling above, DDP's
+averaging then again gives the single-process gradient, which
+``tests/test_distributed.py`` checks against a one-process computation.
+"""
+
+import os
+from datetime import timedelta
+
+import torch
+import torch.nn.functional as F
+
+from .._device import resolve_device
+from .._losses import get_loss, masked_cross_entropy, siglip_sum
+
+__all__ = ["DEFAULT_TIMEOUT", "DDPContext", "ddp_context", "distributed_module",
+           "init_process_group"]
+
+DEFAULT_TIMEOUT = 600.0
+_timeout_s = None  # timeout of the process group this module initialised
+
+
+def distributed_module():
+    """``torch.distributed``, or a RuntimeError when this torch build lacks it."""
+    import torch.distributed as dist
+
+    if not dist.is_available():
+        raise RuntimeError("This torch build has no torch.distributed support.")
+    return dist
+
+
+def init_process_group(backend=None, *, timeout=DEFAULT_TIMEOUT, **kwargs):
+    """Join the process group described by the environment (torchrun), if not done yet.
+
+    Parameters
+    ----------
+    backend : str, optional
+        ``"nccl"`` when CUDA is available, ``"gloo"`` otherwise.
+    timeout : float, default=600
+        Seconds a collective waits for the other ranks before failing.
+    **kwargs
+        Passed to :func:`torch.distributed.init_process_group` (e.g. ``store``,
+        ``rank``, ``world_size`` without torchrun).
+    """
+    global _timeout_s
+    dist = distributed_module()
+    if dist.is_initialized():
+        return
+    if backend is None:
+        backend = "nccl" if torch.cuda.is_available() else "gloo"
+    dist.init_process_group(backend, timeout=timedelta(seconds=float(timeout)), **kwargs)
+    _timeout_s = float(timeout)
+
+
+def ddp_context(device):
+    """The :class:`DDPContext` of this rank, joining the process group torchrun describes."""
+    dist = distributed_module()
+    if not dist.is_initialized():
+        if all(k in os.environ for k in ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")):
+            init_process_group()
+        else:
+            raise ValueError(
+                "strategy='ddp' needs a torch.distributed process group: run the script with "
+                "`torchrun --nproc_per_node=N script.py`, initialise one with "
+                "semiclip.distributed.init_process_group(), or call "
+                "semiclip.distributed.fit(estimator, X, y, nproc=N, image_bank=bank). "
+                "For one process use strategy='single'."
+            )
+    device = resolve_device(device)
+    if device.type == "cuda":
+        if device.index is None:
+            local = int(os.environ.get("LOCAL_RANK", dist.get_rank() % torch.cuda.device_count()))
+            device = torch.device("cuda", local)
+        torch.cuda.set_device(device)
+    return DDPContext(device, timeout_s=_timeout_s)
+
+
+class DDPContext:
+    """Rank, world size and collectives of an initialised process group."""
+
+    def __init__(self, device, group=None, timeout_s=None):
+        self.dist = dist = distributed_module()
+        self.group = group
+        self.rank = dist.get_rank(group)
+        self.world_size = dist.get_world_size(group)
+        self.device = device
+        self.timeout_s = timeout_s
+
+    # ---------------------------------------------------------- collectives
+    def _failed(self, exc):
+        return RuntimeError(
+            f"semiclip DDP training stopped on rank {self.rank} of {self.world_size}: a "
+            "collective operation failed, most likely because another rank crashed or "
+            f"stalled{'' if self.timeout_s is None else f' (timeout {self.timeout_s:g} s)'}. "
+            f"Look for the first error among the ranks' logs. Original error: {exc}"
+        )
+
+    def run(self, fn, *args):
+        try:
+            return fn(*args)
+        except RuntimeError as exc:
+            raise self._failed(exc) from exc
+
+    def all_reduce_sum(self, tensor):
+        self.run(self.dist.all_reduce, tensor, self.dist.ReduceOp.SUM, self.group)
+        return tensor
+
+    def broadcast_int(self, value):
+        t = torch.tensor([int(value)], dtype=torch.int64, device=self._comm_device())
+        self.run(self.dist.broadcast, t, self._global_rank(0), self.group)
+        return int(t.item())
+
+    def gather_ints(self, values):
+        """All ranks' integer vectors, shape ``(world_size, len(values))``."""
+        t = torch.tensor([int(v) for v in values], dtype=torch.int64, device=self._comm_device())
+        out = [torch.empty_like(t) for _ in range(self.world_size)]
+        self.run(self.dist.all_gather, out, t, self.group)
+        return torch.stack(out).cpu().numpy()
+
+    def _comm_device(self):
+        backend = self.dist.get_backend(self.group)
+        return self.device if backend in ("nccl", "xccl") else torch.device("cpu")
+
+    def _global_rank(self, rank):
+        if self.group is None:
+            return rank
+        return self.dist.get_global_rank(self.group, rank)
+
+    def wrap(self, module):
+        """The adapter wrapped in ``DistributedDataParallel`` (gradients all-reduced)."""
+        from torch.nn.parallel import DistributedDataParallel
+
+        ids = [self.device.index] if self.device.type == "cuda" else None
+        return self.run(
+            lambda: DistributedDataParallel(module, device_ids=ids, process_group=self.group)
+        )
+
+    # ------------------------------------------------------------ sharding
+    def local_positions(self, n_global):
+        """Positions of this rank's rows inside a global minibatch of ``n_global``."""
+        return slice(self.rank, n_global, self.world_size)
+
+    def gather_rows(self, local, n_global):
+        """Every rank's rows in global-minibatch order, differentiable (all_gather with grad)."""
+        from torch.distributed.nn.functional import all_gather
+
+        per_rank = -(-n_global // self.world_size)
+        padded = F.pad(local, (0, 0, 0, per_rank - local.shape[0]))
+        parts = self.run(all_gather, padded, self.group)
+        # row j of rank q sits at global position q + j * world_size
+        return torch.stack(parts, dim=1).reshape(-1, local.shape[1])[:n_global]
+
+    # --------------------------------------------------------------- losses
+    def local_loss(self, name, student, teacher, keys, temperature):
+        """This rank's share of the global-minibatch loss (see the module docstring).
+
+        ``student`` holds this rank's rows; ``teacher`` and ``keys`` the whole
+        global minibatch.
+        """
+        n_global = teacher.shape[0]
+        pos = torch.arange(self.rank, n_global, self.world_size, device=student.device)
+        n_local = pos.numel()
+        scale = n_local * self.world_size / n_global
+        gathered = self.gather_rows(student, n_global) if name == "clip" else None
+        if n_local == 0:
+            zero = student.sum() * 0.0
+            return zero if gathered is None else zero + gathered.sum() * 0.0
+        keys_local = keys.index_select(0, pos)
+        if name in ("infonce", "clip"):
+            loss = masked_cross_entropy(student, teacher, keys_local, keys, pos, temperature)
+            if name == "clip":
+                back = masked_cross_entropy(
+                    teacher.index_select(0, pos), gathered, keys_local, keys, pos, temperature
+                )
+                loss = 0.5 * (loss + back)
+            return loss * scale
+        if name == "siglip":  # this rank's rows against every rank's teacher rows
+            return siglip_sum(student, teacher, keys_local, keys, temperature) * (
+                self.world_size / n_global
+            )
+        loss_fn = get_loss(name)  # per-row losses: kd, kd_mse
+        return loss_fn(student, teacher.index_select(0, pos), keys_local, temperature) * scale

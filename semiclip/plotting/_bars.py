@@ -1,0 +1,112 @@
+"""Recall bars per database, with intervals over seeds."""
+
+import numbers
+
+import numpy as np
+
+from .._stats import t_interval
+from ._base import axes, finish
+
+__all__ = ["plot_recall_bars"]
+
+
+def _values(value, where):
+    """Floats from a number, an object with ``.recall``, a dict with "recall", or a list."""
+    if isinstance(value, numbers.Real):
+        return [float(value)]
+    if hasattr(value, "recall"):
+        return _values(value.recall, where)
+    if isinstance(value, dict) and "recall" in value:
+        return _values(value["recall"], where)
+    if isinstance(value, (list, tuple, np.ndarray)):
+        out = [v for item in np.asarray(value, dtype=object).ravel() for v in _values(item, where)]
+        if out:
+            return out
+    raise TypeError(
+        f"results[{where}] must be a number, an object with .recall, or a list of them; got "
+        f"{type(value).__name__}."
+    )
+
+
+def _interval(values, ci):
+    """Mean and Student-t half-width of a ``ci`` interval of the mean (NaN for one value)."""
+    if ci is None:
+        return float(np.mean(values)), np.nan
+    return t_interval(values, ci)
+
+
+def plot_recall_bars(results, ax=None, *, ci=0.95, chance=None, ylabel="recall", path=None):
+    """Bar plot of recall per database, with intervals over seeds.
+
+    Parameters
+    ----------
+    results : mapping
+        Either ``{database: values}`` (one bar per database) or
+        ``{method: {database: values}}`` (bars grouped by database, one
+        colour per method). ``values`` is a number, an object with a
+        ``.recall`` attribute, or a list of them (one per seed).
+    ax : matplotlib Axes, optional
+        Where to draw; a new figure by default.
+    ci : float or None, default=0.95
+        Level of the error bars: a Student-t interval of the mean over
+        seeds, ``mean +/- t_{(1+ci)/2, n-1} * sd / sqrt(n)``; no bar for a
+        single value or ``ci=None``.
+    chance : float, optional
+        Draw a dashed horizontal line at the chance level.
+    ylabel : str, default="recall"
+    path : str or path-like, optional
+        Also save the figure there as a PNG.
+
+    Returns
+    -------
+    ax : matplotlib Axes
+        One ``BarContainer`` per method in ``ax.containers``.
+
+    Examples
+    --------
+    >>> from semiclip.plotting import plot_recall_bars
+    >>> ax = plot_recall_bars({"raw": {"CORUM": [0.10, 0.12], "HuMAP": [0.09, 0.11]},
+    ...                        "Semi-Clipped": {"CORUM": [0.18, 0.2], "HuMAP": [0.15, 0.17]}},
+    ...                       chance=0.1)
+    >>> len(ax.patches)
+    4
+    """
+    if not isinstance(results, dict) or not results:
+        raise TypeError(
+            "results must be a non-empty dict {database: values} or "
+            f"{{method: {{database: values}}}}; got {type(results).__name__}."
+        )
+    if ci is not None and not 0 < ci < 1:
+        raise ValueError(f"ci must be in (0, 1) or None; got {ci!r}.")
+    nested = all(isinstance(v, dict) and "recall" not in v for v in results.values())
+    series = results if nested else {None: results}
+    databases = list(dict.fromkeys(db for per_db in series.values() for db in per_db))
+    ax = axes(ax, path, (max(4.0, 1.2 * len(databases) + 1), 4))
+    width = 0.8 / len(series)
+    x = np.arange(len(databases), dtype=np.float64)
+    for i, (method, per_db) in enumerate(series.items()):
+        stats = [
+            _interval(_values(per_db[db], f"{method!r}][{db!r}" if nested else repr(db)), ci)
+            if db in per_db
+            else (np.nan, np.nan)
+            for db in databases
+        ]
+        means, halves = np.array(stats).T
+        offset = (i - (len(series) - 1) / 2) * width
+        ax.bar(
+            x + offset,
+            means,
+            width=width,
+            yerr=halves if np.isfinite(halves).any() else None,
+            capsize=3,
+            color=f"C{i}",
+            label=None if method is None else str(method),
+        )
+    if chance is not None:
+        ax.axhline(chance, color="grey", linestyle="--", linewidth=1, label="chance")
+    ax.set_xticks(x)
+    ax.set_xticklabels([str(db) for db in databases])
+    ax.set_ylabel(ylabel)
+    if nested or chance is not None:
+        ax.legend(loc="best")
+    return finish(ax, path)

@@ -1,0 +1,112 @@
+"""Losses: hand-computed values on tiny examples, masking, and gradient checks."""
+
+import math
+
+import pytest
+import torch
+
+from semiclip.nn import (
+    clip_loss,
+    get_loss,
+    infonce_loss,
+    kd_cosine_loss,
+    kd_mse_loss,
+    masked_cross_entropy,
+    siglip_loss,
+)
+
+S = torch.tensor([[1.0, 0.0], [0.6, 0.8], [0.0, 2.0]], dtype=torch.float64)
+T = torch.tensor([[2.0, 0.0], [0.0, 1.0], [-1.0, 0.0]], dtype=torch.float64)
+# cosine similarities cos(s_i, t_j), computed by hand:
+COS = [[1.0, 0.0, -1.0], [0.6, 0.8, -0.6], [0.0, 1.0, 0.0]]
+
+
+def _ce(row, target, masked=()):
+    terms = [math.exp(v) for j, v in enumerate(row) if j not in masked]
+    return -row[target] + math.log(sum(terms))
+
+
+def test_infonce_hand_value():
+    tau = 0.5
+    expected = sum(_ce([c / tau for c in COS[i]], i) for i in range(3)) / 3
+    got = infonce_loss(S, T, torch.tensor([0, 1, 2]), temperature=tau)
+    assert got.item() == pytest.approx(expected, rel=1e-12)
+
+
+def test_infonce_masks_same_key_rows_as_false_negatives():
+    tau = 0.5
+    keys = torch.tensor([0, 0, 1])  # rows 0 and 1 share a key
+    expected = (
+        _ce([c / tau for c in COS[0]], 0, masked=(1,))
+        + _ce([c / tau for c in COS[1]], 1, masked=(0,))
+        + _ce([c / tau for c in COS[2]], 2)
+    ) / 3
+    got = infonce_loss(S, T, keys, temperature=tau)
+    assert got.item() == pytest.approx(expected, rel=1e-12)
+
+
+def test_infonce_is_scale_invariant_and_one_sided():
+    keys = torch.tensor([0, 1, 2])
+    base = infonce_loss(S, T, keys, 0.1)
+    assert infonce_loss(3 * S, 0.5 * T, keys, 0.1).item() == pytest.approx(base.item())
+    # one-sided: transposing roles changes the value (CLIP averages both)
+    other = infonce_loss(T, S, keys, 0.1)
+    assert clip_loss(S, T, keys, 0.1).item() == pytest.approx(0.5 * (base + other).item())
+
+
+def test_clip_hand_value():
+    tau = 1.0
+    cols = [[COS[i][j] for i in range(3)] for j in range(3)]
+    forward = sum(_ce(COS[i], i) for i in range(3)) / 3
+    backward = sum(_ce(cols[j], j) for j in range(3)) / 3
+    got = clip_loss(S, T, torch.tensor([0, 1, 2]), temperature=tau)
+    assert got.item() == pytest.approx(0.5 * (forward + backward), rel=1e-12)
+
+
+def test_siglip_hand_value():
+    tau = 0.5
+    keys = [0, 0, 1]
+    total = 0.0
+    for i in range(3):
+        for j in range(3):
+            z = (COS[i][j] - 1.0) / tau
+            sign = 1.0 if keys[i] == keys[j] else -1.0
+            total += math.log1p(math.exp(-sign * z))
+    got = siglip_loss(S, T, torch.tensor(keys), temperature=tau)
+    assert got.item() == pytest.approx(total / 3, rel=1e-12)
+
+
+def test_kd_hand_values():
+    expected_cos = sum(1 - COS[i][i] for i in range(3)) / 3
+    assert kd_cosine_loss(S, T).item() == pytest.approx(expected_cos)
+    expected_mse = sum((S[i, k] - T[i, k]).item() ** 2 for i in range(3) for k in range(2)) / 6
+    assert kd_mse_loss(S, T).item() == pytest.approx(expected_mse)
+
+
+def test_masked_cross_entropy_with_separate_candidates():
+    # two queries against four candidates (e.g. negatives gathered from another rank)
+    cand = torch.cat([T, torch.tensor([[0.0, -1.0]], dtype=torch.float64)])
+    cand_keys = torch.tensor([0, 1, 2, 0])
+    q_keys = torch.tensor([1, 2])
+    pos = torch.tensor([1, 2])
+    tau = 1.0
+    cos_extra = [-0.8, -1.0]  # cos(s_1, [0,-1]), cos(s_2, [0,-1])
+    rows = [COS[1] + [cos_extra[0]], COS[2] + [cos_extra[1]]]
+    expected = (_ce(rows[0], 1) + _ce(rows[1], 2)) / 2
+    got = masked_cross_entropy(S[1:], cand, q_keys, cand_keys, pos, tau)
+    assert got.item() == pytest.approx(expected, rel=1e-12)
+
+
+@pytest.mark.parametrize("name", ["infonce", "clip", "siglip", "kd", "kd_mse"])
+def test_gradcheck(name):
+    gen = torch.Generator().manual_seed(0)
+    s = torch.randn(5, 3, dtype=torch.float64, generator=gen, requires_grad=True)
+    t = torch.randn(5, 3, dtype=torch.float64, generator=gen)
+    keys = torch.tensor([0, 1, 1, 2, 3])
+    fn = get_loss(name)
+    assert torch.autograd.gradcheck(lambda x: fn(x, t, keys, 0.3), (s,))
+
+
+def test_unknown_loss():
+    with pytest.raises(ValueError, match="Unknown loss 'foo'"):
+        get_loss("foo")
