@@ -19,8 +19,8 @@ import warnings
 import numpy as np
 
 from semiclip import RidgeDistiller, SemiClippedTransformer
-from semiclip._experiment import run_heldout
 from semiclip.datasets import make_weakly_paired
+from semiclip.experiments import run_heldout
 
 SETTINGS = {
     "demo (tuned)": {},
@@ -63,7 +63,8 @@ def main():
                 scores = run_heldout(method, data, seed=seed, eval_normalize=args.eval)
                 recalls[name].append(scores["recall"])
                 seconds[name].append(time.perf_counter() - t0)
-        print(f"\n## {setting}  (recall on held-out perturbations, eval normalisation: {args.eval})")
+        print(f"\n## {setting}  (recall on held-out perturbations, "
+              f"eval normalisation: {args.eval})")
         print("| method | recall per seed | mean | vs raw | vs ridge | s/seed |")
         print("|---|---|---|---|---|---|")
         raw, ridge = np.mean(recalls["raw"]), np.mean(recalls["ridge"])

@@ -150,27 +150,21 @@ def semiclip_fit(args, data, device, epochs, wrap=None):
     )
     import warnings
 
-    from semiclip import _progress
-
     sync(device)
     marks = [(time.perf_counter(), time.process_time())]
-    update = _progress.Progress.update
 
-    def timed_update(self, **figures):  # called once per epoch, after validation
-        sync(device)
-        marks.append((time.perf_counter(), time.process_time()))
-        return update(self, **figures)
+    class EpochMarks:  # a training callback: called once per epoch, after validation
+        def on_epoch_end(self, trainer, record):
+            sync(device)
+            marks.append((time.perf_counter(), time.process_time()))
 
-    _progress.Progress.update = timed_update
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            if wrap is None:
-                est.fit(X, y, image_bank=image_bank)
-            else:
-                wrap(lambda: est.fit(X, y, image_bank=image_bank))
-    finally:
-        _progress.Progress.update = update
+    est.set_params(callbacks=[EpochMarks()])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if wrap is None:
+            est.fit(X, y, image_bank=image_bank)
+        else:
+            wrap(lambda: est.fit(X, y, image_bank=image_bank))
     sync(device)
     end = (time.perf_counter(), time.process_time())
     return Run(marks, est.t_, end)

@@ -62,7 +62,9 @@ print(json.dumps(dict(before=before, peak=peak, seconds=seconds, map=res.map,
 def _blas_threads():
     from threadpoolctl import threadpool_info
 
-    return ", ".join(f"{i['internal_api']} {i['num_threads']} thread(s)" for i in threadpool_info()) or "unknown"
+    return ", ".join(
+        f"{i['internal_api']} {i['num_threads']} thread(s)" for i in threadpool_info()
+    ) or "unknown"
 
 
 def _best(fn, repeats):
@@ -95,7 +97,8 @@ def _near_ties(X, labels, plates):
 
 def compare(repeats, null_size):
     import pandas as pd
-    from copairs.map import average_precision, mean_average_precision as cp_map
+    from copairs.map import average_precision
+    from copairs.map import mean_average_precision as cp_map
 
     from semiclip.metrics import mean_average_precision
 
@@ -125,7 +128,9 @@ def compare(repeats, null_size):
     (_, m_ref), t_cp_full, t_cp_full_med = _best(copairs_full, repeats)
     ours, t_ap, t_ap_med = _best(lambda: mean_average_precision(X, genes, groups=plates), repeats)
     ours_p, t_full, t_full_med = _best(
-        lambda: mean_average_precision(X, genes, groups=plates, null_size=null_size, random_state=0),
+        lambda: mean_average_precision(
+            X, genes, groups=plates, null_size=null_size, random_state=0
+        ),
         repeats,
     )
 
@@ -136,7 +141,9 @@ def compare(repeats, null_size):
     assert np.array_equal(ap_ref.n_total_pairs.to_numpy()[both], ours.n_candidates[both])
     diff = np.abs(ours.ap[both] - ref[both])
     ref_label = m_ref.set_index("Metadata_gene")
-    label_diff = np.abs(ours.label_map - ref_label.mean_average_precision.loc[ours.labels].to_numpy())
+    label_diff = np.abs(
+        ours.label_map - ref_label.mean_average_precision.loc[ours.labels].to_numpy()
+    )
     overall_ref = ref_label.mean_average_precision.mean()
     print(f"\noverall mAP (mean of per-gene mAP): copairs {overall_ref:.10f}  semiclip "
           f"{ours.map:.10f}  |diff| {abs(overall_ref - ours.map):.2e} (goal <= 1e-5)")
@@ -148,10 +155,11 @@ def compare(repeats, null_size):
           f"differently than float64: {_near_ties(X, genes, plates)}")
     p_ref = ref_label.p_value.loc[ours_p.labels].to_numpy()
     print(f"p < 0.05 (null_size={null_size}): copairs {np.sum(p_ref < 0.05)} genes, semiclip "
-          f"{np.sum(ours_p.label_p_values < 0.05)} genes, both {np.sum((p_ref < 0.05) & (ours_p.label_p_values < 0.05))}")
+          f"{np.sum(ours_p.label_p_values < 0.05)} genes, "
+          f"both {np.sum((p_ref < 0.05) & (ours_p.label_p_values < 0.05))}")
     print(f"\ntime (best of {repeats}; medians in brackets):")
-    print(f"  per-profile AP:  copairs {t_cp_ap:7.3f} s [{t_cp_ap_med:.3f}]  semiclip {t_ap:7.3f} s "
-          f"[{t_ap_med:.3f}]  -> {t_cp_ap / t_ap:.1f}x faster")
+    print(f"  per-profile AP:  copairs {t_cp_ap:7.3f} s [{t_cp_ap_med:.3f}]  "
+          f"semiclip {t_ap:7.3f} s [{t_ap_med:.3f}]  -> {t_cp_ap / t_ap:.1f}x faster")
     print(f"  AP + mAP + p-values (null_size={null_size}): copairs {t_cp_full:7.3f} s "
           f"[{t_cp_full_med:.3f}]  semiclip {t_full:7.3f} s [{t_full_med:.3f}]  -> "
           f"{t_cp_full / t_full:.1f}x faster")
@@ -159,7 +167,8 @@ def compare(repeats, null_size):
 
 def memory(n, d):
     out = subprocess.run(
-        [sys.executable, "-c", _MEMORY_CHILD.format(n=n, d=d)], check=True, capture_output=True, text=True
+        [sys.executable, "-c", _MEMORY_CHILD.format(n=n, d=d)],
+        check=True, capture_output=True, text=True,
     )
     r = json.loads(out.stdout.strip().splitlines()[-1])
     print(f"\nmemory: mean_average_precision on {n:,} synthetic profiles x {d} dims "

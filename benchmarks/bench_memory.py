@@ -5,9 +5,10 @@
    resident memory (``VmHWM``, which counts file pages mapped into the
    process too; ``ru_maxrss`` is printed beside it: Linux carries it over
    from the parent process across ``fork`` + ``exec``, so the data are
-   written by another process than the one that launches the fit). Only the keys of ``--train-keys`` perturbations are in the
-   teacher bank (``unpaired="drop"``), so the epoch is a few hundred steps,
-   while the input checks, the PCA subset, the minibatch reads and the
+   written by another process than the one that launches the fit). Only
+   the keys of ``--train-keys`` perturbations are in the teacher bank
+   (``unpaired="drop"``), so the epoch is a few hundred steps, while the
+   input checks, the PCA subset, the minibatch reads and the
    decoder pass still cover all 1.3 M rows.
 2. Epoch time on disk vs in memory, on the first ``--ratio-samples`` rows
    (a size that fits in memory), with the background prefetch on and off.
@@ -154,12 +155,23 @@ def rss_phase(args):
     }))
 
 
+class EpochSeconds:
+    """A training callback appending every epoch's wall time to ``seconds``."""
+
+    def __init__(self, seconds):
+        self.seconds = seconds
+
+    def on_epoch_end(self, trainer, record):
+        self.seconds.append(record["seconds"])
+
+
 def ratio_phase(args):
     """Epoch time on disk vs in memory (same rows), prefetch on and off."""
     import warnings
 
-    import semiclip._prefetch as prefetch
-    import semiclip._training as training
+    import semiclip.nn._prefetch as prefetch
+    import semiclip.nn.training._callbacks as callbacks
+    import semiclip.nn.training._loop as loop
     from semiclip import ImageBank
 
     x_path, y_path, bank_path = paths(args)
@@ -170,19 +182,20 @@ def ratio_phase(args):
     b = np.load(bank_path)
     bank = ImageBank(b["embeddings"], b["keys"])
     results = {}
-    for rnd in range(2):  # interleaved rounds; median epoch time per setting
+    for _round in range(2):  # interleaved rounds; median epoch time per setting
         for name, X, depth in [("memory", X_mem, 2), ("disk", X_disk, 2),
                                ("disk, no prefetch", X_disk, 0)]:
-            prefetch.PREFETCH_DEPTH = training.PREFETCH_DEPTH = depth
+            prefetch.PREFETCH_DEPTH = loop.PREFETCH_DEPTH = callbacks.PREFETCH_DEPTH = depth
             est = _estimator(args, max_iter=args.ratio_epochs)
+            est.set_params(callbacks=[EpochSeconds(results.setdefault(name, []))])
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 est.fit(X, y, image_bank=bank)
-            results.setdefault(name, []).extend(est._history_.epoch_seconds)
     med = {k: float(np.median(v)) for k, v in results.items()}
     print(json.dumps({"n_samples": n, "epoch_seconds": med,
                       "ratio_disk_vs_memory": med["disk"] / med["memory"],
-                      "ratio_disk_no_prefetch_vs_memory": med["disk, no prefetch"] / med["memory"]}))
+                      "ratio_disk_no_prefetch_vs_memory":
+                          med["disk, no prefetch"] / med["memory"]}))
 
 
 def _run_phase(phase, argv):

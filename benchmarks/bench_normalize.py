@@ -42,7 +42,9 @@ import numpy as np
 
 HERE = Path(__file__).resolve()
 sys.path.insert(0, str(HERE.parents[1]))
-TA_ORF = HERE.parents[2] / "shared" / "data" / "ta_orf_l1000" / "TA_OE005_U2OS_72H_L1000_level4.csv.gz"
+TA_ORF = (
+    HERE.parents[2] / "shared" / "data" / "ta_orf_l1000" / "TA_OE005_U2OS_72H_L1000_level4.csv.gz"
+)
 
 from semiclip import ControlNormalizer  # noqa: E402
 
@@ -60,7 +62,9 @@ def make_plates(n_samples, n_features, n_batches, control_fraction, n_latent=50,
     batch = np.sort(rng.integers(0, n_batches, n_samples))
     controls = rng.random(n_samples) < control_fraction
     X = rng.standard_normal((n_samples, n_latent)) @ rng.standard_normal((n_latent, n_features))
-    X[~controls] += rng.standard_normal((n_latent, n_features))[rng.integers(0, n_latent, (~controls).sum())]
+    X[~controls] += rng.standard_normal((n_latent, n_features))[
+        rng.integers(0, n_latent, (~controls).sum())
+    ]
     X += rng.standard_normal((n_samples, n_features))
     X *= rng.uniform(0.5, 2.0, (n_batches, n_features))[batch]
     X += 3.0 * rng.standard_normal((n_batches, n_features))[batch]
@@ -70,7 +74,9 @@ def make_plates(n_samples, n_features, n_batches, control_fraction, n_latent=50,
 def ours(X, y, batch, control_label):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return ControlNormalizer("tvn", control_label=control_label).fit_transform(X, y, batch=batch)
+        return ControlNormalizer("tvn", control_label=control_label).fit_transform(
+            X, y, batch=batch
+        )
 
 
 def efaar(tvn_on_controls, X, y, batch, control_label):
@@ -104,22 +110,28 @@ def synthetic(args, tvn_on_controls):
         f"\n== synthetic: {args.n_samples} x {args.n_features}, {args.n_batches} batches, "
         f"control fraction {args.control_fraction} =="
     )
-    X, y, batch = make_plates(args.n_samples, args.n_features, args.n_batches, args.control_fraction)
+    X, y, batch = make_plates(
+        args.n_samples, args.n_features, args.n_batches, args.control_fraction
+    )
     n_ctrl = np.unique(batch[y == "ctrl"], return_counts=True)[1]
     print(f"controls: {int((y == 'ctrl').sum())} in all, {n_ctrl.min()}-{n_ctrl.max()} per batch")
     mine, t_ours, times = timed(lambda: ours(X, y, batch, "ctrl"), args.repeats)
-    print(f"semiclip ControlNormalizer('tvn'): median {t_ours:.2f} s  (runs: {', '.join(f'{t:.2f}' for t in times)})")
+    print(f"semiclip ControlNormalizer('tvn'): median {t_ours:.2f} s  "
+          f"(runs: {', '.join(f'{t:.2f}' for t in times)})")
     if tvn_on_controls is None:
         return
     load = os.getloadavg()[0]
     ref, t_ref, _ = timed(lambda: efaar(tvn_on_controls, X, y, batch, "ctrl"), 1)
-    print(f"efaar tvn_on_controls:             {t_ref:.2f} s  (one run; load average {load:.2f} -> {os.getloadavg()[0]:.2f})")
+    print(f"efaar tvn_on_controls:             {t_ref:.2f} s  "
+          f"(one run; load average {load:.2f} -> {os.getloadavg()[0]:.2f})")
     # ours again after efaar, so a change of machine load during efaar's long run shows
     _, _, after = timed(lambda: ours(X, y, batch, "ctrl"), args.repeats)
     t_ours = float(np.median(times + after))
-    print(f"semiclip again after efaar: {', '.join(f'{t:.2f}' for t in after)} s; median of all {t_ours:.2f} s")
+    print(f"semiclip again after efaar: {', '.join(f'{t:.2f}' for t in after)} s; "
+          f"median of all {t_ours:.2f} s")
     print(f"speed-up (efaar / semiclip):       {t_ref / t_ours:.1f}x")
-    print(f"max |ours - efaar| (up to component signs): {compare(mine, ref):.3e}  (max |efaar| {np.abs(ref).max():.2f})")
+    print(f"max |ours - efaar| (up to component signs): {compare(mine, ref):.3e}  "
+          f"(max |efaar| {np.abs(ref).max():.2f})")
 
 
 def real(args, tvn_on_controls):
@@ -135,13 +147,19 @@ def real(args, tvn_on_controls):
     ctrl = y == "ctl"
     for n_genes in (100, len(genes)):
         X = df[genes[:n_genes]].to_numpy(np.float64)
-        print(f"\n== real: TA-ORF L1000, {X.shape[0]} x {n_genes} genes, {ctrl.sum()} controls, 3 plates ==")
-        mine, t_ours, _ = timed(lambda: ours(X, y, batch, "ctl"), args.repeats)
-        print(f"semiclip: median {t_ours:.3f} s, output {mine.shape}, max |out| {np.abs(mine).max():.3g}")
+        print(f"\n== real: TA-ORF L1000, {X.shape[0]} x {n_genes} genes, "
+              f"{ctrl.sum()} controls, 3 plates ==")
+        # timed() calls the lambda before the loop moves on, so the late binding of X is harmless
+        mine, t_ours, _ = timed(lambda: ours(X, y, batch, "ctl"), args.repeats)  # noqa: B023
+        print(f"semiclip: median {t_ours:.3f} s, output {mine.shape}, "
+              f"max |out| {np.abs(mine).max():.3g}")
         if tvn_on_controls is None:
             continue
-        ref, t_ref, _ = timed(lambda: efaar(tvn_on_controls, X, y, batch, "ctl"), args.repeats)
-        print(f"efaar:    median {t_ref:.3f} s, output {ref.shape}, max |out| {np.abs(ref).max():.3g}")
+        ref, t_ref, _ = timed(
+            lambda: efaar(tvn_on_controls, X, y, batch, "ctl"), args.repeats  # noqa: B023 (as above)
+        )
+        print(f"efaar:    median {t_ref:.3f} s, output {ref.shape}, "
+              f"max |out| {np.abs(ref).max():.3g}")
         print(f"speed-up: {t_ref / t_ours:.1f}x")
         if ref.shape[1] == mine.shape[1]:
             print(f"max |ours - efaar| (up to component signs): {compare(mine, ref):.3e}")
@@ -151,9 +169,11 @@ def real(args, tvn_on_controls):
             f"efaar keeps min(n_controls, n_genes) = {k} PCA components; the last has control "
             f"variance ~1e-30 (rank {k - 1}) and efaar divides it by its ~1e-15 std."
         )
-        print(f"  efaar max |out| on treated samples: {np.abs(ref[~ctrl]).max():.3g}; along its last component: "
+        print(f"  efaar max |out| on treated samples: {np.abs(ref[~ctrl]).max():.3g}; "
+              f"along its last component: "
               f"{np.abs(ref[~ctrl, -1]).max():.3g}")
-        print(f"  ours keeps all {mine.shape[1]} components, {mine.shape[1] - (k - 1)} of them null and unscaled: "
+        print(f"  ours keeps all {mine.shape[1]} components, "
+              f"{mine.shape[1] - (k - 1)} of them null and unscaled: "
               f"max |out| {np.abs(mine).max():.3g}")
         print(f"  max |ours - efaar| on the first {k - 1} components: controls "
               f"{compare(mine[:, : k - 1], ref[:, : k - 1], ctrl):.3g}, treated "
@@ -178,7 +198,8 @@ def main():
         try:
             tvn_on_controls = load_efaar_tvn()
         except ImportError:
-            print("efaar-benchmarking not installed (pip install --no-deps efaar-benchmarking): ours only")
+            print("efaar-benchmarking not installed "
+                  "(pip install --no-deps efaar-benchmarking): ours only")
     from threadpoolctl import threadpool_limits
 
     print(

@@ -47,7 +47,7 @@ def _pea(**params):
 
 
 def _settings():
-    from semiclip._benchmark import ROWS
+    from semiclip.experiments import ROWS
 
     all_rows = [r for r, _ in ROWS] + ["paper"]
     mlp = {"hidden_layer_sizes": (1024, 1024)}
@@ -127,8 +127,8 @@ def _heldout_new_plates(method, data, *, seed=0, test_size=1 / 3, n_train_plates
     import numpy as np
 
     from semiclip import ControlNormalizer
-    from semiclip._experiment import EVAL_NORMALIZE, _score
     from semiclip.datasets import split_by_key
+    from semiclip.experiments import EVAL_NORMALIZE, score_embedding
 
     ctl = data.control_label
     tr_key, te_key = split_by_key(data.y, test_size=test_size, control_label=ctl,
@@ -157,7 +157,8 @@ def _heldout_new_plates(method, data, *, seed=0, test_size=1 / 3, n_train_plates
         else:
             est.fit(Xtr, y[tr], image_bank=data.image_bank)
             Z = est.transform(Xte)
-    scores = _score(np.asarray(Z), Xte, y[te], b[te], data.relationships, ctl, EVAL_NORMALIZE)
+    scores = score_embedding(np.asarray(Z), Xte, y[te], b[te], data.relationships, ctl,
+                             EVAL_NORMALIZE)
     scores["fit_seconds"] = time.perf_counter() - start
     return scores
 
@@ -166,16 +167,15 @@ def _job(setting, seed, threads, smoke=False):
     import torch
 
     torch.set_num_threads(threads)
-    from semiclip._benchmark import benchmark_methods
-    from semiclip._experiment import run_experiment
-    from semiclip.transformer import SemiClippedTransformer
+    from semiclip import SemiClippedTransformer
+    from semiclip.experiments import benchmark_methods, run_experiment
 
     spec = _settings()[setting]
     max_iter = spec.get("max_iter", "auto")
     if smoke:  # tiny sizes, to check the script itself
         spec = {**spec, "data": {**spec["data"], "n_perturbations": 60}}
         max_iter = 2
-    methods, notes = benchmark_methods(max_iter=max_iter, rows=spec["rows"])
+    methods = benchmark_methods(max_iter=max_iter, rows=spec["rows"])
     for label, params in spec.get("custom", {}).items():
         methods[label] = (lambda p: lambda s: SemiClippedTransformer(
             control_label="control", max_iter=max_iter, random_state=s,
@@ -191,14 +191,13 @@ def _job(setting, seed, threads, smoke=False):
                        for name, m in methods.items()}
         else:
             results = run_experiment(methods, seeds=(seed,), data_params=spec["data"])
-    return {"setting": setting, "seed": seed, "notes": notes,
+    return {"setting": setting, "seed": seed, "notes": [],
             "seconds": time.perf_counter() - start,
             "results": {k: v[0] for k, v in results.items()}}
 
 
 def print_tables(lines):
-    from semiclip._benchmark import BASELINE, expected_order
-    from semiclip._experiment import markdown_table, summarize
+    from semiclip.experiments import BASELINE, expected_order, markdown_table, summarize
 
     by_setting = {}
     for rec in lines:

@@ -78,7 +78,8 @@ def main():
           f"PEA adds {100 * (on[0] / off[0] - 1):+.0f} %")
     print(f"all epochs but the first (wall): off {off[1]:.2f} s, on {on[1]:.2f} s -> "
           f"PEA adds {100 * (on[1] / off[1] - 1):+.0f} %")
-    print(f"whole fit, process CPU time (one-off work included): off {off[2]:.2f} s, on {on[2]:.2f} s")
+    print(f"whole fit, process CPU time (one-off work included): off {off[2]:.2f} s, "
+          f"on {on[2]:.2f} s")
 
 
 if __name__ == "__main__":

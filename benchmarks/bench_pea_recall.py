@@ -6,7 +6,7 @@ canonical TVN at inference) on :func:`~semiclip.datasets.make_weakly_paired`,
 both with default parameters, under two protocols and two plate-effect models:
 
 - ``same plates``: the engine of ``semiclip demo`` / ``benchmark``
-  (:func:`semiclip._experiment.run_heldout`): held-out perturbations sit on
+  (:func:`semiclip.experiments.run_heldout`): held-out perturbations sit on
   the training plates and are corrected by the TVN fitted on the training
   controls;
 - ``new plates``: train on the training perturbations of plates 0-7, score
@@ -97,7 +97,7 @@ class _CorrectedOnNewPlates:
 def prepare_new_plates(data, *, seed, test_size=1 / 3, n_train_plates=N_TRAIN_PLATES):
     """``prepare_heldout`` for the new-plates protocol; also returns the test correction.
 
-    Held-out keys (same split as :func:`~semiclip._experiment.prepare_heldout`)
+    Held-out keys (same split as :func:`~semiclip.experiments.prepare_heldout`)
     are scored on the plates after the first ``n_train_plates``; training keys
     are used on the first ``n_train_plates`` plates only. Each side is
     TVN-corrected on its own controls.
@@ -126,8 +126,8 @@ def prepare_new_plates(data, *, seed, test_size=1 / 3, n_train_plates=N_TRAIN_PL
 def run_setting(protocol, data_params, seed):
     """Held-out recall of (no PEA, PEA) on one seed."""
     from semiclip import PEAAugmenter, SemiClippedTransformer
-    from semiclip._experiment import prepare_heldout, run_heldout
     from semiclip.datasets import make_weakly_paired
+    from semiclip.experiments import prepare_heldout, run_heldout
 
     data = make_weakly_paired(random_state=seed, **data_params)
     if protocol == "same":

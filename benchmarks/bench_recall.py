@@ -49,7 +49,9 @@ DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 def _blas_threads():
     from threadpoolctl import threadpool_info
 
-    return ", ".join(f"{i['internal_api']} {i['num_threads']} thread(s)" for i in threadpool_info()) or "unknown"
+    return ", ".join(
+        f"{i['internal_api']} {i['num_threads']} thread(s)" for i in threadpool_info()
+    ) or "unknown"
 
 
 def _best(fn, repeats, before=None):
@@ -134,7 +136,9 @@ def main():
     ef, bm = import_efaar()
     X, meta = _load()
     print(f"BLAS: {_blas_threads()}")
-    worst_100, _ = run_case(X[:, :100], meta, ef, bm, args.repeats, "first 100 genes (well-conditioned)")
+    worst_100, _ = run_case(
+        X[:, :100], meta, ef, bm, args.repeats, "first 100 genes (well-conditioned)"
+    )
     run_case(X, meta, ef, bm, args.repeats, "all 978 genes (rank-deficient controls)")
     print(f"\nfirst 100 genes: identical to 1e-9: {'yes' if worst_100 <= 1e-9 else 'NO'}")
     print("all 978 genes: efaar's TVN output along the ~821 null control components is "

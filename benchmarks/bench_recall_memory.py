@@ -34,8 +34,12 @@ from semiclip.metrics import known_relationship_recall
 n_genes, dim, reps, n_ctrl, normalize = {n_genes}, {dim}, {reps}, {n_ctrl}, {normalize!r}
 rng = np.random.default_rng(0)
 # real gene symbols (so the shipped StringDB pairs apply), padded with made-up names
-symbols = np.unique(np.concatenate([load_relationships(s).ravel() for s in ("StringDB", "HuMAP", "Reactome")]))
-names = np.concatenate([symbols, np.array([f"FAKE{{i}}" for i in range(max(0, n_genes - symbols.size))])])
+symbols = np.unique(np.concatenate(
+    [load_relationships(s).ravel() for s in ("StringDB", "HuMAP", "Reactome")]
+))
+names = np.concatenate(
+    [symbols, np.array([f"FAKE{{i}}" for i in range(max(0, n_genes - symbols.size))])]
+)
 names = rng.permutation(names)[:n_genes]
 genes = np.concatenate([np.repeat(names, reps), np.array(["CTRL"] * n_ctrl)])
 batch = rng.integers(0, 4, size=genes.size)
@@ -51,7 +55,8 @@ seconds = time.perf_counter() - t
 after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / kb
 print(json.dumps(dict(rss_before_mib=before, rss_peak_mib=after, seconds=seconds,
                       input_mib=X.nbytes / 2**20, n_rows=int(genes.size), n_genes=res.n_genes,
-                      n_pairs=res.n_pairs, n_null=res.n_null, recall=res.recall, chance=res.chance)))
+                      n_pairs=res.n_pairs, n_null=res.n_null, recall=res.recall,
+                      chance=res.chance)))
 """
 
 
@@ -77,7 +82,8 @@ def main():
     r = json.loads(out.stdout.strip().splitlines()[-1])
     gib = 2**30 / 2**20
     print(f"known_relationship_recall, {r['n_genes']} genes x {args.dim} dims "
-          f"({r['n_rows']} rows: {args.replicates} replicates per gene + {args.controls} controls), "
+          f"({r['n_rows']} rows: {args.replicates} replicates per gene + "
+          f"{args.controls} controls), "
           f"normalize={normalize!r}, relationships='StringDB'")
     print(f"  annotated pairs evaluated: {r['n_pairs']}, null size: {r['n_null']:,}")
     print(f"  recall = {r['recall']:.4f} (chance {r['chance']:.4f})")

@@ -68,7 +68,9 @@ def embeddings(seeds=SEEDS):
                     ).fit(X[tr], y[tr], image_bank=data.image_bank, batch=b[tr])
                     Z = est.transform(X[te], batch=b[te])
                 else:
-                    est = SemiClippedTransformer(**params).fit(Xtr, y[tr], image_bank=data.image_bank)
+                    est = SemiClippedTransformer(**params).fit(
+                        Xtr, y[tr], image_bank=data.image_bank
+                    )
                     Z = est.transform(Xte)
                 name = f"seed{seed}_{config}"
                 out[name] = np.asarray(Z)
@@ -93,7 +95,8 @@ def main(argv=None):
     differ = 0
     for name, Z in found.items():
         R = ref[name]
-        if R.shape == Z.shape and R.dtype == Z.dtype and np.array_equal(R.view(np.uint8), Z.view(np.uint8)):
+        if (R.shape == Z.shape and R.dtype == Z.dtype
+                and np.array_equal(R.view(np.uint8), Z.view(np.uint8))):
             continue
         differ += 1
         diff = np.abs(R.astype(np.float64) - Z).max() if R.shape == Z.shape else float("nan")

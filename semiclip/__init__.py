@@ -10,7 +10,7 @@ not import torch until an estimator is used.
 
 from importlib import import_module
 
-__version__ = "0.1.0.dev0"
+__version__ = "0.2.0.dev0"
 
 # public name -> private module that defines it
 _LAZY = {

@@ -1,9 +1,19 @@
 """The frozen teacher table (:class:`ImageBank`) and the weak-pair sampler."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from ._keys import make_keys
 from ._validation import check_finite_rows, check_labels, format_examples
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    import pandas as pd
+    from numpy.typing import ArrayLike
 
 __all__ = ["ImageBank", "PairSampler"]
 
@@ -48,7 +58,7 @@ class ImageBank:
     array([ 1, -1,  0])
     """
 
-    def __init__(self, embeddings, keys):
+    def __init__(self, embeddings: ArrayLike, keys: ArrayLike) -> None:
         emb = np.asarray(embeddings)
         if emb.dtype.kind not in "biuf":
             raise TypeError(
@@ -80,15 +90,15 @@ class ImageBank:
 
     # -- sizes ------------------------------------------------------------
     @property
-    def n_embeddings(self):
+    def n_embeddings(self) -> int:
         return self.embeddings.shape[0]
 
     @property
-    def n_dims(self):
+    def n_dims(self) -> int:
         return self.embeddings.shape[1]
 
     @property
-    def n_keys(self):
+    def n_keys(self) -> int:
         return self.unique_keys.shape[0]
 
     def __repr__(self):
@@ -112,7 +122,7 @@ class ImageBank:
         self._lookup = {k: i for i, k in enumerate(self.unique_keys.tolist())}
 
     # -- lookups ----------------------------------------------------------
-    def codes(self, keys):
+    def codes(self, keys: ArrayLike) -> np.ndarray:
         """Index into :attr:`unique_keys` of every key, -1 where the bank lacks it.
 
         Vectorised over distinct keys: a dictionary lookup per distinct key,
@@ -127,7 +137,7 @@ class ImageBank:
         mapped = np.array([self._lookup.get(k, -1) for k in uniq.tolist()], dtype=np.int64)
         return mapped[inverse.ravel()]
 
-    def grouped_rows(self):
+    def grouped_rows(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The bank rows sorted by key: ``(order, starts, counts)``, read-only int arrays.
 
         The rows of key ``unique_keys[k]`` are
@@ -135,14 +145,15 @@ class ImageBank:
         """
         return self._grouped
 
-    def centroids(self):
+    def centroids(self) -> np.ndarray:
         """Mean embedding of every key, shape (n_keys, n_dims), float32."""
         order, starts, counts = self._grouped
         sums = np.add.reduceat(self.embeddings[order].astype(np.float64), starts, axis=0)
         return (sums / counts[:, None]).astype(np.float32)
 
     @classmethod
-    def from_dataframe(cls, frame, key, features=None):
+    def from_dataframe(cls, frame: pd.DataFrame, key: str | Sequence[str],
+                       features: Sequence[str] | None = None) -> ImageBank:
         """Build a bank from a table of embeddings, e.g. one row per well.
 
         Parameters

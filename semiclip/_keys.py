@@ -6,9 +6,16 @@ keys with it. Everything works on distinct values (``numpy.unique``), never
 row by row.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from ._validation import format_examples
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
 
 __all__ = ["distinct_values", "make_keys", "missing_rows"]
 
@@ -54,7 +61,7 @@ def distinct_values(column, name):
     return uniq, inverse.ravel()
 
 
-def make_keys(*columns, sep="|"):
+def make_keys(*columns: ArrayLike, sep: str = "|") -> np.ndarray:
     """Join several metadata columns into one string key per row.
 
     Use it to key samples by perturbation *and* concentration (or time

@@ -33,10 +33,16 @@ Examples
 True
 """
 
+from __future__ import annotations
+
 import csv
 import os
+from typing import TYPE_CHECKING, Any
 
 from .nn import Callback
+
+if TYPE_CHECKING:
+    from .nn.training import Trainer
 
 __all__ = ["CSVLogger", "Callback", "TensorBoardLogger"]
 
@@ -55,11 +61,11 @@ class CSVLogger(Callback):
         Written in a ``run`` column of every row, to tell fits apart.
     """
 
-    def __init__(self, path, run=None):
+    def __init__(self, path: str | os.PathLike[str], run: str | None = None) -> None:
         self.path = path
         self.run = run
 
-    def on_train_begin(self, trainer):
+    def on_train_begin(self, trainer: Trainer) -> None:
         new = not os.path.exists(self.path) or os.path.getsize(self.path) == 0
         self._file = open(self.path, "a", newline="", encoding="utf-8")
         fields = (("run",) if self.run is not None else ()) + _FIELDS
@@ -67,14 +73,14 @@ class CSVLogger(Callback):
         if new:
             self._writer.writeheader()
 
-    def on_epoch_end(self, trainer, record):
+    def on_epoch_end(self, trainer: Trainer, record: dict[str, Any]) -> None:
         row = dict(record)
         if self.run is not None:
             row["run"] = self.run
         self._writer.writerow({k: "" if v is None else v for k, v in row.items()})
         self._file.flush()
 
-    def on_train_end(self, trainer):
+    def on_train_end(self, trainer: Trainer) -> None:
         if getattr(self, "_file", None) is not None:
             self._file.close()
             self._file = self._writer = None
@@ -99,11 +105,11 @@ class TensorBoardLogger(Callback):
         Tag prefix of the scalars (``semiclip/loss``, ...).
     """
 
-    def __init__(self, log_dir, prefix="semiclip"):
+    def __init__(self, log_dir: str | os.PathLike[str], prefix: str = "semiclip") -> None:
         self.log_dir = log_dir
         self.prefix = prefix
 
-    def on_train_begin(self, trainer):
+    def on_train_begin(self, trainer: Trainer) -> None:
         try:
             from torch.utils.tensorboard import SummaryWriter
         except ImportError as exc:
@@ -113,12 +119,12 @@ class TensorBoardLogger(Callback):
             ) from exc
         self._writer = SummaryWriter(log_dir=str(self.log_dir))
 
-    def on_epoch_end(self, trainer, record):
+    def on_epoch_end(self, trainer: Trainer, record: dict[str, Any]) -> None:
         for name in ("loss", "validation_loss", "learning_rate"):
             if record[name] is not None:
                 self._writer.add_scalar(f"{self.prefix}/{name}", record[name], record["epoch"])
 
-    def on_train_end(self, trainer):
+    def on_train_end(self, trainer: Trainer) -> None:
         if getattr(self, "_writer", None) is not None:
             self._writer.close()
             self._writer = None

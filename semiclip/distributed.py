@@ -24,6 +24,8 @@ Collectives time out after ``timeout`` seconds, so a crashed or stalled
 rank ends the others with an error instead of a hang.
 """
 
+from __future__ import annotations
+
 import os
 import pickle
 import shutil
@@ -32,28 +34,34 @@ import sys
 import tempfile
 import time
 import traceback
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from .nn import DEFAULT_TIMEOUT, distributed_module, file_layout, init_process_group
 
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+
+    from .distill import SemiClippedTransformer
+
 __all__ = ["fit", "init_process_group", "is_main_process", "rank", "world_size"]
 
 
-def rank():
+def rank() -> int:
     """Rank of this process (0 without a process group)."""
     dist = distributed_module()
     return dist.get_rank() if dist.is_initialized() else 0
 
 
-def world_size():
+def world_size() -> int:
     """Number of processes (1 without a process group)."""
     dist = distributed_module()
     return dist.get_world_size() if dist.is_initialized() else 1
 
 
-def is_main_process():
+def is_main_process() -> bool:
     """True on rank 0 (and without a process group): log, save and evaluate there."""
     return rank() == 0
 
@@ -111,7 +119,9 @@ def _rank_main(rank_, nproc, workdir, backend, timeout):
         os._exit(1)  # leave at once: the peers see the closed connection
 
 
-def fit(estimator, X, y=None, *, nproc=2, backend=None, timeout=DEFAULT_TIMEOUT, **fit_params):
+def fit(estimator: SemiClippedTransformer, X: ArrayLike, y: ArrayLike | None = None, *,
+        nproc: int = 2, backend: str | None = None, timeout: float = DEFAULT_TIMEOUT, **fit_params
+) -> SemiClippedTransformer:
     """Fit ``estimator`` with DDP on ``nproc`` new local processes; return it fitted.
 
     Parameters

@@ -11,7 +11,10 @@ Two views, both returning one score per input gene:
   that ``inverse_transform`` associates with a direction (no gradients).
 """
 
+from __future__ import annotations
+
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -21,6 +24,12 @@ from sklearn.utils.validation import check_is_fitted
 from ._validation import check_finite_rows
 from .distill import encoder_module
 from .nn import adapter_from_state, adapter_layer_sizes, resolve_device
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from numpy.typing import ArrayLike
+
+    from .distill import SemiClippedTransformer
 
 __all__ = ["Attributions", "decoder_attributions", "gradient_attributions"]
 
@@ -43,17 +52,17 @@ class Attributions:
     feature_names: np.ndarray = field(repr=False)
     method: str = "gradient_x_input"
 
-    def mean(self):
+    def mean(self) -> np.ndarray:
         """Mean attribution per gene over samples (1-D)."""
         return self.values if self.values.ndim == 1 else self.values.mean(axis=0)
 
-    def top(self, k=20, absolute=True):
+    def top(self, k: int = 20, absolute: bool = True) -> tuple[np.ndarray, np.ndarray]:
         """Names and scores of the ``k`` genes with the largest mean attribution."""
         score = self.mean()
         order = np.argsort(-(np.abs(score) if absolute else score), kind="stable")[:k]
         return self.feature_names[order], score[order]
 
-    def to_frame(self):
+    def to_frame(self) -> pd.DataFrame:
         """A pandas DataFrame with genes as columns (pandas required)."""
         import pandas as pd
 
@@ -70,14 +79,19 @@ def _split_pipeline(model):
         if hasattr(step, "adapter_"):
             probe = steps[i + 1] if i + 1 < len(steps) else None
             if i + 2 < len(steps):
-                raise ValueError("Only one (linear) estimator may follow the transformer in the Pipeline.")
+                raise ValueError(
+                    "Only one (linear) estimator may follow the transformer in the Pipeline."
+                )
             return step, probe
     raise ValueError("The Pipeline has no fitted SemiClippedTransformer step.")
 
 
 def _names(est, n):
     names = getattr(est, "feature_names_in_", None)
-    return np.asarray(names, dtype=object) if names is not None else np.array([f"x{i}" for i in range(n)], dtype=object)
+    return (
+        np.asarray(names, dtype=object) if names is not None
+        else np.array([f"x{i}" for i in range(n)], dtype=object)
+    )
 
 
 def _readout(est, probe, direction, target):
@@ -107,13 +121,16 @@ def _readout(est, probe, direction, target):
         return (sign * coef[0]).astype(np.float32)
     classes = list(getattr(probe, "classes_", range(coef.shape[0])))
     if target not in classes:
-        raise ValueError(f"target={target!r} is not a class of the probe; classes are {classes[:10]}.")
+        raise ValueError(
+            f"target={target!r} is not a class of the probe; classes are {classes[:10]}."
+        )
     return coef[classes.index(target)].astype(np.float32)
 
 
-def gradient_attributions(
-    model, X, *, direction=None, target=None, baseline=None, batch_size=1024, device="auto"
-):
+def gradient_attributions(model: SemiClippedTransformer | Pipeline, X: ArrayLike, *,
+                          direction: ArrayLike | None = None, target: Any = None,
+                          baseline: ArrayLike | None = None, batch_size: int = 1024,
+                          device: str | torch.device = "auto") -> Attributions:
     """Gradient x input attribution of an embedding read-out to the input genes.
 
     For every sample ``x``, the attribution of gene ``g`` is
@@ -179,11 +196,14 @@ def gradient_attributions(
         xb = torch.tensor(X[start : start + batch_size], device=dev, requires_grad=True)
         score = (adapter(encoder(xb)) @ v_t).sum()
         (grad,) = torch.autograd.grad(score, xb)
-        out[start : start + batch_size] = ((xb.detach() - torch.as_tensor(b, device=dev)) * grad).cpu().numpy()
+        out[start : start + batch_size] = (
+            (xb.detach() - torch.as_tensor(b, device=dev)) * grad
+        ).cpu().numpy()
     return Attributions(out, _names(est, X.shape[1]), "gradient_x_input")
 
 
-def decoder_attributions(model, *, direction=None, target=None):
+def decoder_attributions(model: SemiClippedTransformer | Pipeline, *,
+                         direction: ArrayLike | None = None, target: Any = None) -> Attributions:
     """Gene profile of a direction through the linear decoder of ``inverse_transform``.
 
     ``inverse_transform(z0 + v) - inverse_transform(z0)``: the change in
@@ -205,4 +225,6 @@ def decoder_attributions(model, *, direction=None, target=None):
     check_is_fitted(est)
     v = _readout(est, probe, direction, target)
     values = v @ est.decoder_.coef
-    return Attributions(np.asarray(values, dtype=np.float32), _names(est, values.shape[0]), "decoder")
+    return Attributions(
+        np.asarray(values, dtype=np.float32), _names(est, values.shape[0]), "decoder"
+    )

@@ -17,6 +17,17 @@ def shared_data_dir():
 
 
 @pytest.fixture(scope="session")
+def ta_orf_frame():
+    """The TA-ORF L1000 plates the package ships, as read by pandas (no semiclip loader)."""
+    pd = pytest.importorskip("pandas")
+    import semiclip.datasets
+
+    path = (Path(semiclip.datasets.__file__).resolve().parent / "data" / "ta_orf_l1000"
+            / "TA_OE005_U2OS_72H_L1000_level4.csv.gz")
+    return pd.read_csv(path)
+
+
+@pytest.fixture(scope="session")
 def tiny_data():
     """40 perturbations x 30 genes: fast enough for many fits."""
     from semiclip.datasets import make_weakly_paired

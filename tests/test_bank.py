@@ -106,7 +106,27 @@ def test_sampler_centroid_target_returns_key_codes():
     codes = np.array([2, 0, 1, 0])
     sampler = PairSampler(bank, codes, target="centroid")
     np.testing.assert_array_equal(sampler.draw(np.array([3, 0]), np.random.default_rng(0)), [0, 2])
-    np.testing.assert_allclose(sampler.table, bank.centroids())
+    # the table rows are the keys' mean embeddings, computed by a loop
+    expected = np.stack([bank.embeddings[bank.keys == k].astype(np.float64).mean(0)
+                         for k in bank.unique_keys])
+    np.testing.assert_allclose(sampler.table, expected, rtol=1e-6)
+
+
+def test_grouped_rows_against_loop():
+    bank = ImageBank(np.arange(12.0).reshape(6, 2), ["b", "a", "b", "c", "a", "b"])
+    order, starts, counts = bank.grouped_rows()
+    for k, key in enumerate(bank.unique_keys):
+        rows = order[starts[k] : starts[k] + counts[k]]
+        np.testing.assert_array_equal(rows, np.flatnonzero(bank.keys == key))  # original order
+    assert not order.flags.writeable
+
+
+def test_bank_copies_the_caller_keys():
+    keys = np.array(["a", "a", "b"])
+    bank = ImageBank(np.eye(3), keys)
+    keys[0] = "z"  # an edit after construction must not leak into the bank
+    assert bank.keys.tolist() == ["a", "a", "b"]
+    np.testing.assert_array_equal(bank.codes(["a", "z"]), [0, -1])
 
 
 def test_sampler_rejects_unpaired():

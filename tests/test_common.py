@@ -12,7 +12,13 @@ import warnings
 import numpy as np
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from semiclip import ControlNormalizer, ImageBank, PEAAugmenter, RidgeDistiller, SemiClippedTransformer
+from semiclip import (
+    ControlNormalizer,
+    ImageBank,
+    PEAAugmenter,
+    RidgeDistiller,
+    SemiClippedTransformer,
+)
 
 _rng = np.random.default_rng(0)
 CHECK_BANK = ImageBank(_rng.standard_normal((40, 4)), np.repeat(np.arange(20), 2))

@@ -17,6 +17,9 @@ from sklearn.pipeline import make_pipeline
 
 from semiclip import SemiClippedTransformer
 
+# short fits on purpose; the warning itself is tested in distill/test_transformer.py
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
 distributed = pytest.importorskip("distributed")
 joblib = pytest.importorskip("joblib")
 
@@ -51,6 +54,7 @@ def _fit_and_report(X, y, bank):
     return os.getpid(), est.n_threads_, torch.get_num_threads(), est
 
 
+@pytest.mark.slow
 def test_one_fit_per_worker_process(client, tiny_data):
     futures = [
         client.submit(_fit_and_report, tiny_data.X, tiny_data.y, tiny_data.image_bank,

@@ -25,9 +25,12 @@ import torch
 from semiclip import SemiClippedTransformer, distributed
 from semiclip.nn import LOSSES, get_loss
 
-pytestmark = pytest.mark.skipif(
-    not torch.distributed.is_available(), reason="torch.distributed is not available"
-)
+pytestmark = [
+    pytest.mark.skipif(not torch.distributed.is_available(),
+                       reason="torch.distributed is not available"),
+    # short fits on purpose; the warning itself is tested in distill/test_transformer.py
+    pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning"),
+]
 HERE = Path(__file__).resolve().parent
 WORLD = 2
 
@@ -128,6 +131,7 @@ def _data(tiny_data):
 
 
 # -------------------------------------------------------------- tests
+@pytest.mark.slow
 def test_local_losses_gradients_and_shared_seed(tiny_data, tmp_path):
     X, y, bank = _data(tiny_data)
     np.savez(tmp_path / "data.npz", X=X, y=y, bank=bank.embeddings, bank_keys=bank.keys)
@@ -156,6 +160,7 @@ def test_local_losses_gradients_and_shared_seed(tiny_data, tmp_path):
     assert waited >= 1.5  # it waited for the group's timeout, then failed (no hang)
 
 
+@pytest.mark.slow
 def test_launcher_matches_single_process_fit(tiny_data, tmp_path):
     X, y, bank = _data(tiny_data)
     path = tmp_path / "X.npy"
@@ -191,6 +196,7 @@ class FailingEncoder(torch.nn.Module):
         return self.proj(x)
 
 
+@pytest.mark.slow
 def test_crashed_rank_ends_the_job_with_a_clear_error(tiny_data):
     X, y, bank = _data(tiny_data)
     est = SemiClippedTransformer(**dict(_FIT_PARAMS, encoder=FailingEncoder(), random_state=0))

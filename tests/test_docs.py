@@ -9,6 +9,7 @@ import pytest
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 
 
+@pytest.mark.slow
 def test_docs_build_without_warnings(tmp_path):
     pytest.importorskip("sphinx", reason="the docs need sphinx (the test extra)")
     pytest.importorskip("myst_parser", reason="the docs need myst-parser (the test extra)")
@@ -33,3 +34,39 @@ def test_docs_build_without_warnings(tmp_path):
     assert "Semi-Clipped + PEA" in bench and "raw transcriptomics" in bench
     if (DOCS / "scaling.md").is_file():
         assert (out / "scaling.html").is_file()
+
+
+def test_shared_parameter_docs_are_filled_in():
+    """``[[name]]`` lines of docstrings are replaced by the shared entry, indented."""
+    import importlib
+    import inspect
+    import re
+
+    from semiclip._docstrings import fill_doc
+
+    placeholder = re.compile(r"^\s*\[\[\w+\]\]\s*$", re.M)
+    seen = 0
+    for name in ("semiclip", "semiclip.metrics", "semiclip.datasets", "semiclip.plotting",
+                 "semiclip.callbacks", "semiclip.interpret"):
+        module = importlib.import_module(name)
+        for attr in module.__all__:
+            obj = getattr(module, attr)
+            docs = [obj.__doc__] + [m.__doc__ for _, m in inspect.getmembers(obj, callable)
+                                    if inspect.isclass(obj)]
+            for doc in filter(None, docs):
+                assert not placeholder.search(doc), f"{name}.{attr}"
+                seen += 1
+    assert seen > 50
+    from semiclip import SemiClippedTransformer
+
+    entry = SemiClippedTransformer.fit.__doc__.split("keys : ")[1].splitlines()
+    assert entry[1].startswith(" " * 12 + "Pairing keys")  # a method's indentation
+
+    def f():
+        """Summary.
+
+        [[nope]]
+        """
+
+    with pytest.raises(RuntimeError, match="no shared docstring entry 'nope'"):
+        fill_doc({"x": "x : int"})(f)

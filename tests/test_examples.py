@@ -10,6 +10,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.slow  # each example is a fresh interpreter
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 SCRIPTS = sorted(p.name for p in EXAMPLES.glob("*.py"))
@@ -31,7 +34,7 @@ def _floats(pattern, text):
 
 def test_every_example_has_a_test():
     assert set(SCRIPTS) == {"quickstart.py", "gridsearch_map.py", "interpret_probe.py",
-                            "pea_augmentation.py", "real_ta_orf.py"}
+                            "pea_augmentation.py", "real_ta_orf.py", "training_callbacks.py"}
 
 
 def test_quickstart(tmp_path):
@@ -74,3 +77,16 @@ def test_real_ta_orf(tmp_path):
         assert float(mp) > float(chance)
     for name in ("HuMAP", "Reactome", "StringDB"):
         assert len(_floats(rf"{name} (\d\.\d+) \(\d+ pairs\)", out)) == 3
+
+
+def test_training_callbacks(tmp_path):
+    out = _run("training_callbacks.py", tmp_path)
+    import csv
+
+    with open(tmp_path / "semiclip-training.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    epochs = _floats(r"trained (\d+) epochs", out)
+    assert len(rows) == int(epochs[0]) > 0
+    assert [int(r["epoch"]) for r in rows] == list(range(1, len(rows) + 1))
+    assert all(float(r["loss"]) > 0 and r["validation_loss"] for r in rows)
+    assert "stopped" in out

@@ -8,6 +8,9 @@ from sklearn.pipeline import make_pipeline
 from semiclip import SemiClippedTransformer
 from semiclip.interpret import decoder_attributions, gradient_attributions
 
+# short fits on purpose; the warning itself is tested in distill/test_transformer.py
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
 
 @pytest.fixture(scope="module")
 def linear_model(tiny_data):
@@ -46,7 +49,8 @@ def test_mlp_gradients_match_finite_differences(tiny_data):
         xp, xm = x.copy(), x.copy()
         xp[0, g] += eps
         xm[0, g] -= eps
-        fd = (est.transform(xp.astype(np.float32)) @ v - est.transform(xm.astype(np.float32)) @ v) / (2 * eps)
+        fd = (est.transform(xp.astype(np.float32)) @ v
+              - est.transform(xm.astype(np.float32)) @ v) / (2 * eps)
         assert att.values[0, g] == pytest.approx(x[0, g] * fd[0], rel=2e-2, abs=2e-3)
 
 

@@ -14,6 +14,9 @@ from scipy import stats  # noqa: E402
 
 from semiclip import plotting  # noqa: E402
 
+# short fits on purpose; the warning itself is tested in distill/test_transformer.py
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
 
 @pytest.fixture(autouse=True)
 def _close_figures():
@@ -27,7 +30,8 @@ def _is_png(path):
 
 # -- loss curves ---------------------------------------------------------------------
 def test_loss_curves_from_estimator_like():
-    est = SimpleNamespace(loss_curve_=[3.0, 2.0, 1.5, 1.2], validation_scores_=[0.1, 0.3, 0.25, 0.2])
+    est = SimpleNamespace(loss_curve_=[3.0, 2.0, 1.5, 1.2],
+                          validation_scores_=[0.1, 0.3, 0.25, 0.2])
     ax = plotting.plot_loss_curves(est)
     (loss_line,) = ax.get_lines()
     np.testing.assert_array_equal(loss_line.get_xdata(), [1, 2, 3, 4])
@@ -53,7 +57,8 @@ def test_loss_curves_from_mlp_history_and_list(tmp_path):
         mlp.fit(X, X[:, 0] > 0)
     ax = plotting.plot_loss_curves(mlp)
     np.testing.assert_allclose(ax.get_lines()[0].get_ydata(), mlp.loss_curve_)
-    np.testing.assert_allclose(ax.figure.axes[-1].get_lines()[0].get_ydata(), mlp.validation_scores_)
+    np.testing.assert_allclose(ax.figure.axes[-1].get_lines()[0].get_ydata(),
+                               mlp.validation_scores_)
     # a history with plain names, no validation: a single axes
     before = plt.get_fignums()
     path = tmp_path / "loss.png"

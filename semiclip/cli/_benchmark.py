@@ -40,7 +40,13 @@ def add_parser(subparsers):
 
 def run(args):
     """The body of ``semiclip benchmark``: prints the table, writes the figure."""
-    from ..experiments import BASELINE, expected_order, markdown_table, plot_benchmark, run_benchmark
+    from ..experiments import (
+        BASELINE,
+        expected_order,
+        markdown_table,
+        plot_benchmark,
+        run_benchmark,
+    )
 
     config = dict(QUICK if args.quick else FULL)
     for name in ("seeds", "n_perturbations", "n_genes", "max_iter", "n_jobs"):

@@ -75,7 +75,9 @@ def _demo_plot(results, path):
 
 def add_parser(subparsers):
     """Register ``semiclip demo``."""
-    demo = subparsers.add_parser("demo", help="fit raw vs Semi-Clipped (vs +PEA) on built-in synthetic data")
+    demo = subparsers.add_parser(
+        "demo", help="fit raw vs Semi-Clipped (vs +PEA) on built-in synthetic data"
+    )
     demo.add_argument("--seeds", type=int, default=3, help="number of seeds (default 3)")
     demo.add_argument("--n-perturbations", type=int, default=600)
     demo.add_argument("--no-pea", action="store_true", help="skip the Semi-Clipped + PEA row")

@@ -94,9 +94,9 @@ def run(args):
     """The body of ``semiclip fit``."""
     import joblib
 
-    from ._tables import check_columns, edit_key_columns, load_samples, read_input
     from ..correction import PEAAugmenter
     from ..distill import SemiClippedTransformer
+    from ._tables import check_columns, edit_key_columns, load_samples, read_input
 
     dose = dose_options(args)
     if not str(args.output):

@@ -9,8 +9,9 @@ __all__ = ["add_parser", "load_model", "run"]
 
 def load_model(path):
     """The dict saved by ``semiclip fit``, checked."""
-    import joblib
     from pathlib import Path
+
+    import joblib
 
     if not Path(path).is_file():
         raise FileNotFoundError(f"--model: no file at {str(path)!r}.")
@@ -35,8 +36,7 @@ def run(args):
 
     from sklearn.base import clone
 
-    from ._tables import (edit_key_columns, load_samples, output_path, read_input,
-                              write_embedding)
+    from ._tables import edit_key_columns, load_samples, output_path, read_input, write_embedding
 
     bundle = load_model(args.model)
     output_path(args.output)

@@ -18,7 +18,15 @@ from ._center_scale import (
 from ._groups import Groups, group_rows
 from ._normalizer import ControlNormalizer
 from ._plan import STEPS, BatchPlan, PEAFamily, PEASampler
-from ._tvn import TVNStats, apply_tvn, fit_tvn, fit_tvn_coral, fit_tvn_global, tvn_affine, tvn_global
+from ._tvn import (
+    TVNStats,
+    apply_tvn,
+    fit_tvn,
+    fit_tvn_coral,
+    fit_tvn_global,
+    tvn_affine,
+    tvn_global,
+)
 from ._whitening import Coral, Whitening, fit_coral, fit_whitening
 
 __all__ = [

@@ -1,6 +1,9 @@
 """PEAAugmenter: Perturbation Embedding Augmentation, random relaxations of batch correction."""
 
+from __future__ import annotations
+
 import numbers
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from sklearn.base import BaseEstimator, _fit_context
@@ -15,11 +18,18 @@ from ._checks import (
     check_controls_per_batch,
     check_X,
     encode_batches,
+    fill_doc,
 )
 from ._normalizer import ControlNormalizer
 from ._plan import PEAFamily, PEASampler
 from ._tvn import TVNStats
 from ._whitening import fit_whitening
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    import pandas as pd
+    from numpy.typing import ArrayLike
 
 __all__ = ["PEAAugmenter"]
 
@@ -31,6 +41,7 @@ def _generator(random_state):
     return np.random.default_rng(rs.randint(0, 2**31 - 1, size=4))
 
 
+@fill_doc
 class PEAAugmenter(BaseEstimator):
     """Perturbation Embedding Augmentation (PEA) of transcriptomics profiles.
 
@@ -91,12 +102,8 @@ class PEAAugmenter(BaseEstimator):
         (``"canonical"``: every output row is then a corrected profile, as
         ``SemiClippedTransformer(augmenter=...)`` sees them), or nothing
         (False: only the augmented copies).
-    reg_covar : float, default=0.5
-        Added to the diagonal of each batch's control covariance before the
-        CORAL inverse square root.
-    shrinkage : None, "ledoit-wolf" or float in [0, 1], default=None
-        Covariance shrinkage for CORAL, as in
-        :class:`~semiclip.ControlNormalizer`.
+    [[reg_covar]]
+    [[shrinkage]]
     random_state : int, RandomState instance or None, default=None
         Seeds the generator created in :meth:`fit`, which :meth:`sample`
         advances when it is not given its own ``random_state``.
@@ -169,20 +176,13 @@ class PEAAugmenter(BaseEstimator):
     __metadata_request__fit = {"batch": True}
     __metadata_request__fit_resample = {"batch": True}  # used once imblearn is imported
 
-    def __init__(
-        self,
-        transforms=("center", "center_scale", "tvn"),
-        *,
-        transform_probs=None,
-        drop_step_prob=0.5,
-        control_fraction=(0.5, 1.0),
-        control_label=None,
-        n_augmentations=1,
-        keep_original=True,
-        reg_covar=0.5,
-        shrinkage=None,
-        random_state=None,
-    ):
+    def __init__(self, transforms: Sequence[str] = ("center", "center_scale", "tvn"), *,
+                 transform_probs: ArrayLike | None = None, drop_step_prob: float = 0.5,
+                 control_fraction: float | tuple[float, float] = (0.5, 1.0),
+                 control_label: Any = None, n_augmentations: int = 1,
+                 keep_original: bool | str = True, reg_covar: float = 0.5,
+                 shrinkage: float | str | None = None,
+                 random_state: int | np.random.RandomState | None = None) -> None:
         self.transforms = transforms
         self.transform_probs = transform_probs
         self.drop_step_prob = drop_step_prob
@@ -196,17 +196,14 @@ class PEAAugmenter(BaseEstimator):
 
     # ------------------------------------------------------------------- fit
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, *, batch=None):
+    def fit(self, X: ArrayLike, y: ArrayLike, *, batch: ArrayLike | None = None) -> PEAAugmenter:
         """Validate the data, index the controls and precompute global statistics.
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Uncorrected profiles, finite.
-        y : array-like of shape (n_samples,)
-            Sample labels; controls are ``y == control_label``.
-        batch : array-like of shape (n_samples,), default=None
-            Batch (plate) of every sample. None: one batch.
+        [[X_fit]]
+        [[y_labels]]
+        [[batch_fit]]
 
         Returns
         -------
@@ -241,7 +238,7 @@ class PEAAugmenter(BaseEstimator):
         self._rng = _generator(self.random_state)
         return self
 
-    def canonical_correction(self):
+    def canonical_correction(self) -> ControlNormalizer:
         """Return the canonical correction used at inference: :attr:`canonical_`.
 
         A fitted ``ControlNormalizer(method="tvn", basis="feature")`` (full
@@ -258,7 +255,7 @@ class PEAAugmenter(BaseEstimator):
         return self.canonical_
 
     # ---------------------------------------------------------------- sample
-    def sampler(self, X, y, *, batch=None):
+    def sampler(self, X: ArrayLike, y: ArrayLike, *, batch: ArrayLike | None = None) -> PEASampler:
         """The validated rows and fitted statistics that draws of ``X`` come from.
 
         :meth:`sample` validates its input on every call; a sampler does it
@@ -267,12 +264,9 @@ class PEAAugmenter(BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Uncorrected profiles of batches seen in fit, finite.
-        y : array-like of shape (n_samples,)
-            Sample labels; controls are ``y == control_label``.
-        batch : array-like of shape (n_samples,), default=None
-            Batch of every sample; required when fit had ``batch``.
+        [[X_seen]]
+        [[y_labels]]
+        [[batch_seen]]
 
         Returns
         -------
@@ -289,17 +283,16 @@ class PEAAugmenter(BaseEstimator):
         return PEASampler(X, codes, ctrl, self._family, self._global, self.reg_covar,
                           self.shrinkage)
 
-    def sample(self, X, y, *, batch=None, random_state=None, return_plan=False):
+    def sample(self, X: ArrayLike, y: ArrayLike, *, batch: ArrayLike | None = None,
+               random_state: int | np.random.RandomState | np.random.Generator | None = None,
+               return_plan: bool = False) -> np.ndarray | tuple[np.ndarray, list[dict[str, Any]]]:
         """Return one random PEA augmentation of ``X`` (same shape and row order).
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Uncorrected profiles of batches seen in fit, finite.
-        y : array-like of shape (n_samples,)
-            Sample labels; controls are ``y == control_label``.
-        batch : array-like of shape (n_samples,), default=None
-            Batch of every sample; required when fit had ``batch``.
+        [[X_seen]]
+        [[y_labels]]
+        [[batch_seen]]
         random_state : int, RandomState, Generator or None, default=None
             Randomness of this draw; None advances the generator seeded in fit.
         return_plan : bool, default=False
@@ -327,7 +320,8 @@ class PEAAugmenter(BaseEstimator):
         return out, info
 
     # --------------------------------------------------------- fit_resample
-    def fit_resample(self, X, y, *, batch=None):
+    def fit_resample(self, X: ArrayLike, y: ArrayLike, *, batch: ArrayLike | None = None
+    ) -> tuple[np.ndarray | pd.DataFrame, np.ndarray | pd.Series]:
         """Fit, then return ``X`` followed by ``n_augmentations`` augmented copies.
 
         ``keep_original`` sets what comes first: ``X`` as given (default),
@@ -338,12 +332,9 @@ class PEAAugmenter(BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Uncorrected profiles, finite.
-        y : array-like of shape (n_samples,)
-            Sample labels; controls are ``y == control_label``.
-        batch : array-like of shape (n_samples,), default=None
-            Batch of every sample.
+        [[X_fit]]
+        [[y_labels]]
+        [[batch_fit]]
 
         Returns
         -------
@@ -359,14 +350,18 @@ class PEAAugmenter(BaseEstimator):
         Xa = sampler.X
         copies = [sampler.sample(self._rng)[0] for _ in range(self.n_augmentations)]
         if self.keep_original == "canonical":
-            copies.insert(0, self.canonical_.transform(Xa, batch=batch).astype(Xa.dtype, copy=False))
+            copies.insert(
+                0, self.canonical_.transform(Xa, batch=batch).astype(Xa.dtype, copy=False)
+            )
         elif self.keep_original:
             copies.insert(0, Xa)
         n = Xa.shape[0]
         self.sample_indices_ = np.tile(np.arange(n), len(copies))
         X_res = np.concatenate(copies, axis=0)
         y_res = np.asarray(y)
-        y_res = y_res.ravel()[self.sample_indices_] if y_res.ndim == 2 else y_res[self.sample_indices_]
+        y_res = (
+            y_res.ravel()[self.sample_indices_] if y_res.ndim == 2 else y_res[self.sample_indices_]
+        )
         if hasattr(X, "columns"):
             import pandas as pd
 

@@ -10,11 +10,14 @@ import numpy as np
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import validate_data
 
+from .._docstrings import fill_doc as _fill_doc
 from .._validation import check_finite_rows, check_labels, control_mask, format_examples
 from ._groups import group_rows
 
 __all__ = [
+    "PARAM_DOCS",
     "SHRINKAGE",
+    "fill_doc",
     "check_X",
     "check_batch_consistency",
     "check_controls",
@@ -27,8 +30,48 @@ __all__ = [
 SHRINKAGE = [None, StrOptions({"ledoit-wolf"}), Interval(numbers.Real, 0, 1, closed="both")]
 
 
+#: numpydoc entries shared by the estimators' docstrings (``[[name]]`` lines)
+PARAM_DOCS = {
+    "X_fit": """\
+X : array-like of shape (n_samples, n_features)
+    Uncorrected profiles, finite.""",
+    "X_seen": """\
+X : array-like of shape (n_samples, n_features)
+    Uncorrected profiles of batches seen in fit, finite.""",
+    "y_labels": """\
+y : array-like of shape (n_samples,)
+    Sample labels; controls are ``y == control_label``.""",
+    "batch_fit": """\
+batch : array-like of shape (n_samples,), default=None
+    Batch (plate) of every sample. None: all samples are one batch.""",
+    "batch_seen": """\
+batch : array-like of shape (n_samples,), default=None
+    Batch of every sample; required when fit had ``batch``.""",
+    "keys": """\
+keys : array-like of shape (n_samples,), default=None
+    Sample labels used instead of ``y`` to find the controls, for
+    pipelines whose ``y`` is a probe's target.""",
+    "reg_covar": """\
+reg_covar : float, default=0.5
+    Added to the diagonal of every batch's control covariance before the
+    CORAL inverse square root (EFAAR uses 0.5). TVN only.""",
+    "shrinkage": """\
+shrinkage : None, "ledoit-wolf" or float in [0, 1], default=None
+    Shrink each batch's control covariance towards a scaled identity
+    before CORAL: ``(1 - delta) S + delta tr(S)/d I`` with ``S`` the
+    maximum likelihood covariance and ``delta`` given or estimated by
+    :func:`sklearn.covariance.ledoit_wolf_shrinkage`. None uses the plain
+    sample covariance (EFAAR). TVN only.""",
+}
+
+fill_doc = _fill_doc(PARAM_DOCS)
+"""Decorator filling the ``[[name]]`` lines with :data:`PARAM_DOCS`."""
+
+
 def check_X(est, X, reset):
-    """Validated float ``X`` (float32 kept) with finite values; ``reset`` as in ``validate_data``."""
+    """Validated float ``X`` (float32 kept) with finite values; ``reset`` as in
+    ``validate_data``.
+    """
     X = validate_data(est, X, dtype=[np.float64, np.float32], ensure_all_finite=False, reset=reset)
     check_finite_rows(X)
     return X

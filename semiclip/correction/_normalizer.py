@@ -1,6 +1,9 @@
 """ControlNormalizer: deterministic control-based batch correction (center, center-scale, TVN)."""
 
+from __future__ import annotations
+
 import numbers
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
@@ -15,14 +18,19 @@ from ._checks import (
     check_controls_per_batch,
     check_X,
     encode_batches,
+    fill_doc,
     warn_degenerate,
 )
 from ._groups import group_rows
 from ._tvn import apply_tvn, fit_tvn
 
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+
 __all__ = ["ControlNormalizer"]
 
 
+@fill_doc
 class ControlNormalizer(TransformerMixin, BaseEstimator):
     """Batch correction on control samples: center, center-scale or TVN.
 
@@ -57,15 +65,8 @@ class ControlNormalizer(TransformerMixin, BaseEstimator):
     control_label : object, default=None
         Label of the control samples in ``y``. Required: ``fit`` raises a
         ValueError when it is None.
-    reg_covar : float, default=0.5
-        Added to the diagonal of every batch's control covariance before the
-        CORAL inverse square root (EFAAR uses 0.5). TVN only.
-    shrinkage : None, "ledoit-wolf" or float in [0, 1], default=None
-        Shrink each batch's control covariance towards a scaled identity
-        before CORAL: ``(1 - delta) S + delta tr(S)/d I`` with ``S`` the
-        maximum likelihood covariance and ``delta`` given or estimated by
-        :func:`sklearn.covariance.ledoit_wolf_shrinkage`. None uses the plain
-        sample covariance (EFAAR). TVN only.
+    [[reg_covar]]
+    [[shrinkage]]
     per_batch_scaling : bool, default=False
         TVN only: center-scale each batch on its own controls before the PCA
         (instead of on all controls, EFAAR's definition). Then each batch's
@@ -160,16 +161,9 @@ class ControlNormalizer(TransformerMixin, BaseEstimator):
     __metadata_request__fit = {"batch": True, "keys": True}
     __metadata_request__transform = {"batch": True}
 
-    def __init__(
-        self,
-        method="tvn",
-        *,
-        control_label=None,
-        reg_covar=0.5,
-        shrinkage=None,
-        per_batch_scaling=False,
-        basis="pca",
-    ):
+    def __init__(self, method: str = "tvn", *, control_label: Any = None, reg_covar: float = 0.5,
+                 shrinkage: float | str | None = None, per_batch_scaling: bool = False,
+                 basis: str = "pca") -> None:
         self.method = method
         self.control_label = control_label
         self.reg_covar = reg_covar
@@ -178,21 +172,18 @@ class ControlNormalizer(TransformerMixin, BaseEstimator):
         self.basis = basis
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y=None, *, batch=None, keys=None):
+    def fit(self, X: ArrayLike, y: ArrayLike | None = None, *, batch: ArrayLike | None = None,
+            keys: ArrayLike | None = None) -> ControlNormalizer:
         """Estimate the control statistics of every batch.
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Profiles to correct (uncorrected), finite.
+        [[X_fit]]
         y : array-like of shape (n_samples,), default=None
             Sample labels; controls are ``y == control_label``. Ignored when
             ``keys`` is given.
-        batch : array-like of shape (n_samples,), default=None
-            Batch (plate) of every sample. None: all samples are one batch.
-        keys : array-like of shape (n_samples,), default=None
-            Sample labels used instead of ``y`` to find the controls, for
-            pipelines whose ``y`` is a probe's target.
+        [[batch_fit]]
+        [[keys]]
 
         Returns
         -------
@@ -219,7 +210,10 @@ class ControlNormalizer(TransformerMixin, BaseEstimator):
             self.components_ = w.components
             self.component_scale_ = w.scale
             self.null_components_ = w.null
-            warn_degenerate(where if self.per_batch_scaling else "", cs.degenerate.any(axis=0).sum(), X.shape[1], "features")
+            warn_degenerate(
+                where if self.per_batch_scaling else "", cs.degenerate.any(axis=0).sum(),
+                X.shape[1], "features",
+            )
             warn_degenerate(
                 f" (rank-deficient: the {ctrl.order.size} controls span "
                 f"{X.shape[1] - w.null.sum()} of {X.shape[1]} dimensions)",
@@ -237,15 +231,13 @@ class ControlNormalizer(TransformerMixin, BaseEstimator):
         self.statistics_ = stats
         return self
 
-    def transform(self, X, *, batch=None):
+    def transform(self, X: ArrayLike, *, batch: ArrayLike | None = None) -> np.ndarray:
         """Correct ``X`` with the control statistics of each sample's batch.
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Profiles of batches seen in fit, finite.
-        batch : array-like of shape (n_samples,), default=None
-            Batch of every sample; required when fit had ``batch``.
+        [[X_seen]]
+        [[batch_seen]]
 
         Returns
         -------
@@ -262,19 +254,17 @@ class ControlNormalizer(TransformerMixin, BaseEstimator):
             return apply_center_scale_by_group(X, self.statistics_, groups)
         return apply_tvn(X, self.statistics_, codes, groups)
 
-    def fit_transform(self, X, y=None, *, batch=None, keys=None):
+    def fit_transform(self, X: ArrayLike, y: ArrayLike | None = None, *,
+                      batch: ArrayLike | None = None, keys: ArrayLike | None = None) -> np.ndarray:
         """Fit on ``X`` and return it corrected (see :meth:`fit`, :meth:`transform`).
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Profiles.
+        [[X_fit]]
         y : array-like of shape (n_samples,), default=None
             Sample labels; controls are ``y == control_label``.
-        batch : array-like of shape (n_samples,), default=None
-            Batch of every sample.
-        keys : array-like of shape (n_samples,), default=None
-            Labels used instead of ``y`` to find the controls.
+        [[batch_fit]]
+        [[keys]]
 
         Returns
         -------
@@ -283,7 +273,7 @@ class ControlNormalizer(TransformerMixin, BaseEstimator):
         """
         return self.fit(X, y, batch=batch, keys=keys).transform(X, batch=batch)
 
-    def get_feature_names_out(self, input_features=None):
+    def get_feature_names_out(self, input_features: ArrayLike | None = None) -> np.ndarray:
         """Output feature names.
 
         Parameters

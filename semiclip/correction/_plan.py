@@ -173,7 +173,8 @@ class PEASampler:
                 if "coral" in plan[b].steps:
                     coral_rows[b] = sub_rows[b]
             stats = fit_tvn_coral(
-                X, self._global[key], codes, coral_rows, reg=self.reg_covar, shrinkage=self.shrinkage
+                X, self._global[key], codes, coral_rows,
+                reg=self.reg_covar, shrinkage=self.shrinkage,
             )
             every = len(batches) == n_batches  # same code path as the canonical transform
             apply_tvn(X, stats, codes, groups, None if every else batches, out=out)

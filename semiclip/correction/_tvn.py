@@ -56,7 +56,8 @@ def tvn_global(X, stats, codes=None):
     return Z
 
 
-def fit_tvn_global(X, ctrl, codes, *, per_batch=False, basis="pca", steps=("center_scale", "whiten")):
+def fit_tvn_global(X, ctrl, codes, *, per_batch=False, basis="pca", steps=("center_scale", "whiten")
+):
     """Fit the shared (non-CORAL) steps of TVN on the control rows ``ctrl``.
 
     ``ctrl`` (:class:`Groups`) lists the control rows of every batch;

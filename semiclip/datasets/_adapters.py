@@ -12,123 +12,24 @@ Both return the same Bunch as :func:`semiclip.datasets.make_weakly_paired`:
 ``control_label``, ``feature_names``, plus ``metadata``.
 """
 
-import numbers
+from __future__ import annotations
+
 import os
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from sklearn.utils import Bunch
 
-from .._validation import control_mask, format_examples
-from .._keys import make_keys, missing_rows
+from .._validation import format_examples
+from ._columns import columns_message, labels_from_columns
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    import pandas as pd
+    from anndata import AnnData
 
 __all__ = ["from_dataframe", "from_anndata"]
-
-
-def _columns_message(columns, is_feature=None):
-    """``"it has columns a, b, ..."``; metadata-like columns first when features abound."""
-    columns = list(columns)
-    if is_feature is None or len(columns) <= 30:
-        return f"it has columns {format_examples(columns, k=30)}"
-    meta = [c for c, f in zip(columns, is_feature) if not f]
-    return (
-        f"its metadata columns are {format_examples(meta, k=30) or 'none'} "
-        f"(and {len(columns) - len(meta)} numeric feature columns)"
-    )
-
-
-def _labels(get, columns, where, *, key, batch, control, control_label, is_feature=None):
-    """Keys, batch and control mask from named columns (shared by both adapters).
-
-    ``get(name)`` returns a column as a 1-D numpy array; ``columns`` lists
-    the names that exist. Returns ``(y, batch, is_control, control_label,
-    used_columns)``.
-    """
-    key_cols = [key] if isinstance(key, str) else list(key)
-    if not key_cols:
-        raise ValueError("key must name at least one column.")
-    if isinstance(control, tuple):
-        if len(control) != 2:
-            raise ValueError(
-                f"control must be a column name or a (column, values) pair; got {control!r}."
-            )
-        control_col, control_values = control
-    else:
-        control_col, control_values = control, None
-    wanted = [("key", c) for c in key_cols]
-    if batch is not None:
-        wanted.append(("batch", batch))
-    if control_col is not None:
-        wanted.append(("control", control_col))
-    available = set(columns)
-    for arg, name in wanted:
-        if name not in available:
-            raise ValueError(
-                f"{arg} column {name!r} not found in {where}; "
-                f"{_columns_message(columns, is_feature)}."
-            )
-    arrays = {name: np.asarray(get(name)) for _, name in wanted}
-    for arg, name in wanted:
-        missing = missing_rows(arrays[name])
-        if missing.any():
-            rows = np.flatnonzero(missing)
-            raise ValueError(
-                f"{arg} column {name!r} has {rows.size} missing value(s) (None/NaN) at rows "
-                f"{format_examples(rows)}; drop or fill those rows first."
-            )
-    if len(key_cols) == 1:
-        y = arrays[key_cols[0]]
-        if y.dtype.kind in "US":
-            y = y.astype(object)
-    else:
-        y = make_keys(*(arrays[c] for c in key_cols))
-    key_name = key_cols[0] if len(key_cols) == 1 else key_cols
-
-    if control_col is None:
-        if control_label is None:
-            is_control = np.zeros(y.shape[0], dtype=bool)
-        else:
-            is_control = control_mask(y, control_label)
-            if not is_control.any():
-                raise ValueError(
-                    f"control_label={control_label!r} matches none of the keys of {key_name!r}; "
-                    f"keys look like {format_examples(np.unique(y.astype(str)))}. Pass the key of "
-                    "the control samples, or control=(column, values) to mark them from "
-                    "another column."
-                )
-    else:
-        column = arrays[control_col]
-        if control_values is None:
-            if column.dtype.kind != "b":
-                raise ValueError(
-                    f"control column {control_col!r} must be boolean (True for controls); it "
-                    f"has dtype {column.dtype}. Pass control=({control_col!r}, value) to mark "
-                    "the rows holding value as controls."
-                )
-            is_control = column.astype(bool)
-        else:
-            values = np.atleast_1d(np.asarray(control_values, dtype=object))
-            is_control = np.isin(column.astype(object), values)
-            if not is_control.any():
-                raise ValueError(
-                    f"control=({control_col!r}, {control_values!r}) matches no row; "
-                    f"{control_col!r} holds {format_examples(np.unique(column.astype(str)))}."
-                )
-        if control_label is None:
-            control_label = "control"
-        clash = ~is_control & control_mask(y, control_label)
-        if clash.any():
-            raise ValueError(
-                f"control_label={control_label!r} is already the key of {int(clash.sum())} "
-                f"non-control row(s) (rows {format_examples(np.flatnonzero(clash))}); pass "
-                "another control_label."
-            )
-        if y.dtype.kind != "O" and not isinstance(control_label, numbers.Number):
-            y = make_keys(y)
-        y = y.astype(object) if y.dtype.kind == "O" else y.copy()
-        y[is_control] = control_label
-    used = key_cols + [c for c in (batch, control_col) if c is not None]
-    batch_values = arrays[batch] if batch is not None else None
-    return y, batch_values, is_control, control_label, used
 
 
 _COMMON_PARAMS = """\
@@ -162,7 +63,9 @@ _RETURNS = """\
         ``metadata`` : DataFrame of the non-feature columns."""
 
 
-def from_dataframe(frame, *, key, batch=None, control=None, control_label=None, features=None):
+def from_dataframe(frame: pd.DataFrame, *, key: str | Sequence[str], batch: str | None = None,
+                   control: str | tuple[str, Any] | None = None, control_label: Any = None,
+                   features: Sequence[str] | None = None) -> Bunch:
     """Split a pycytominer-style table into ``X``, keys, batch and controls.
 
     Parameters
@@ -209,7 +112,7 @@ def from_dataframe(frame, *, key, batch=None, control=None, control_label=None, 
     is_feature = [
         not str(c).startswith("Metadata_") and frame[c].dtype.kind in "biuf" for c in columns
     ]
-    y, batch_values, is_control, control_label, used = _labels(
+    y, batch_values, is_control, control_label, used = labels_from_columns(
         lambda c: frame[c].to_numpy(),
         columns,
         "the DataFrame",
@@ -234,7 +137,7 @@ def from_dataframe(frame, *, key, batch=None, control=None, control_label=None, 
         if missing:
             raise ValueError(
                 f"features {format_examples(missing)} not found in the DataFrame; "
-                f"{_columns_message(columns, is_feature)}."
+                f"{columns_message(columns, is_feature)}."
             )
         wrong = [c for c in features if frame[c].dtype.kind not in "biuf"]
         if wrong:
@@ -276,17 +179,10 @@ def _dense_float32(matrix, what):
     return np.ascontiguousarray(matrix, dtype=np.float32)
 
 
-def from_anndata(
-    adata,
-    *,
-    key,
-    batch=None,
-    control=None,
-    control_label=None,
-    layer=None,
-    obsm=None,
-    var_column=None,
-):
+def from_anndata(adata: AnnData | str | os.PathLike[str], *, key: str | Sequence[str],
+                 batch: str | None = None, control: str | tuple[str, Any] | None = None,
+                 control_label: Any = None, layer: str | None = None, obsm: str | None = None,
+                 var_column: str | None = None) -> Bunch:
     """Take ``X``, keys, batch and controls from an AnnData object.
 
     Parameters
@@ -349,7 +245,7 @@ def from_anndata(
     if layer is not None and obsm is not None:
         raise ValueError("pass layer= or obsm=, not both: they are two sources of features.")
     obs = adata.obs
-    y, batch_values, is_control, control_label, _ = _labels(
+    y, batch_values, is_control, control_label, _ = labels_from_columns(
         lambda c: obs[c].to_numpy(),
         list(obs.columns),
         "adata.obs",
@@ -361,7 +257,8 @@ def from_anndata(
     if obsm is not None:
         if obsm not in adata.obsm:
             raise ValueError(
-                f"obsm={obsm!r} not found; adata.obsm has {format_examples(list(adata.obsm)) or 'no entries'}."
+                f"obsm={obsm!r} not found; adata.obsm has "
+                f"{format_examples(list(adata.obsm)) or 'no entries'}."
             )
         matrix = adata.obsm[obsm]
         names = (

@@ -10,12 +10,18 @@ from several columns.
 Everything works on distinct values (``numpy.unique``), never row by row.
 """
 
+from __future__ import annotations
+
 import re
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .._keys import distinct_values, missing_rows
 from .._validation import format_examples
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
 
 __all__ = ["normalize_gene_symbols", "round_to_grid", "match_report", "MatchReport"]
 
@@ -28,7 +34,7 @@ _ENSEMBL_VERSION = re.compile(r"^(ENS[A-Z]*[GTP]\d{6,})\.\d+$")
 _ORF = re.compile(r"^(C(?:\d+|X|Y))ORF(\d+)$")
 
 
-def normalize_gene_symbols(symbols, *, strip_variant=False):
+def normalize_gene_symbols(symbols: ArrayLike, *, strip_variant: bool = False) -> np.ndarray:
     """Clean gene symbols so that two sources write each gene the same way.
 
     The rules, applied to each distinct value:
@@ -96,7 +102,9 @@ def normalize_gene_symbols(symbols, *, strip_variant=False):
     return out.reshape(arr.shape)
 
 
-def round_to_grid(doses, grid=None, *, factor=None, anchor=None, decimals=None, tolerance=None):
+def round_to_grid(doses: ArrayLike, grid: ArrayLike | None = None, *, factor: float | None = None,
+                  anchor: float | None = None, decimals: int | None = None,
+                  tolerance: float | None = None) -> np.ndarray:
     """Snap concentrations to a common grid so that dose keys match.
 
     Two experiments rarely write a dose the same way (``3.3333`` vs
@@ -150,7 +158,11 @@ def round_to_grid(doses, grid=None, *, factor=None, anchor=None, decimals=None, 
     >>> bool(snapped[1] == snapped[2])
     True
     """
-    modes = [name for name, v in (("grid", grid), ("factor", factor), ("decimals", decimals)) if v is not None]
+    modes = [
+        name
+        for name, v in (("grid", grid), ("factor", factor), ("decimals", decimals))
+        if v is not None
+    ]
     if len(modes) != 1:
         raise ValueError(
             "round_to_grid needs exactly one of grid=, factor= or decimals=; got "
@@ -172,7 +184,9 @@ def round_to_grid(doses, grid=None, *, factor=None, anchor=None, decimals=None, 
     if grid is not None:
         g = np.unique(np.asarray(grid, dtype=np.float64).ravel())
         if g.size == 0 or not np.all(np.isfinite(g)) or g.min() < 0:
-            raise ValueError(f"grid must hold finite concentrations >= 0; got {format_examples(g)}.")
+            raise ValueError(
+                f"grid must hold finite concentrations >= 0; got {format_examples(g)}."
+            )
         g = g[g > 0]
         if g.size == 0:
             raise ValueError("grid must hold at least one concentration > 0.")
@@ -291,7 +305,8 @@ def _side_keys(keys, name, control_label):
     return uniq[~is_ctl], counts[~is_ctl], int(counts[is_ctl].sum())
 
 
-def match_report(tx_keys, image_keys, *, control_label=None):
+def match_report(tx_keys: ArrayLike, image_keys: ArrayLike, *, control_label: Any = None
+) -> MatchReport:
     """Report how many pairing keys the two sides share.
 
     Run it before fitting: a transcriptomics sample is only paired when its
@@ -316,7 +331,8 @@ def match_report(tx_keys, image_keys, *, control_label=None):
     Examples
     --------
     >>> from semiclip.datasets import match_report
-    >>> report = match_report(["TP53", "tp53", "BRAF", "ctl"], ["TP53", "KRAS"], control_label="ctl")
+    >>> report = match_report(["TP53", "tp53", "BRAF", "ctl"], ["TP53", "KRAS"],
+    ...                       control_label="ctl")
     >>> report.n_matched, report.n_tx_rows_matched
     (1, 1)
     >>> report
@@ -344,7 +360,9 @@ def match_report(tx_keys, image_keys, *, control_label=None):
         left = left[np.array([isinstance(v, str) for v in left], dtype=bool)]
         im_str = im_u[np.array([isinstance(v, str) for v in im_u], dtype=bool)]
         if left.size and im_str.size:
-            fixable = int(np.isin(normalize_gene_symbols(left), normalize_gene_symbols(im_str)).sum())
+            fixable = int(
+                np.isin(normalize_gene_symbols(left), normalize_gene_symbols(im_str)).sum()
+            )
     return MatchReport(
         matched_keys=tx_u[in_im],
         unmatched_tx_keys=tx_u[~in_im],

@@ -7,13 +7,19 @@ are parsed with the standard library and numpy, so pandas is only needed for
 ``as_frame=True``.
 """
 
+from __future__ import annotations
+
 import csv
 import gzip
 import io
 from importlib.resources import files
+from typing import TYPE_CHECKING
 
 import numpy as np
 from sklearn.utils import Bunch
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["load_ta_orf_l1000", "load_lincs_cellpainting"]
 
@@ -116,7 +122,8 @@ def _finish(bunch, metadata, as_frame, return_X_y):
     return bunch
 
 
-def load_ta_orf_l1000(*, as_frame=False, return_X_y=False):
+def load_ta_orf_l1000(*, as_frame: bool = False, return_X_y: bool = False
+) -> Bunch | tuple[np.ndarray | pd.DataFrame, np.ndarray]:
     """Load the TA-ORF L1000 transcriptomics profiles (3 plates, with controls).
 
     1,092 wells x 978 landmark genes; see ``DESCR`` for the study. Read from
@@ -181,7 +188,8 @@ def load_ta_orf_l1000(*, as_frame=False, return_X_y=False):
     return _finish(bunch, metadata, as_frame, return_X_y)
 
 
-def load_lincs_cellpainting(*, as_frame=False, return_X_y=False):
+def load_lincs_cellpainting(*, as_frame: bool = False, return_X_y: bool = False
+) -> Bunch | tuple[np.ndarray | pd.DataFrame, np.ndarray]:
     """Load one LINCS Cell Painting compound plate (A549, with DMSO controls).
 
     384 wells x 454 CellProfiler features; see ``DESCR``. Read from the copy

@@ -6,16 +6,23 @@ file there for the attribution). CORUM and SIGNOR are CC-BY-NC 4.0: they are
 not redistributed and load from a path given by the user.
 """
 
+from __future__ import annotations
+
 import csv
 import gzip
 import io
 import os
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .._validation import format_examples
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from numpy.typing import ArrayLike
 
 __all__ = ["KNOWN_SOURCES", "SHIPPED_SOURCES", "load_relationships", "relationship_index"]
 
@@ -26,7 +33,8 @@ KNOWN_SOURCES = ("CORUM", "HuMAP", "Reactome", "SIGNOR", "StringDB")
 _SUFFIXES = (".txt", ".txt.gz", ".csv", ".csv.gz", ".tsv", ".tsv.gz")
 
 
-def load_relationships(name_or_path, *, genes=None, data_dir=None):
+def load_relationships(name_or_path: str | os.PathLike[str], *, genes: ArrayLike | None = None,
+                       data_dir: str | os.PathLike[str] | None = None) -> np.ndarray:
     """Load a database of known gene-gene relationships as undirected pairs.
 
     The pairs are cleaned exactly as the EFAAR benchmark does
@@ -94,7 +102,9 @@ def load_relationships(name_or_path, *, genes=None, data_dir=None):
     return pairs
 
 
-def relationship_index(source, *, data_dir=None):
+def relationship_index(source: str | os.PathLike[str] | ArrayLike | pd.DataFrame, *,
+                       data_dir: str | os.PathLike[str] | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """A relationship source as integer pairs into its sorted gene list: ``(genes, first, second)``.
 
     The form the recall metric works with: ``genes[first[i]] <

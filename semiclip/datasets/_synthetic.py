@@ -1,9 +1,16 @@
 """Synthetic weakly paired transcriptomics / image-embedding data with ground truth."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
 from sklearn.utils import Bunch, check_random_state
 
 from .._bank import ImageBank
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
 
 
 def _group_sizes(n_perturbations, n_groups, rng):
@@ -15,30 +22,16 @@ def _group_sizes(n_perturbations, n_groups, rng):
     return sizes
 
 
-def make_weakly_paired(
-    n_perturbations=600,
-    n_genes=978,
-    *,
-    n_groups=None,
-    samples_per_perturbation=5,
-    n_batches=12,
-    controls_per_batch=48,
-    image_dim=128,
-    images_per_perturbation=3,
-    latent_dim=16,
-    nuisance_dim=24,
-    group_strength=0.6,
-    tx_signal=0.35,
-    tx_nuisance=1.0,
-    tx_noise=1.0,
-    image_noise=1.0,
-    batch_strength=1.0,
-    program_size=60,
-    plate_layout="random",
-    plate_gain=0.0,
-    control_label="control",
-    random_state=None,
-):
+def make_weakly_paired(n_perturbations: int = 600, n_genes: int = 978, *,
+                       n_groups: int | None = None, samples_per_perturbation: int = 5,
+                       n_batches: int = 12, controls_per_batch: int = 48, image_dim: int = 128,
+                       images_per_perturbation: int = 3, latent_dim: int = 16,
+                       nuisance_dim: int = 24, group_strength: float = 0.6, tx_signal: float = 0.35,
+                       tx_nuisance: float = 1.0, tx_noise: float = 1.0, image_noise: float = 1.0,
+                       batch_strength: float = 1.0, program_size: int = 60,
+                       plate_layout: str = "random", plate_gain: float = 0.0,
+                       control_label: str = "control",
+                       random_state: int | np.random.RandomState | None = None) -> Bunch:
     """Generate a weakly paired data set with known gene-gene relationships.
 
     Perturbations (gene knock-outs) belong to groups (complexes/pathways);
@@ -184,7 +177,9 @@ def make_weakly_paired(
     elif plate_layout == "random":
         plate_of_sample = rng.randint(n_batches, size=n_trt)
     else:
-        raise ValueError(f"plate_layout must be 'random' or 'by_perturbation'; got {plate_layout!r}.")
+        raise ValueError(
+            f"plate_layout must be 'random' or 'by_perturbation'; got {plate_layout!r}."
+        )
     ctrl_plate = np.repeat(np.arange(n_batches), controls_per_batch)
 
     offsets = rng.standard_normal((n_batches, n_genes)) * batch_strength
@@ -199,7 +194,9 @@ def make_weakly_paired(
     X_trt = profile[pert_of_sample] + plate_noise(plate_of_sample)
     X_ctl = plate_noise(ctrl_plate)
     X = np.vstack([X_trt, X_ctl])
-    y = np.concatenate([keys[pert_of_sample], np.full(ctrl_plate.size, control_label, dtype=object)])
+    y = np.concatenate(
+        [keys[pert_of_sample], np.full(ctrl_plate.size, control_label, dtype=object)]
+    )
     y = y.astype(str)
     plates = np.concatenate([plate_of_sample, ctrl_plate])
     batch = np.array([f"plate_{p:02d}" for p in range(n_batches)])[plates]
@@ -247,7 +244,9 @@ def make_weakly_paired(
     )
 
 
-def split_by_key(y, *, test_size=1 / 3, control_label=None, random_state=None):
+def split_by_key(y: ArrayLike, *, test_size: float = 1 / 3, control_label: Any = None,
+                 random_state: int | np.random.RandomState | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Split samples by key: no key in both parts; controls go to both.
 
     Parameters

@@ -31,6 +31,9 @@ class ConvergenceCheck(Callback):
             f"{self.name} stopped at max_iter={trainer.config.max_epochs} epochs before the "
             "loss stopped improving; raise max_iter if the embedding is not good enough.",
             ConvergenceWarning,
+            # raised from the training loop's hook dispatch, at no fixed depth below the user's
+            # fit call; level 1 (this line) is where the warning has always pointed
+            stacklevel=1,
         )
 
 

@@ -1,4 +1,5 @@
-"""Frozen encoders, the estimator side: fit the ``"pca"`` encoder, apply any encoder, its torch forms.
+"""Frozen encoders, the estimator side: fit the ``"pca"`` encoder, apply any encoder, its torch
+forms.
 
 The encoder is frozen: a fixed feature map applied to ``X``. A PCA (or
 IncrementalPCA) is a linear map, read once from the fitted object by

@@ -6,6 +6,10 @@ adapter's weights as CPU tensors (loaded with ``weights_only``: restoring
 them runs no code).
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
@@ -16,13 +20,16 @@ from ..nn import (
     adapter_to_bytes,
 )
 
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+
 __all__ = ["FittedStateMixin"]
 
 
 class FittedStateMixin:
     """``inverse_transform``, history attributes, tags, pickling."""
 
-    def inverse_transform(self, Z):
+    def inverse_transform(self, Z: ArrayLike) -> np.ndarray:
         """Map embeddings back to gene space with the ridge decoder fitted in ``fit``.
 
         Parameters

@@ -1,10 +1,15 @@
-"""Fitting in pieces and from disk, and the DDP set-up, of :class:`~semiclip.SemiClippedTransformer`.
+"""Fitting in pieces and from disk, and the DDP set-up, of
+:class:`~semiclip.SemiClippedTransformer`.
 
 ``partial_fit``, ``X`` read from disk (``numpy.memmap``, backed AnnData)
 for ``fit`` and ``transform``, and the DDP set-up of ``strategy="ddp"``.
 Kept apart from the estimator's file so that it stays about the method;
 :class:`IncrementalMixin` only uses the estimator's own helpers.
 """
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 import numpy as np
 from sklearn.base import _fit_context
@@ -22,15 +27,25 @@ from ..nn import (
     thread_budget,
 )
 from ._encoders import stream_encoders
+from ._params import fill_doc
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+
+    from .._bank import ImageBank
+    from ._transformer import SemiClippedTransformer
 
 __all__ = ["IncrementalMixin"]
 
 
+@fill_doc
 class IncrementalMixin:
     """``partial_fit``, out-of-core ``X``, DDP set-up; mixed into the transformer."""
 
     @_fit_context(prefer_skip_nested_validation=False)
-    def partial_fit(self, X, y=None, *, image_bank=None, keys=None, batch=None):
+    def partial_fit(self, X: ArrayLike, y: ArrayLike | None = None, *,
+                    image_bank: ImageBank | None = None, keys: ArrayLike | None = None,
+                    batch: ArrayLike | None = None) -> SemiClippedTransformer:
         """Train one epoch on a chunk of samples (streaming, ``dask_ml.wrappers.Incremental``).
 
         The first call initialises the estimator from its chunk exactly as
@@ -57,7 +72,7 @@ class IncrementalMixin:
         y : array-like of shape (n_samples,)
         image_bank : ImageBank, default=None
             Required on the first call (or set as a parameter).
-        keys : array-like of shape (n_samples,), default=None
+        [[fit_keys]]
         batch : array-like of shape (n_samples,), default=None
 
         Returns

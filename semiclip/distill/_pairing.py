@@ -1,4 +1,6 @@
-"""Input handling shared by the distillation estimators: ``X``, the teacher bank, the weak pairing."""
+"""Input handling shared by the distillation estimators: ``X``, the teacher bank, the weak
+pairing.
+"""
 
 import numpy as np
 from sklearn.utils.validation import validate_data

@@ -1,23 +1,38 @@
 """RidgeDistiller: closed-form ridge regression onto each key's teacher centroid."""
 
+from __future__ import annotations
+
 import numbers
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin, _fit_context
+from sklearn.base import (
+    BaseEstimator,
+    ClassNamePrefixFeaturesOutMixin,
+    TransformerMixin,
+    _fit_context,
+)
 from sklearn.linear_model import Ridge
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
 from .._validation import check_labels, control_mask
-from ._docs import SHARED_CONSTRAINTS, fill_doc
 from ._pairing import WeakPairingMixin
+from ._params import SHARED_CONSTRAINTS, fill_doc
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+
+    from .._bank import ImageBank
 
 __all__ = ["RidgeDistiller"]
 
 
 @fill_doc
-class RidgeDistiller(WeakPairingMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+class RidgeDistiller(
+    WeakPairingMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
+):
     """Ridge regression from frozen-encoder features onto each key's mean teacher embedding.
 
     The strong, cheap baseline for cross-modal distillation on small data:
@@ -67,17 +82,10 @@ class RidgeDistiller(WeakPairingMixin, ClassNamePrefixFeaturesOutMixin, Transfor
     }
     __metadata_request__fit = {"image_bank": True, "keys": True}
 
-    def __init__(
-        self,
-        *,
-        encoder="pca",
-        encoder_dim=256,
-        alpha=1.0,
-        unpaired="raise",
-        control_label=None,
-        image_bank=None,
-        random_state=None,
-    ):
+    def __init__(self, *, encoder: Any = "pca", encoder_dim: int = 256, alpha: float = 1.0,
+                 unpaired: str = "raise", control_label: Any = None,
+                 image_bank: ImageBank | None = None,
+                 random_state: int | np.random.RandomState | None = None) -> None:
         self.encoder = encoder
         self.encoder_dim = encoder_dim
         self.alpha = alpha
@@ -87,7 +95,8 @@ class RidgeDistiller(WeakPairingMixin, ClassNamePrefixFeaturesOutMixin, Transfor
         self.random_state = random_state
 
     @_fit_context(prefer_skip_nested_validation=False)
-    def fit(self, X, y=None, *, image_bank=None, keys=None):
+    def fit(self, X: ArrayLike, y: ArrayLike | None = None, *, image_bank: ImageBank | None = None,
+            keys: ArrayLike | None = None) -> RidgeDistiller:
         """Fit the encoder and the ridge map onto teacher centroids.
 
         Parameters
@@ -98,8 +107,7 @@ class RidgeDistiller(WeakPairingMixin, ClassNamePrefixFeaturesOutMixin, Transfor
             ``keys`` is given.
         image_bank : ImageBank
             Teacher embeddings; falls back to the ``image_bank`` parameter.
-        keys : array-like of shape (n_samples,), default=None
-            Pairing keys when ``y`` is the target of a later probe.
+        [[fit_keys]]
 
         Returns
         -------
@@ -121,13 +129,15 @@ class RidgeDistiller(WeakPairingMixin, ClassNamePrefixFeaturesOutMixin, Transfor
     def _n_features_out(self):  # scikit-learn's feature-names mixin reads it
         return self.ridge_.coef_.shape[0]
 
-    def transform(self, X):
+    def transform(self, X: ArrayLike) -> np.ndarray:
         """Predicted teacher embedding of every sample, float32."""
         check_is_fitted(self)
         X = self._check_X(X, reset=False)
         return self.ridge_.predict(self._encode(X)).astype(np.float32)
 
-    def fit_transform(self, X, y=None, *, image_bank=None, keys=None):
+    def fit_transform(self, X: ArrayLike, y: ArrayLike | None = None, *,
+                      image_bank: ImageBank | None = None, keys: ArrayLike | None = None
+    ) -> np.ndarray:
         """Fit, then transform ``X``."""
         return self.fit(X, y, image_bank=image_bank, keys=keys).transform(X)
 

@@ -6,33 +6,41 @@ pairing, and hands arrays to the training loop of :mod:`semiclip.nn`
 :mod:`semiclip.nn`.
 """
 
-import numbers
+from __future__ import annotations
 
-import numpy as np
+from typing import TYPE_CHECKING, Any
+
 from sklearn.base import (
     BaseEstimator,
     ClassNamePrefixFeaturesOutMixin,
     TransformerMixin,
     _fit_context,
 )
-from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from .._validation import check_labels
 from ..nn import (
-    LOSSES,
     Device,
-    Module,
     as_row_source,
     forward_numpy,
     resolve_device,
     thread_budget,
 )
-from ._docs import SHARED_CONSTRAINTS, fill_doc
 from ._fit_steps import FitStepsMixin
 from ._fitted import FittedStateMixin
 from ._incremental import IncrementalMixin
 from ._pairing import WeakPairingMixin
+from ._params import TRANSFORMER_CONSTRAINTS, fill_doc
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    import numpy as np
+    from numpy.typing import ArrayLike
+
+    from .._bank import ImageBank
+    from ..correction import PEAAugmenter
+    from ..nn import Callback
 
 __all__ = ["SemiClippedTransformer"]
 
@@ -216,80 +224,27 @@ class SemiClippedTransformer(
     True
     """
 
-    _parameter_constraints = {
-        **SHARED_CONSTRAINTS,
-        "encoder": [*SHARED_CONSTRAINTS["encoder"], Module],
-        "hidden_layer_sizes": [StrOptions({"auto"}), "array-like"],
-        "loss": [StrOptions(set(LOSSES))],
-        "temperature": [Interval(numbers.Real, 0, None, closed="neither")],
-        "target": [StrOptions({"sample", "centroid"})],
-        "augmenter": [None, HasMethods(["fit", "sample"])],
-        "recipe": [StrOptions({"auto", "paper"})],
-        "solver": [StrOptions({"auto", "sgd", "adam", "adamw"})],
-        "batch_size": [StrOptions({"auto"}), Interval(numbers.Integral, 1, None, closed="left")],
-        "max_iter": [StrOptions({"auto"}), Interval(numbers.Integral, 1, None, closed="left")],
-        "learning_rate_init": [
-            StrOptions({"auto"}),
-            Interval(numbers.Real, 0, None, closed="neither"),
-        ],
-        "momentum": [Interval(numbers.Real, 0, 1, closed="both")],
-        "weight_decay": [StrOptions({"auto"}), Interval(numbers.Real, 0, None, closed="left")],
-        "min_learning_rate": [Interval(numbers.Real, 0, None, closed="left")],
-        "lr_schedule": [StrOptions({"cosine", "constant"})],
-        "early_stopping": [StrOptions({"auto"}), "boolean"],
-        "validation_fraction": [Interval(numbers.Real, 0, 1, closed="neither")],
-        "n_iter_no_change": [Interval(numbers.Integral, 1, None, closed="left")],
-        "tol": [Interval(numbers.Real, 0, None, closed="left")],
-        "decoder_alpha": [Interval(numbers.Real, 0, None, closed="neither")],
-        "device": [str, Device],
-        "n_threads": [None, Interval(numbers.Integral, 1, None, closed="left")],
-        "strategy": [StrOptions({"single", "ddp"})],
-        "verbose": ["verbose"],
-        "callbacks": [None, list],
-        "warm_start": ["boolean"],
-        "train_encoder": ["boolean"],
-    }
+    _parameter_constraints = TRANSFORMER_CONSTRAINTS
 
     # Side inputs requested by default when metadata routing is enabled.
     __metadata_request__fit = {"image_bank": True, "keys": True, "batch": True}
     __metadata_request__transform = {"batch": True}
 
-    def __init__(
-        self,
-        *,
-        encoder="pca",
-        encoder_dim=256,
-        hidden_layer_sizes="auto",
-        loss="infonce",
-        temperature=0.1,
-        target="sample",
-        augmenter=None,
-        recipe="auto",
-        solver="auto",
-        batch_size="auto",
-        max_iter="auto",
-        learning_rate_init="auto",
-        momentum=0.95,
-        weight_decay="auto",
-        min_learning_rate=1e-6,
-        lr_schedule="cosine",
-        early_stopping="auto",
-        validation_fraction=0.1,
-        n_iter_no_change=10,
-        tol=1e-4,
-        unpaired="raise",
-        control_label=None,
-        decoder_alpha=1.0,
-        image_bank=None,
-        device="auto",
-        n_threads=None,
-        strategy="single",
-        random_state=None,
-        verbose=0,
-        callbacks=None,
-        warm_start=False,
-        train_encoder=False,
-    ):
+    def __init__(self, *, encoder: Any = "pca", encoder_dim: int = 256,
+                 hidden_layer_sizes: str | Sequence[int] = "auto", loss: str = "infonce",
+                 temperature: float = 0.1, target: str = "sample",
+                 augmenter: PEAAugmenter | None = None, recipe: str = "auto", solver: str = "auto",
+                 batch_size: int | str = "auto", max_iter: int | str = "auto",
+                 learning_rate_init: float | str = "auto", momentum: float = 0.95,
+                 weight_decay: float | str = "auto", min_learning_rate: float = 1e-6,
+                 lr_schedule: str = "cosine", early_stopping: bool | str = "auto",
+                 validation_fraction: float = 0.1, n_iter_no_change: int = 10, tol: float = 1e-4,
+                 unpaired: str = "raise", control_label: Any = None, decoder_alpha: float = 1.0,
+                 image_bank: ImageBank | None = None, device: str | Device = "auto",
+                 n_threads: int | None = None, strategy: str = "single",
+                 random_state: int | np.random.RandomState | None = None, verbose: int = 0,
+                 callbacks: list[Callback] | None = None, warm_start: bool = False,
+                 train_encoder: bool = False) -> None:
         self.encoder = encoder
         self.encoder_dim = encoder_dim
         self.hidden_layer_sizes = hidden_layer_sizes
@@ -324,7 +279,9 @@ class SemiClippedTransformer(
         self.train_encoder = train_encoder
 
     @_fit_context(prefer_skip_nested_validation=False)
-    def fit(self, X, y=None, *, image_bank=None, keys=None, batch=None):
+    def fit(self, X: ArrayLike, y: ArrayLike | None = None, *, image_bank: ImageBank | None = None,
+            keys: ArrayLike | None = None, batch: ArrayLike | None = None
+    ) -> SemiClippedTransformer:
         """Train the adapter on weakly paired data.
 
         Parameters
@@ -342,10 +299,7 @@ class SemiClippedTransformer(
         image_bank : ImageBank
             Frozen teacher embeddings with their keys. Falls back to the
             ``image_bank`` parameter.
-        keys : array-like of shape (n_samples,), default=None
-            Pairing keys when ``y`` holds something else, typically the
-            target of a probe later in a Pipeline (e.g. mechanism of action):
-            ``pipe.fit(X, moa, semiclippedtransformer__keys=perturbation)``.
+        [[fit_keys]]
         batch : array-like of shape (n_samples,), default=None
             Plate / batch of every sample; required with an augmenter.
 
@@ -360,7 +314,7 @@ class SemiClippedTransformer(
             )
         return self
 
-    def transform(self, X, *, batch=None):
+    def transform(self, X: ArrayLike, *, batch: ArrayLike | None = None) -> np.ndarray:
         """Embed transcriptomics profiles in the teacher space.
 
         Parameters
@@ -393,7 +347,9 @@ class SemiClippedTransformer(
             device = resolve_device(self.device)
             return forward_numpy(self.adapter_, self._encode(X, device), device)
 
-    def fit_transform(self, X, y=None, *, image_bank=None, keys=None, batch=None):
+    def fit_transform(self, X: ArrayLike, y: ArrayLike | None = None, *,
+                      image_bank: ImageBank | None = None, keys: ArrayLike | None = None,
+                      batch: ArrayLike | None = None) -> np.ndarray:
         """Fit, then embed ``X`` (same as ``fit(...).transform(X)``)."""
         self.fit(X, y, image_bank=image_bank, keys=keys, batch=batch)
         return self.transform(X, batch=batch)

@@ -74,9 +74,8 @@ def prepare_heldout(data, *, seed=0, test_size=1 / 3):
     return tr, te, Xtr, Xte
 
 
-def run_heldout(
-    method, data, *, seed=0, test_size=1 / 3, eval_normalize=EVAL_NORMALIZE, prepared=None
-):
+def run_heldout(method, data, *, seed=0, test_size=1 / 3, eval_normalize=EVAL_NORMALIZE,
+                prepared=None):
     """Fit ``method`` on the training keys of ``data`` and score the held-out keys.
 
     Parameters
@@ -122,7 +121,9 @@ def run_heldout(
                 est.fit(Xtr, y[tr], image_bank=data.image_bank)
                 Z = est.transform(Xte)
     seconds = time.perf_counter() - start
-    scores = score_embedding(np.asarray(Z), Xte, y[te], b[te], data.relationships, ctl, eval_normalize)
+    scores = score_embedding(
+        np.asarray(Z), Xte, y[te], b[te], data.relationships, ctl, eval_normalize
+    )
     scores["fit_seconds"] = seconds
     return scores
 

@@ -57,7 +57,9 @@ def _above_merge(S, P_desc, k):
     row_sorted = np.sort(S, axis=1)
     # ascending positives, padding (+inf) last; P_desc has its -inf padding last
     idx = np.clip(k[:, np.newaxis] - 1 - np.arange(k_max), 0, k_max - 1)
-    P_asc = np.where(np.arange(k_max) < k[:, np.newaxis], np.take_along_axis(P_desc, idx, axis=1), np.inf)
+    P_asc = np.where(
+        np.arange(k_max) < k[:, np.newaxis], np.take_along_axis(P_desc, idx, axis=1), np.inf
+    )
     merged = np.concatenate([row_sorted, P_asc], axis=1)
     # stable: a sample equal to a positive stays before it, so it is not "above"
     order = np.argsort(merged, axis=1, kind="stable")

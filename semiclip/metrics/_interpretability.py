@@ -1,11 +1,17 @@
 """Interpretability preservation: how well gene expression is decodable."""
 
+from __future__ import annotations
+
 import numbers
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .._validation import check_finite_rows, check_labels, control_mask, format_examples
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
 
 _DEFAULT_ALPHAS = (1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0, 1000.0)
 
@@ -56,18 +62,11 @@ class InterpretabilityResult:
         )
 
 
-def interpretability_score(
-    Z,
-    X,
-    *,
-    batch=None,
-    is_control=None,
-    control_label=None,
-    y=None,
-    alpha=_DEFAULT_ALPHAS,
-    cv=5,
-    random_state=None,
-):
+def interpretability_score(Z: ArrayLike, X: ArrayLike, *, batch: ArrayLike | None = None,
+                           is_control: ArrayLike | None = None, control_label: Any = None,
+                           y: ArrayLike | None = None, alpha: float | ArrayLike = _DEFAULT_ALPHAS,
+                           cv: Any = 5, random_state: int | np.random.RandomState | None = None
+) -> InterpretabilityResult:
     """Interpretability preservation: decode gene expression from an embedding.
 
     A ridge decoder ``Z -> X`` (``Z`` standardised) is cross-fitted: each

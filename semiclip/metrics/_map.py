@@ -1,14 +1,20 @@
 """Retrieval mean average precision (the convention of the copairs package)."""
 
+from __future__ import annotations
+
 import numbers
 import warnings
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .._validation import check_finite_rows, check_labels, control_mask, format_examples
 from ._ap import average_precision, expected_ap, n_positives, random_ap
 from ._similarity import DISTANCES, PairwiseSimilarity
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
 
 
 @dataclass(frozen=True, repr=False)
@@ -93,16 +99,10 @@ class MAPResult:
         return pd.DataFrame(data)
 
 
-def mean_average_precision(
-    embeddings,
-    labels,
-    *,
-    groups=None,
-    distance="cosine",
-    control_label=None,
-    null_size=None,
-    random_state=None,
-):
+def mean_average_precision(embeddings: ArrayLike, labels: ArrayLike, *,
+                           groups: ArrayLike | None = None, distance: str = "cosine",
+                           control_label: Any = None, null_size: int | None = None,
+                           random_state: int | np.random.RandomState | None = None) -> MAPResult:
     """Replicate / same-label retrieval mAP, as the copairs package computes it.
 
     Every sample is a query. Its candidates are ranked by decreasing

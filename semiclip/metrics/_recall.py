@@ -1,7 +1,10 @@
 """EFAAR known-relationship recall of a gene embedding."""
 
+from __future__ import annotations
+
 import warnings
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -9,6 +12,12 @@ from .._validation import check_finite_rows, check_labels, control_mask, format_
 from ._null_ranks import chance_fraction, null_ranks
 from ._relationship_sources import is_source_list, pairs_in_map, sources_of
 from ._similarity import PairwiseSimilarity
+
+if TYPE_CHECKING:
+    import os
+    from collections.abc import Mapping, Sequence
+
+    from numpy.typing import ArrayLike
 
 _NORMALIZE = ("tvn", "center", "center_scale")
 
@@ -82,17 +91,12 @@ class RecallResult:
 
 
 def known_relationship_recall(
-    embeddings,
-    genes,
-    *,
-    relationships,
-    batch=None,
-    is_control=None,
-    control_label=None,
-    normalize="tvn",
-    thresholds=(0.05, 0.95),
-    data_dir=None,
-):
+    embeddings: ArrayLike, genes: ArrayLike, *,
+    relationships: str | os.PathLike[str] | ArrayLike | Mapping[str, Any] | Sequence[Any],
+    batch: ArrayLike | None = None, is_control: ArrayLike | None = None,
+    control_label: Any = None, normalize: str | None = "tvn",
+    thresholds: tuple[float, float] = (0.05, 0.95), data_dir: str | os.PathLike[str] | None = None,
+) -> RecallResult | dict[str, RecallResult]:
     """Recall of known gene-gene relationships (the EFAAR benchmark).
 
     Follows ``efaar_benchmarking``'s ``known_relationship_benchmark``:

@@ -8,9 +8,19 @@ routing: ``scorer.set_score_request(groups=True)`` once
 ``sklearn.set_config(enable_metadata_routing=True)``.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 from .._validation import control_mask
 from ._map import mean_average_precision
 from ._recall import known_relationship_recall
+
+if TYPE_CHECKING:
+    import os
+    from collections.abc import Callable, Mapping, Sequence
+
+    from numpy.typing import ArrayLike
 
 
 def _map_score(y_true, embedding, *, groups=None, distance="cosine", control_label=None):
@@ -22,17 +32,8 @@ def _map_score(y_true, embedding, *, groups=None, distance="cosine", control_lab
     return result.map
 
 
-def _recall_score(
-    y_true,
-    embedding,
-    *,
-    batch=None,
-    relationships,
-    control_label=None,
-    normalize=None,
-    thresholds=(0.05, 0.95),
-    data_dir=None,
-):
+def _recall_score(y_true, embedding, *, batch=None, relationships, control_label=None,
+                  normalize=None, thresholds=(0.05, 0.95), data_dir=None):
     result = known_relationship_recall(
         embedding,
         y_true,
@@ -46,7 +47,8 @@ def _recall_score(
     return result.recall
 
 
-def make_retrieval_scorer(*, distance="cosine", control_label=None):
+def make_retrieval_scorer(*, distance: str = "cosine", control_label: Any = None
+) -> Callable[..., float]:
     """Scorer: retrieval mAP of the transformed held-out samples.
 
     The scorer calls ``estimator.transform(X)`` (the estimator is usually a
@@ -94,13 +96,10 @@ def make_retrieval_scorer(*, distance="cosine", control_label=None):
 
 
 def make_recall_scorer(
-    relationships,
-    *,
-    control_label=None,
-    normalize=None,
-    thresholds=(0.05, 0.95),
-    data_dir=None,
-):
+    relationships: str | os.PathLike[str] | ArrayLike | Mapping[str, Any] | Sequence[Any], *,
+    control_label: Any = None, normalize: str | None = None,
+    thresholds: tuple[float, float] = (0.05, 0.95), data_dir: str | os.PathLike[str] | None = None,
+) -> Callable[..., float]:
     """Scorer: known-relationship recall of the transformed held-out samples.
 
     The scorer calls ``estimator.transform(X)`` and returns

@@ -131,6 +131,7 @@ __all__ = [
     "make_adapter",
     "make_optimizer",
     "masked_cross_entropy",
+    "resolve_device",
     "siglip_loss",
     "siglip_sum",
     "split_fine_tuned",

@@ -69,7 +69,8 @@ class DecoderMoments:
         Zc = Z - z_mean
         if sparse.issparse(X):
             x_mean = torch.as_tensor(np.asarray(X.mean(axis=0), dtype=np.float64).ravel())
-            zx = torch.as_tensor(np.asarray(X.T @ Zc.cpu().numpy()).T)  # Zc sums to 0: x_mean drops out
+            # Zc sums to 0: x_mean drops out
+            zx = torch.as_tensor(np.asarray(X.T @ Zc.cpu().numpy()).T)
             x_mean, zx = x_mean.to(self.device), zx.to(self.device)
         else:
             X = torch.as_tensor(np.asarray(X)).to(self.device, torch.float64)
@@ -93,7 +94,9 @@ class DecoderMoments:
         """The fitted :class:`LinearDecoder` (ridge penalty ``alpha``)."""
         if self.n == 0:
             raise ValueError("The decoder needs at least one sample.")
-        gram = self.zz + alpha * torch.eye(self.zz.shape[0], dtype=torch.float64, device=self.device)
+        gram = self.zz + alpha * torch.eye(
+            self.zz.shape[0], dtype=torch.float64, device=self.device
+        )
         chol, info = torch.linalg.cholesky_ex(gram)
         if int(info) == 0:
             coef = torch.cholesky_solve(self.zx, chol)
@@ -130,7 +133,9 @@ def decoder_from_embeddings(model, Z, X, device, alpha, chunk=CHUNK_ROWS):
 
 
 def decoder_from_source(source, model, device, alpha, *, on_device=None, on_host=None):
-    """The ridge decoder from ``(model(encoder(rows)), rows)`` of an on-disk ``X``, chunk by chunk."""
+    """The ridge decoder from ``(model(encoder(rows)), rows)`` of an on-disk ``X``, chunk by
+    chunk.
+    """
     moments = DecoderMoments(device)
     for raw, out in embed_source(source, model, device, on_device=on_device, on_host=on_host):
         moments.update(out, raw)

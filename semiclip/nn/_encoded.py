@@ -38,7 +38,9 @@ class EncodedRows:
 
     @torch.no_grad()
     def add_variant(self, key, Y_centered, offset):
-        """Store rows ``Y`` (centred) and ``Y @ P + offset``; return the float32 ``Y`` (numpy view)."""
+        """Store rows ``Y`` (centred) and ``Y @ P + offset``; return the float32 ``Y`` (numpy
+        view).
+        """
         Yc = _t(Y_centered)
         self._variants[key] = (Yc, Yc @ self.P + _t(offset))
         return Yc.numpy()
@@ -55,7 +57,9 @@ class EncodedRows:
 
     @torch.no_grad()
     def center(self, out, rows, sub_rows, offset):
-        """``out[rows] = Xs[rows] P - mean(Xs[sub_rows] P) - offset``: centring in the output space."""
+        """``out[rows] = Xs[rows] P - mean(Xs[sub_rows] P) - offset``: centring in the output
+        space.
+        """
         sub_mean = self.XsP[torch.from_numpy(sub_rows)].mean(dim=0)
         torch.sub(self.XsP[rows], sub_mean + _t(offset), out=out[rows])
 

@@ -149,5 +149,7 @@ def with_trainable_encoder(encoder, adapter):
 
 
 def split_fine_tuned(model):
-    """``(ModuleEncoder of the trained encoder, adapter)`` of :func:`with_trainable_encoder`'s model."""
+    """``(ModuleEncoder of the trained encoder, adapter)`` of :func:`with_trainable_encoder`'s
+    model.
+    """
     return ModuleEncoder(model[0].cpu()), model[1]

@@ -227,7 +227,9 @@ class SparseDatasetSource(_RowSource):
 
 
 def check_source(source, name="X"):
-    """Numeric dtype and finite values, checked chunk by chunk (the error of ``check_finite_rows``)."""
+    """Numeric dtype and finite values, checked chunk by chunk (the error of
+    ``check_finite_rows``).
+    """
     if source.dtype.kind not in "biuf":
         raise TypeError(
             f"{name} must be numeric; the on-disk matrix has dtype {source.dtype}. "

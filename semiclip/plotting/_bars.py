@@ -1,11 +1,20 @@
 """Recall bars per database, with intervals over seeds."""
 
+from __future__ import annotations
+
 import numbers
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .._stats import t_interval
-from ._base import axes, finish
+from ._base import axes, fill_doc, finish
+
+if TYPE_CHECKING:
+    import os
+    from collections.abc import Mapping
+
+    from matplotlib.axes import Axes
 
 __all__ = ["plot_recall_bars"]
 
@@ -35,7 +44,10 @@ def _interval(values, ci):
     return t_interval(values, ci)
 
 
-def plot_recall_bars(results, ax=None, *, ci=0.95, chance=None, ylabel="recall", path=None):
+@fill_doc
+def plot_recall_bars(results: Mapping[Any, Any], ax: Axes | None = None, *, ci: float | None = 0.95,
+                     chance: float | None = None, ylabel: str = "recall",
+                     path: str | os.PathLike[str] | None = None) -> Axes:
     """Bar plot of recall per database, with intervals over seeds.
 
     Parameters
@@ -45,8 +57,7 @@ def plot_recall_bars(results, ax=None, *, ci=0.95, chance=None, ylabel="recall",
         ``{method: {database: values}}`` (bars grouped by database, one
         colour per method). ``values`` is a number, an object with a
         ``.recall`` attribute, or a list of them (one per seed).
-    ax : matplotlib Axes, optional
-        Where to draw; a new figure by default.
+    [[ax]]
     ci : float or None, default=0.95
         Level of the error bars: a Student-t interval of the mean over
         seeds, ``mean +/- t_{(1+ci)/2, n-1} * sd / sqrt(n)``; no bar for a
@@ -54,8 +65,7 @@ def plot_recall_bars(results, ax=None, *, ci=0.95, chance=None, ylabel="recall",
     chance : float, optional
         Draw a dashed horizontal line at the chance level.
     ylabel : str, default="recall"
-    path : str or path-like, optional
-        Also save the figure there as a PNG.
+    [[path]]
 
     Returns
     -------

@@ -1,6 +1,20 @@
 """Figure plumbing shared by every plot: matplotlib on demand, new axes, saving."""
 
-__all__ = ["axes", "finish"]
+from .._docstrings import fill_doc as _fill_doc
+
+__all__ = ["PARAM_DOCS", "axes", "fill_doc", "finish"]
+
+#: numpydoc entries every plot shares (``[[name]]`` lines of its docstring)
+PARAM_DOCS = {
+    "ax": """\
+ax : matplotlib Axes, optional
+    Where to draw; a new figure by default.""",
+    "path": """\
+path : str or path-like, optional
+    Also save the figure there as a PNG.""",
+}
+
+fill_doc = _fill_doc(PARAM_DOCS)
 
 
 def _require_matplotlib():

@@ -1,8 +1,17 @@
 """Training curves: the loss and the validation score per epoch."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
 
-from ._base import axes, finish
+from ._base import axes, fill_doc, finish
+
+if TYPE_CHECKING:
+    import os
+
+    from matplotlib.axes import Axes
 
 __all__ = ["plot_loss_curves"]
 
@@ -15,7 +24,9 @@ def _curve(source, names):
     return None
 
 
-def plot_loss_curves(estimator_or_history, ax=None, *, path=None):
+@fill_doc
+def plot_loss_curves(estimator_or_history: Any, ax: Axes | None = None, *,
+                     path: str | os.PathLike[str] | None = None) -> Axes:
     """Plot the training loss and, when recorded, the validation score per epoch.
 
     Parameters
@@ -27,10 +38,8 @@ def plot_loss_curves(estimator_or_history, ax=None, *, path=None):
         ``MLPClassifier``; a training history with ``loss_curve`` and
         ``validation_scores``; a dict with those keys; or a sequence of
         losses.
-    ax : matplotlib Axes, optional
-        Where to draw; a new figure by default.
-    path : str or path-like, optional
-        Also save the figure there as a PNG.
+    [[ax]]
+    [[path]]
 
     Returns
     -------

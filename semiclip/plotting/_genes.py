@@ -1,15 +1,27 @@
 """Gene attributions as horizontal bars."""
 
+from __future__ import annotations
+
 import numbers
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ._base import axes, finish
+from ._base import axes, fill_doc, finish
+
+if TYPE_CHECKING:
+    import os
+
+    from matplotlib.axes import Axes
+    from numpy.typing import ArrayLike
 
 __all__ = ["plot_gene_attributions"]
 
 
-def plot_gene_attributions(scores, feature_names=None, *, top=20, ax=None, path=None):
+@fill_doc
+def plot_gene_attributions(scores: ArrayLike, feature_names: ArrayLike | None = None, *,
+                           top: int = 20, ax: Axes | None = None,
+                           path: str | os.PathLike[str] | None = None) -> Axes:
     """Horizontal bars of the ``top`` features with the largest absolute attribution.
 
     Parameters
@@ -22,10 +34,8 @@ def plot_gene_attributions(scores, feature_names=None, *, top=20, ax=None, path=
         Names of the features; default the Series index or ``"feature i"``.
     top : int, default=20
         Number of features shown, largest ``|score|`` at the top.
-    ax : matplotlib Axes, optional
-        Where to draw; a new figure by default.
-    path : str or path-like, optional
-        Also save the figure there as a PNG.
+    [[ax]]
+    [[path]]
 
     Returns
     -------

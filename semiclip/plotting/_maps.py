@@ -1,11 +1,21 @@
 """2-D maps of perturbation embeddings, coloured by group."""
 
+from __future__ import annotations
+
 import numbers
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .._validation import control_mask
-from ._base import axes, finish
+from ._base import axes, fill_doc, finish
+
+if TYPE_CHECKING:
+    import os
+    from collections.abc import Mapping
+
+    from matplotlib.axes import Axes
+    from numpy.typing import ArrayLike
 
 __all__ = ["plot_embedding_map"]
 
@@ -30,18 +40,11 @@ def _group_of_keys(groups, uniq, first_row, n_rows):
     )
 
 
-def plot_embedding_map(
-    embeddings,
-    keys,
-    *,
-    groups=None,
-    method="pca",
-    control_label=None,
-    max_groups=10,
-    random_state=0,
-    ax=None,
-    path=None,
-):
+@fill_doc
+def plot_embedding_map(embeddings: ArrayLike, keys: ArrayLike, *,
+                       groups: Mapping[Any, Any] | ArrayLike | None = None, method: str = "pca",
+                       control_label: Any = None, max_groups: int = 10, random_state: int = 0,
+                       ax: Axes | None = None, path: str | os.PathLike[str] | None = None) -> Axes:
     """2-D map of the mean embedding of every perturbation, coloured by group.
 
     Parameters
@@ -63,10 +66,8 @@ def plot_embedding_map(
         Colour the ``max_groups`` largest groups; the others join "other".
     random_state : int, default=0
         Seed of the projection (PCA's solver, UMAP).
-    ax : matplotlib Axes, optional
-        Where to draw; a new figure by default.
-    path : str or path-like, optional
-        Also save the figure there as a PNG.
+    [[ax]]
+    [[path]]
 
     Returns
     -------
@@ -89,7 +90,8 @@ def plot_embedding_map(
         raise ValueError(f"embeddings must be 2-D (n_samples, n_dims); got shape {E.shape}.")
     if keys.shape != (E.shape[0],):
         raise ValueError(
-            f"keys must have one entry per row of embeddings ({E.shape[0]}); got shape {keys.shape}."
+            f"keys must have one entry per row of embeddings ({E.shape[0]}); "
+            f"got shape {keys.shape}."
         )
     if method not in ("pca", "umap"):
         raise ValueError(f"method must be 'pca' or 'umap'; got {method!r}.")

@@ -8,6 +8,9 @@ import pytest
 
 from semiclip.cli import main
 
+# short fits on purpose; the warning itself is tested in distill/test_transformer.py
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
 pd = pytest.importorskip("pandas")
 
 FIT_PARAMS = ["--max-iter", "3", "--encoder-dim", "8", "--verbose", "0"]
@@ -280,6 +283,7 @@ def _raw_heldout_recall(seed):
     return slow_recall(Z[trt], y[trt], d.relationships)
 
 
+@pytest.mark.slow
 def test_benchmark_tiny(tmp_path, capsys):
     from scipy import stats
 

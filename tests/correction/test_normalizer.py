@@ -3,7 +3,6 @@
 import pickle
 import re
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,9 +13,6 @@ from sklearn.pipeline import make_pipeline
 from semiclip import ControlNormalizer
 
 from .._reference import slow_center_scale
-
-DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
-TA_ORF = DATA / "ta_orf_l1000" / "TA_OE005_U2OS_72H_L1000_level4.csv.gz"
 
 
 def _inv_sqrt(S):
@@ -71,7 +67,8 @@ def test_tvn_feature_basis_is_an_orthogonal_rotation_of_pca_basis(plates):
     pca_basis = ControlNormalizer(control_label="ctrl").fit(X, y, batch=batch)
     feat = ControlNormalizer(control_label="ctrl", basis="feature")
     out_f = feat.fit_transform(X, y, batch=batch)
-    np.testing.assert_allclose(out_f, pca_basis.transform(X, batch=batch) @ pca_basis.components_, atol=1e-10)
+    np.testing.assert_allclose(out_f, pca_basis.transform(X, batch=batch) @ pca_basis.components_,
+                               atol=1e-10)
     # cosine geometry unchanged
     out_p = pca_basis.transform(X, batch=batch)
     np.testing.assert_allclose(out_f @ out_f.T, out_p @ out_p.T, atol=1e-8)
@@ -88,7 +85,8 @@ def test_transform_new_rows_uses_fitted_statistics(plates):
 def test_shrinkage_changes_tvn_and_stays_finite(plates):
     X, y, batch = plates
     plain = ControlNormalizer(control_label="ctrl").fit_transform(X, y, batch=batch)
-    lw = ControlNormalizer(control_label="ctrl", shrinkage="ledoit-wolf").fit_transform(X, y, batch=batch)
+    lw = ControlNormalizer(control_label="ctrl",
+                           shrinkage="ledoit-wolf").fit_transform(X, y, batch=batch)
     none = ControlNormalizer(control_label="ctrl", shrinkage=0.0).fit_transform(X, y, batch=batch)
     assert np.isfinite(lw).all() and not np.allclose(lw, plain)
     # shrinkage=0 is the ML covariance (ddof=0): close to, not equal to, the default (ddof=1)
@@ -97,7 +95,8 @@ def test_shrinkage_changes_tvn_and_stays_finite(plates):
 
 def test_per_batch_scaling_centers_each_batch_controls(plates):
     X, y, batch = plates
-    out = ControlNormalizer(control_label="ctrl", per_batch_scaling=True).fit_transform(X, y, batch=batch)
+    out = ControlNormalizer(control_label="ctrl",
+                            per_batch_scaling=True).fit_transform(X, y, batch=batch)
     for b in np.unique(batch):
         np.testing.assert_allclose(out[(batch == b) & (y == "ctrl")].mean(axis=0), 0, atol=1e-10)
     glob = ControlNormalizer(control_label="ctrl").fit_transform(X, y, batch=batch)
@@ -128,7 +127,8 @@ def test_control_label_none_is_an_error(plates):
 
 def test_no_controls_is_an_error(plates):
     X, y, batch = plates
-    with pytest.raises(ValueError, match="No control samples: no entry of y equals control_label='DMSO'"):
+    with pytest.raises(ValueError,
+                       match="No control samples: no entry of y equals control_label='DMSO'"):
         ControlNormalizer(control_label="DMSO").fit(X, y, batch=batch)
 
 
@@ -206,7 +206,8 @@ def test_invalid_parameter_message():
 # ----------------------------------------------------- sklearn integration
 def test_pipeline_without_and_with_metadata_routing(plates):
     X, y, batch = plates
-    expected = PCA(2).fit_transform(ControlNormalizer(control_label="ctrl").fit_transform(X, y, batch=batch))
+    expected = PCA(2).fit_transform(
+        ControlNormalizer(control_label="ctrl").fit_transform(X, y, batch=batch))
     pipe = make_pipeline(ControlNormalizer(control_label="ctrl"), PCA(2))
     np.testing.assert_allclose(pipe.fit_transform(X, y, controlnormalizer__batch=batch), expected)
     with sklearn.config_context(enable_metadata_routing=True):
@@ -236,11 +237,8 @@ def test_float32_preserved_and_pickle_roundtrip(plates):
 
 # ---------------------------------------------------------------- real data
 @pytest.fixture(scope="module")
-def ta_orf():
-    if not TA_ORF.exists():
-        pytest.skip(f"real TA-ORF data not found at {TA_ORF}")
-    pd = pytest.importorskip("pandas")
-    df = pd.read_csv(TA_ORF)
+def ta_orf(ta_orf_frame):
+    df = ta_orf_frame
     genes = [c for c in df.columns if not c.startswith("Metadata_")]
     y = np.where(df["Metadata_pert_type"].str.startswith("ctl"), "ctl", "trt")
     return df[genes].to_numpy(np.float64), y, df["Metadata_Plate"].to_numpy()

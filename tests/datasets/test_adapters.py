@@ -59,7 +59,8 @@ def test_from_dataframe_multi_column_key_and_controls():
 
 
 def test_from_dataframe_numeric_keys_become_strings_when_controls_are_relabelled():
-    frame = pd.DataFrame({"pert": [7, 8, 9], "Metadata_ctl": [False, False, True], "f": [1.0, 2.0, 3.0]})
+    frame = pd.DataFrame({"pert": [7, 8, 9], "Metadata_ctl": [False, False, True],
+                          "f": [1.0, 2.0, 3.0]})
     d = from_dataframe(frame, key="pert", control="Metadata_ctl")
     assert d.y.tolist() == ["7", "8", "control"]
     d = from_dataframe(frame, key="pert", control="Metadata_ctl", control_label=-1)
@@ -86,24 +87,31 @@ def test_from_dataframe_explicit_features():
 
 def test_from_dataframe_errors():
     frame = _frame()
-    with pytest.raises(ValueError, match=re.escape("key column 'gene' not found in the DataFrame; it has columns 'Metadata_gene'")):
+    with pytest.raises(ValueError, match=re.escape("key column 'gene' not found in the DataFrame; "
+                                                   "it has columns 'Metadata_gene'")):
         from_dataframe(frame, key="gene")
     with pytest.raises(ValueError, match="batch column 'Plate' not found"):
         from_dataframe(frame, key="Metadata_gene", batch="Plate")
-    with pytest.raises(ValueError, match=re.escape("control_label='DMSO' matches none of the keys of 'Metadata_gene'; keys look like 'EMPTY', 'KRAS', 'TP53'")):
+    with pytest.raises(ValueError, match=re.escape("control_label='DMSO' matches none of the keys "
+                                                   "of 'Metadata_gene'; keys look like 'EMPTY', "
+                                                   "'KRAS', 'TP53'")):
         from_dataframe(frame, key="Metadata_gene", control_label="DMSO")
     with pytest.raises(ValueError, match="control column 'Metadata_pert_type' must be boolean"):
         from_dataframe(frame, key="Metadata_gene", control="Metadata_pert_type")
-    with pytest.raises(ValueError, match=re.escape("control=('Metadata_pert_type', 'x') matches no row")):
+    with pytest.raises(ValueError,
+                       match=re.escape("control=('Metadata_pert_type', 'x') matches no row")):
         from_dataframe(frame, key="Metadata_gene", control=("Metadata_pert_type", "x"))
-    with pytest.raises(ValueError, match=re.escape("control_label='TP53' is already the key of 2 non-control row(s)")):
+    with pytest.raises(ValueError, match=re.escape("control_label='TP53' is already the key of 2 "
+                                                   "non-control row(s)")):
         from_dataframe(frame, key="Metadata_gene", control="Metadata_is_ctl", control_label="TP53")
     with pytest.raises(ValueError, match="a column name or a \\(column, values\\) pair"):
         from_dataframe(frame, key="Metadata_gene", control=("a", "b", "c"))
     bad = frame.assign(Metadata_gene=["TP53", None, "KRAS", "EMPTY", "EMPTY"])
-    with pytest.raises(ValueError, match=re.escape("key column 'Metadata_gene' has 1 missing value(s) (None/NaN) at rows 1")):
+    with pytest.raises(ValueError, match=re.escape("key column 'Metadata_gene' has 1 missing "
+                                                   "value(s) (None/NaN) at rows 1")):
         from_dataframe(bad, key="Metadata_gene")
-    with pytest.raises(ValueError, match=re.escape("1 column(s) are neither numeric features nor Metadata_ columns: 'note'")):
+    with pytest.raises(ValueError, match=re.escape("1 column(s) are neither numeric features nor "
+                                                   "Metadata_ columns: 'note'")):
         from_dataframe(frame.assign(note="x"), key="Metadata_gene")
     with pytest.raises(ValueError, match=re.escape("features 'g3' not found")):
         from_dataframe(frame, key="Metadata_gene", features=["g1", "g3"])
@@ -121,7 +129,8 @@ def test_from_dataframe_errors():
 def test_from_dataframe_error_lists_metadata_first_for_wide_tables():
     wide = pd.DataFrame(np.zeros((2, 40)), columns=[f"f{i}" for i in range(40)])
     wide.insert(0, "Metadata_well", ["A1", "A2"])
-    with pytest.raises(ValueError, match=re.escape("its metadata columns are 'Metadata_well' (and 40 numeric feature columns)")):
+    with pytest.raises(ValueError, match=re.escape("its metadata columns are 'Metadata_well' "
+                                                   "(and 40 numeric feature columns)")):
         from_dataframe(wide, key="Metadata_gene")
 
 
@@ -145,7 +154,8 @@ def _adata(X):
     var = pd.DataFrame({"symbol": ["TP53", "KRAS", "MYC", "EGFR"]},
                        index=[f"ENSG{i:011d}" for i in range(4)])
     adata = anndata.AnnData(X, obs=obs, var=var)
-    adata.layers["scaled"] = np.asarray(adata.X.todense() if hasattr(adata.X, "todense") else adata.X) * 2
+    adata.layers["scaled"] = np.asarray(adata.X.todense() if hasattr(adata.X, "todense")
+                                        else adata.X) * 2
     adata.obsm["X_pca"] = np.arange(12, dtype=np.float64).reshape(6, 2)
     adata.obsm["X_df"] = pd.DataFrame({"u": np.ones(6), "v": np.zeros(6)}, index=obs.index)
     return adata
@@ -199,15 +209,20 @@ def test_from_anndata_layers_obsm_frames_and_var_column(tmp_path):
 @needs_anndata
 def test_from_anndata_errors():
     adata = _adata(DENSE)
-    with pytest.raises(ValueError, match=re.escape("key column 'perturbation' not found in adata.obs; it has columns 'gene', 'plate', 'type'")):
+    with pytest.raises(ValueError, match=re.escape("key column 'perturbation' not found in "
+                                                   "adata.obs; it has columns 'gene', 'plate', "
+                                                   "'type'")):
         from_anndata(adata, key="perturbation")
-    with pytest.raises(ValueError, match=re.escape("layer='counts' not found; adata.layers has 'scaled'")):
+    with pytest.raises(ValueError,
+                       match=re.escape("layer='counts' not found; adata.layers has 'scaled'")):
         from_anndata(adata, key="gene", layer="counts")
-    with pytest.raises(ValueError, match=re.escape("obsm='X_umap' not found; adata.obsm has 'X_pca', 'X_df'")):
+    with pytest.raises(ValueError,
+                       match=re.escape("obsm='X_umap' not found; adata.obsm has 'X_pca', 'X_df'")):
         from_anndata(adata, key="gene", obsm="X_umap")
     with pytest.raises(ValueError, match="pass layer= or obsm=, not both"):
         from_anndata(adata, key="gene", layer="scaled", obsm="X_pca")
-    with pytest.raises(ValueError, match=re.escape("var_column='name' not found in adata.var; it has columns 'symbol'")):
+    with pytest.raises(ValueError, match=re.escape("var_column='name' not found in adata.var; "
+                                                   "it has columns 'symbol'")):
         from_anndata(adata, key="gene", var_column="name")
     with pytest.raises(TypeError, match="adata must be an AnnData object"):
         from_anndata(pd.DataFrame({"a": [1]}), key="a")

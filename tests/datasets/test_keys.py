@@ -1,4 +1,7 @@
-"""Tests of semiclip.datasets._keys: make_keys, normalize_gene_symbols, round_to_grid, match_report."""
+"""Tests of semiclip.datasets._keys.
+
+make_keys, normalize_gene_symbols, round_to_grid, match_report.
+"""
 
 import re
 
@@ -25,7 +28,8 @@ def test_make_keys_matches_python_join():
 
 
 def test_make_keys_float_and_int_doses_agree():
-    assert make_keys(np.array([10, 1, 0])).tolist() == make_keys(np.array([10.0, 1.0, 0.0])).tolist()
+    assert (make_keys(np.array([10, 1, 0])).tolist()
+            == make_keys(np.array([10.0, 1.0, 0.0])).tolist())
     # shortest round-trip form of the column's own dtype: no float32 noise
     assert make_keys(np.array([0.1, 2.5], dtype=np.float32)).tolist() == ["0.1", "2.5"]
     assert make_keys(np.array([0.1 + 0.2])).tolist() == [repr(0.1 + 0.2)]
@@ -48,9 +52,11 @@ def test_make_keys_errors():
         make_keys()
     with pytest.raises(ValueError, match=re.escape("differ in length: [2, 3]")):
         make_keys(["a", "b"], [1, 2, 3])
-    with pytest.raises(ValueError, match=re.escape("column 1 has 1 missing value(s) (None/NaN) at rows 1")):
+    with pytest.raises(ValueError,
+                       match=re.escape("column 1 has 1 missing value(s) (None/NaN) at rows 1")):
         make_keys(["a", "b"], [1.0, np.nan])
-    with pytest.raises(ValueError, match=re.escape("column 0 has 2 missing value(s) (None/NaN) at rows 0, 2")):
+    with pytest.raises(ValueError,
+                       match=re.escape("column 0 has 2 missing value(s) (None/NaN) at rows 0, 2")):
         make_keys(np.array([None, "b", float("nan")], dtype=object))
     with pytest.raises(ValueError, match="containing the separator '\\|' \\('a\\|b'\\)"):
         make_keys(["a|b", "c"], [1, 2])
@@ -126,7 +132,8 @@ def test_round_to_grid_errors():
         round_to_grid([1.0])
     with pytest.raises(ValueError, match=re.escape("got ['grid', 'decimals']")):
         round_to_grid([1.0], grid=[1.0], decimals=2)
-    with pytest.raises(ValueError, match=re.escape("finite and >= 0; got 2 other value(s): -1.0, nan")):
+    with pytest.raises(ValueError,
+                       match=re.escape("finite and >= 0; got 2 other value(s): -1.0, nan")):
         round_to_grid([-1.0, np.nan, 1.0], factor=3)
     with pytest.raises(ValueError, match="factor must be > 1"):
         round_to_grid([1.0], factor=1)
@@ -176,7 +183,8 @@ def test_match_report_integer_keys_and_errors():
     report = match_report(["1", "2"], [1, 2])
     assert report.n_matched == 0 and report.types_differ
     assert "string keys and the other numbers" in repr(report)
-    with pytest.raises(ValueError, match=re.escape("tx_keys has 1 missing key(s) (None/NaN) at rows 1")):
+    with pytest.raises(ValueError,
+                       match=re.escape("tx_keys has 1 missing key(s) (None/NaN) at rows 1")):
         match_report(np.array(["a", None], dtype=object), ["a"])
     with pytest.raises(TypeError, match="image_keys mixes value types"):
         match_report(["a"], np.array(["a", 1], dtype=object))

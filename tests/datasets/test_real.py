@@ -57,7 +57,8 @@ def test_shipped_files_identical_to_published(folder):
     source = SHARED / folder / FILES[folder]
     if not source.exists():
         pytest.skip("the shared data folder is not available")
-    digest = [hashlib.sha256(p.read_bytes()).hexdigest() for p in (source, DATA / folder / FILES[folder])]
+    digest = [hashlib.sha256(p.read_bytes()).hexdigest()
+              for p in (source, DATA / folder / FILES[folder])]
     assert digest[0] == digest[1]
 
 
@@ -100,7 +101,8 @@ def test_lincs_arrays_match_reference(lincs):
     lincs.y[0] = "changed"  # y is its own array, not a view of broad_sample
     assert lincs.broad_sample[0] == sample[0]
     lincs.y[0] = sample[0]
-    np.testing.assert_array_equal(lincs.dose, [float(v) for v in columns["Metadata_mmoles_per_liter"]])
+    np.testing.assert_array_equal(lincs.dose,
+                                  [float(v) for v in columns["Metadata_mmoles_per_liter"]])
     assert lincs.dose.dtype == np.float64 and np.all(lincs.dose[lincs.is_control] == 0)
     assert lincs.moa.tolist() == columns["Metadata_moa"]
     assert lincs.target_genes.tolist() == columns["Metadata_target"]

@@ -75,7 +75,8 @@ def test_data_dir_without_the_file(tmp_path):
     with pytest.raises(FileNotFoundError, match=r"holds no CORUM\.txt"):
         load_relationships("CORUM", data_dir=tmp_path)
     # a shipped source falls back to the packaged copy
-    assert np.array_equal(load_relationships("Reactome", data_dir=tmp_path), load_relationships("Reactome"))
+    assert np.array_equal(load_relationships("Reactome", data_dir=tmp_path),
+                          load_relationships("Reactome"))
 
 
 def test_user_file_is_cleaned_like_efaar(tmp_path):

@@ -7,12 +7,17 @@ from sklearn.decomposition import PCA
 from semiclip import PEAAugmenter
 from semiclip.distill import EncodedPEA, linear_encoder_map
 
+# short fits on purpose; the warning itself is tested in distill/test_transformer.py
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
 
 def _plates(rng, n_batches=4, per_batch=90, d=40, n_ctrl=20):
     batch = np.repeat(np.arange(n_batches), per_batch)
     y = np.where(np.arange(batch.size) % per_batch < n_ctrl, "ctrl", "trt").astype(object)
-    X = rng.normal(size=(batch.size, 6)) @ rng.normal(size=(6, d)) + rng.normal(size=(batch.size, d))
-    X = X * rng.uniform(0.5, 2.0, (n_batches, d))[batch] + 20.0 + 3.0 * rng.normal(size=(n_batches, d))[batch]
+    X = (rng.normal(size=(batch.size, 6)) @ rng.normal(size=(6, d))
+         + rng.normal(size=(batch.size, d)))
+    X = (X * rng.uniform(0.5, 2.0, (n_batches, d))[batch] + 20.0
+         + 3.0 * rng.normal(size=(n_batches, d))[batch])
     perm = rng.permutation(batch.size)  # batches interleaved, not contiguous
     return X[perm].astype(np.float32), y[perm], np.char.add("p", batch[perm].astype(str))
 
@@ -37,7 +42,8 @@ def test_encoded_samples_equal_encoded_augmentation(params, n_ctrl, whiten):
     sampler = EncodedPEA(aug.sampler(X, y, batch=batch), linear_encoder_map(pca))
     for seed in range(4):
         fast = sampler(np.random.default_rng(seed))
-        ref = pca.transform(aug.sample(X, y, batch=batch, random_state=np.random.default_rng(seed)).astype(np.float64))
+        ref = pca.transform(aug.sample(X, y, batch=batch, random_state=np.random.default_rng(seed))
+                            .astype(np.float64))
         assert fast.dtype == np.float32 and fast.shape == ref.shape
         np.testing.assert_allclose(fast, ref, rtol=0, atol=2e-4 * np.abs(ref).max())
 

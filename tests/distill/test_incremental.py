@@ -7,14 +7,17 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 import torch
+from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GroupKFold, cross_validate
 from sklearn.pipeline import make_pipeline
-from sklearn.linear_model import LogisticRegression
 
 from semiclip import SemiClippedTransformer
+from semiclip.nn import MemmapSource, Prefetcher, as_row_source, fit_decoder, thread_budget
 
 from .._helpers import RaiseAfter
-from semiclip.nn import MemmapSource, Prefetcher, as_row_source, fit_decoder, thread_budget
+
+# short fits on purpose; the warning itself is tested in distill/test_transformer.py
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
 
 def _fit(X, data, **params):
@@ -100,13 +103,15 @@ def test_memmap_nan_rows_are_named(tiny_data, tmp_path, fast_params):
     X[[3, 70]] = np.nan
     path = tmp_path / "X.npy"
     np.save(path, X)
-    with pytest.raises(ValueError, match=r"X contains NaN or inf in 2 row\(s\) \(row indices: 3, 70\)"):
+    with pytest.raises(ValueError,
+                       match=r"X contains NaN or inf in 2 row\(s\) \(row indices: 3, 70\)"):
         _fit(np.load(path, mmap_mode="r"), tiny_data, **fast_params)
 
 
 def test_memmap_wrong_feature_count_at_transform(tiny_data, on_disk, fast_params):
     est = _fit(on_disk, tiny_data, **fast_params)
-    with pytest.raises(ValueError, match="X has 29 features, but SemiClippedTransformer is expecting 30"):
+    with pytest.raises(ValueError,
+                       match="X has 29 features, but SemiClippedTransformer is expecting 30"):
         est.transform(on_disk[:, :-1])
 
 
@@ -128,7 +133,8 @@ def test_backed_anndata_dense_and_sparse(tiny_data, tmp_path, params):
     mem = _fit(sp.csr_matrix(Xs), tiny_data, **params)  # sparse PCA in both cases
     disk = _fit(backed.X, tiny_data, **params)
     np.testing.assert_allclose(disk.encoder_.components_, mem.encoder_.components_, atol=1e-5)
-    np.testing.assert_allclose(disk.transform(backed.X), mem.transform(sp.csr_matrix(Xs)), atol=1e-3)
+    np.testing.assert_allclose(disk.transform(backed.X), mem.transform(sp.csr_matrix(Xs)),
+                               atol=1e-3)
     backed.file.close()
 
 
@@ -330,6 +336,7 @@ def test_pickle_is_small_and_holds_no_data(small_data):
 def test_out_of_memory_names_a_smaller_batch_size(tiny_data, fast_params, monkeypatch):
     no_memory = torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 64.00 GiB")
     with pytest.raises(torch.OutOfMemoryError,
-                       match=r"ran out of memory while training with batch_size=32\. Try batch_size=16"):
+                       match=r"ran out of memory while training with batch_size=32\. "
+                             r"Try batch_size=16"):
         _fit(tiny_data.X, tiny_data, **{**fast_params, "batch_size": 32,
                                         "callbacks": [RaiseAfter(1, no_memory)]})

@@ -1,8 +1,12 @@
-"""SemiClippedTransformer: training behaviour, reproducibility, persistence, integration, bad input."""
+"""SemiClippedTransformer.
+
+Training behaviour, reproducibility, persistence, integration, bad input.
+"""
 
 import io
 import pickle
 import re
+import warnings
 from unittest import mock
 
 import joblib
@@ -13,6 +17,7 @@ import torch
 from sklearn import config_context
 from sklearn.base import clone
 from sklearn.decomposition import PCA
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.frozen import FrozenEstimator
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV, GroupKFold
@@ -23,6 +28,9 @@ from semiclip import ImageBank, SemiClippedTransformer
 from semiclip.distill import PAPER
 
 from .._helpers import RaiseAfter
+
+# short fits on purpose; the warning itself is tested in distill/test_transformer.py
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
 
 def fit(data, **params):
@@ -68,12 +76,13 @@ def test_same_seed_bit_identical_and_different_seed_differs(tiny_data, fast_para
 
 def test_fitting_does_not_touch_global_rngs(tiny_data, fast_params):
     torch.manual_seed(123)
-    np.random.seed(123)
-    expected_t, expected_np = torch.rand(1), np.random.rand()
+    # the legacy global numpy RNG is the point of this test, so NPY002 is silenced below
+    np.random.seed(123)  # noqa: NPY002
+    expected_t, expected_np = torch.rand(1), np.random.rand()  # noqa: NPY002
     torch.manual_seed(123)
-    np.random.seed(123)
+    np.random.seed(123)  # noqa: NPY002
     fit(tiny_data, **fast_params)
-    assert torch.rand(1) == expected_t and np.random.rand() == expected_np
+    assert torch.rand(1) == expected_t and np.random.rand() == expected_np  # noqa: NPY002
 
 
 def test_paper_recipe_resolves_to_the_paper_values(tiny_data):
@@ -211,11 +220,14 @@ def test_pickle_and_joblib_give_identical_transforms(tiny_data, fast_params):
 def test_gpu_fitted_model_loads_on_cpu_only_machine(tiny_data, fast_params):
     est = fit(tiny_data, **fast_params)
     Z = est.transform(tiny_data.X)
-    est.device = "cuda"  # as if fitted on a GPU node
-    blob = pickle.dumps(est)
-    assert b"cuda:" not in blob.replace(b"'cuda'", b"")
+    est.device = "cuda"  # as if fitted on a GPU node, whose tensors torch tags with their device
+    with mock.patch("torch.serialization.location_tag", lambda storage: "cuda:0"):
+        blob = pickle.dumps(est)
+        weights = est.__getstate__()["_adapter_state"]
     with mock.patch("torch.cuda.is_available", return_value=False):
-        restored = pickle.loads(blob)
+        with pytest.raises(RuntimeError, match="deserialize object on a CUDA device"):
+            torch.load(io.BytesIO(weights), weights_only=True)  # really tagged CUDA
+        restored = pickle.loads(blob)  # semiclip maps the tensors to the CPU
         with pytest.warns(UserWarning, match="CUDA is not available; using the CPU"):
             Z2 = restored.transform(tiny_data.X)
     assert np.array_equal(Z, Z2)
@@ -286,7 +298,8 @@ def test_nan_and_inf_in_X_name_the_rows(tiny_data, est):
     X = tiny_data.X.copy()
     X[3, 1] = np.nan
     X[7, 0] = np.inf
-    with pytest.raises(ValueError, match=re.escape("X contains NaN or inf in 2 row(s) (row indices: 3, 7)")):
+    with pytest.raises(ValueError,
+                       match=re.escape("X contains NaN or inf in 2 row(s) (row indices: 3, 7)")):
         est.fit(X, tiny_data.y, image_bank=tiny_data.image_bank)
     est.fit(tiny_data.X, tiny_data.y, image_bank=tiny_data.image_bank)
     with pytest.raises(ValueError, match="NaN or inf"):
@@ -296,7 +309,8 @@ def test_nan_and_inf_in_X_name_the_rows(tiny_data, est):
 def test_nan_in_bank(tiny_data):
     emb = tiny_data.image_bank.embeddings.copy()
     emb[5, 0] = np.nan
-    with pytest.raises(ValueError, match=r"ImageBank embeddings contains NaN or inf in 1 row\(s\) \(row indices: 5\)"):
+    with pytest.raises(ValueError, match=r"ImageBank embeddings contains NaN or inf in 1 row\(s\) "
+                                         r"\(row indices: 5\)"):
         ImageBank(emb, tiny_data.image_bank.keys)
 
 
@@ -304,12 +318,14 @@ def test_zero_rows_and_wrong_feature_count(tiny_data, est):
     with pytest.raises(ValueError, match="0 sample"):
         est.fit(tiny_data.X[:0], tiny_data.y[:0], image_bank=tiny_data.image_bank)
     est.fit(tiny_data.X, tiny_data.y, image_bank=tiny_data.image_bank)
-    with pytest.raises(ValueError, match="X has 29 features, but SemiClippedTransformer is expecting 30"):
+    with pytest.raises(ValueError,
+                       match="X has 29 features, but SemiClippedTransformer is expecting 30"):
         est.transform(tiny_data.X[:, :-1])
 
 
 def test_y_length_mismatch(tiny_data, est):
-    with pytest.raises(ValueError, match=f"y has {len(tiny_data.y) - 1} entries but X has {len(tiny_data.y)} rows"):
+    with pytest.raises(ValueError, match=f"y has {len(tiny_data.y) - 1} entries "
+                                         f"but X has {len(tiny_data.y)} rows"):
         est.fit(tiny_data.X, tiny_data.y[:-1], image_bank=tiny_data.image_bank)
 
 
@@ -323,7 +339,8 @@ def test_missing_bank(tiny_data, est):
 def test_unpaired_keys_raise_with_count_and_examples_or_drop(tiny_data, fast_params):
     y = tiny_data.y.astype(object)
     y[:5] = "NOT_IN_BANK"
-    with pytest.raises(ValueError, match=r"5 training samples \(1 distinct keys, e.g. 'NOT_IN_BANK'\) have no row"):
+    with pytest.raises(ValueError, match=r"5 training samples \(1 distinct keys, "
+                                         r"e.g. 'NOT_IN_BANK'\) have no row"):
         SemiClippedTransformer(**fast_params).fit(tiny_data.X, y, image_bank=tiny_data.image_bank)
     est = SemiClippedTransformer(**{**fast_params, "unpaired": "drop"})
     est.fit(tiny_data.X, y, image_bank=tiny_data.image_bank)
@@ -334,7 +351,8 @@ def test_unpaired_keys_raise_with_count_and_examples_or_drop(tiny_data, fast_par
 def test_controls_are_never_paired(tiny_data, fast_params):
     # the bank has no "control" key, yet fit works: controls are not paired
     assert "control" not in set(tiny_data.image_bank.unique_keys)
-    est = SemiClippedTransformer(**fast_params).fit(tiny_data.X, tiny_data.y, image_bank=tiny_data.image_bank)
+    est = SemiClippedTransformer(**fast_params).fit(tiny_data.X, tiny_data.y,
+                                                    image_bank=tiny_data.image_bank)
     assert est.t_ == 3 * int((~tiny_data.is_control).sum())
 
 
@@ -366,7 +384,8 @@ def test_non_numeric_X(tiny_data, est):
 
 def test_invalid_parameter_message(tiny_data):
     with pytest.raises(ValueError, match="The 'loss' parameter of SemiClippedTransformer must be"):
-        SemiClippedTransformer(loss="mse").fit(tiny_data.X, tiny_data.y, image_bank=tiny_data.image_bank)
+        SemiClippedTransformer(loss="mse").fit(tiny_data.X, tiny_data.y,
+                                               image_bank=tiny_data.image_bank)
 
 
 def test_explicit_early_stopping_with_too_few_keys(tiny_data):
@@ -383,6 +402,42 @@ def test_non_finite_loss_fails_loudly(tiny_data, fast_params):
                           "learning_rate_init": 1e6, "max_iter": 20})
 
 
+def test_convergence_warning_at_max_iter_only(tiny_data, fast_params):
+    msg = "SemiClippedTransformer stopped at max_iter=3 epochs before the loss stopped improving"
+    with pytest.warns(ConvergenceWarning, match=re.escape(msg)):
+        fit(tiny_data, **fast_params)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        # converged: after the first epoch the loss never improves by tol=1e3, so training
+        # stops once 2 epochs in a row did not improve
+        est = fit(tiny_data, **{**fast_params, "max_iter": 50, "tol": 1e3, "n_iter_no_change": 2})
+        assert est.n_iter_ == 3
+        # partial_fit trains one epoch per call by design
+        SemiClippedTransformer(**fast_params).partial_fit(tiny_data.X, tiny_data.y,
+                                                          image_bank=tiny_data.image_bank)
+        # an interrupted fit says so, not that it did not converge
+        with pytest.warns(UserWarning, match="interrupted"):
+            fit(tiny_data, **{**fast_params, "callbacks": [RaiseAfter(2)]})
+
+
+def test_user_callbacks_see_every_epoch_and_bad_ones_are_named(tiny_data, fast_params):
+    class Log:
+        def __init__(self):
+            self.losses = []
+
+        def on_epoch_end(self, trainer, record):
+            self.losses.append(record["loss"])
+
+    log = Log()
+    est = fit(tiny_data, **{**fast_params, "callbacks": [log]})
+    assert log.losses == est.loss_curve_ and len(log.losses) == 3
+    cloned = clone(est)  # a parameter like any other: copied, not shared
+    assert cloned.callbacks[0] is not log and isinstance(cloned.callbacks[0], Log)
+    with pytest.raises(TypeError,
+                       match=r"callbacks must be objects with training hooks .* got 'oops'"):
+        fit(tiny_data, **{**fast_params, "callbacks": ["oops"]})
+
+
 def test_keyboard_interrupt_keeps_a_usable_model(tiny_data, fast_params):
     with pytest.warns(UserWarning, match="interrupted"):
         est = fit(tiny_data, **{**fast_params, "max_iter": 50, "callbacks": [RaiseAfter(5)]})
@@ -391,6 +446,7 @@ def test_keyboard_interrupt_keeps_a_usable_model(tiny_data, fast_params):
 
 
 # ------------------------------------------------------------ the method
+@pytest.mark.slow
 def test_distillation_beats_raw_on_held_out_keys(small_data):
     from semiclip import RidgeDistiller
     from semiclip.datasets import split_by_key

@@ -101,7 +101,8 @@ def test_real_profiles_raw_vs_projection():
     X = np.asarray(data.X, dtype=np.float64)[:, :120]
     rng = np.random.default_rng(0)
     Z = X @ rng.normal(size=(X.shape[1], 4))
-    kw = dict(batch=data.batch, is_control=data.is_control, alpha=(1e-2, 1.0, 100.0), cv=3, random_state=0)
+    kw = dict(batch=data.batch, is_control=data.is_control, alpha=(1e-2, 1.0, 100.0), cv=3,
+              random_state=0)
     raw = interpretability_score(X, X, **kw)
     low = interpretability_score(Z, X, **kw)
     assert raw.score > 0.95 and low.score < raw.score - 0.3
@@ -114,7 +115,8 @@ def test_bad_input():
         interpretability_score(X[:-1], X)
     Z = X.copy()
     Z[[4, 8]] = np.nan
-    with pytest.raises(ValueError, match=re.escape("Z contains NaN or inf in 2 row(s) (row indices: 4, 8)")):
+    with pytest.raises(ValueError,
+                       match=re.escape("Z contains NaN or inf in 2 row(s) (row indices: 4, 8)")):
         interpretability_score(Z, X)
     with pytest.raises(ValueError, match="control_label='DMSO' needs y"):
         interpretability_score(X, X, control_label="DMSO")
@@ -123,7 +125,8 @@ def test_bad_input():
     with pytest.raises(ValueError, match="either is_control or control_label"):
         interpretability_score(X, X, is_control=is_control, control_label=1, y=np.zeros(300))
     lonely = is_control & (batch != 2)
-    with pytest.raises(ValueError, match=r"1 batch\(es\) have no control sample to centre on \(2\)"):
+    with pytest.raises(ValueError,
+                       match=r"1 batch\(es\) have no control sample to centre on \(2\)"):
         interpretability_score(X, X, batch=batch, is_control=lonely)
     with pytest.raises(ValueError, match="alpha must be positive"):
         interpretability_score(X, X, alpha=0.0)

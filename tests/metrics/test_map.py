@@ -8,8 +8,7 @@ import warnings
 import numpy as np
 import pytest
 
-from semiclip.metrics import MAPResult, make_retrieval_scorer, mean_average_precision
-from semiclip.metrics import _ap
+from semiclip.metrics import MAPResult, _ap, make_retrieval_scorer, mean_average_precision
 from semiclip.metrics._ap import expected_ap, random_ap
 
 
@@ -70,7 +69,9 @@ def _data(seed=0, n_labels=12, dim=5, integer=False, big_label=0):
 
 
 def _check(res, X, labels, groups=None, distance="cosine", control=None):
-    ap, n_pos, n_cand, label_map = _reference(X, labels.tolist(), groups if groups is None else groups.tolist(), distance, control)
+    ap, n_pos, n_cand, label_map = _reference(X, labels.tolist(),
+                                              groups if groups is None else groups.tolist(),
+                                              distance, control)
     assert np.array_equal(np.isnan(res.ap), np.isnan(ap))
     ok = ~np.isnan(ap)
     np.testing.assert_allclose(res.ap[ok], ap[ok], rtol=0, atol=1e-12)
@@ -164,7 +165,8 @@ def test_chance_matches_random_rankings():
     rng = np.random.default_rng(0)
     for k, L in [(2, 50), (30, 40)]:  # rejection and argpartition samplers
         draws = random_ap(k, L, 20000, rng)
-        assert draws.mean() == pytest.approx(expected_ap(k, L), abs=4 * draws.std() / np.sqrt(draws.size))
+        assert draws.mean() == pytest.approx(expected_ap(k, L),
+                                             abs=4 * draws.std() / np.sqrt(draws.size))
     X, labels, _ = _data(5)
     res = mean_average_precision(X, labels)
     ok = ~np.isnan(res.ap)
@@ -191,11 +193,9 @@ def test_p_values():
     assert mean_average_precision(noise, labels).label_p_values is None
 
 
-def test_real_replicates_match_reference(shared_data_dir):
+def test_real_replicates_match_reference(ta_orf_frame):
     """TA-ORF L1000: replicates = same gene on another plate (a 300-profile subset)."""
-    pd = pytest.importorskip("pandas")
-    df = pd.read_csv(shared_data_dir / "ta_orf_l1000" / "TA_OE005_U2OS_72H_L1000_level4.csv.gz")
-    df = df[df.Metadata_pert_type == "trt_oe"]
+    df = ta_orf_frame[ta_orf_frame.Metadata_pert_type == "trt_oe"]
     keep = df.Metadata_gene.isin(df.Metadata_gene.unique()[:70]).to_numpy()
     df = df[keep]
     X = df[[c for c in df.columns if not c.startswith("Metadata_")]].to_numpy()[:, :60]
@@ -210,7 +210,8 @@ def test_to_frame():
     X, labels, _ = _data(6)
     res = mean_average_precision(X, labels, null_size=50, random_state=0)
     frame = res.to_frame()
-    assert frame.columns.tolist() == ["label", "mean_average_precision", "n_queries", "chance", "p_value"]
+    assert frame.columns.tolist() == ["label", "mean_average_precision", "n_queries", "chance",
+                                      "p_value"]
     assert frame.mean_average_precision.tolist() == res.label_map.tolist()
 
 
@@ -236,9 +237,11 @@ def test_retrieval_scorer_in_grid_search():
     # each fold's score is the mAP of the held-out plate's transformed profiles
     for c_idx, n_comp in enumerate([3, 25]):
         for f, (train, test) in enumerate(GroupKFold(4).split(X, labels, groups)):
-            fitted = make_pipeline(StandardScaler(), PCA(n_components=n_comp)).fit(X[train], labels[train])
+            fitted = make_pipeline(StandardScaler(),
+                                   PCA(n_components=n_comp)).fit(X[train], labels[train])
             expected = mean_average_precision(fitted.transform(X[test]), labels[test]).map
-            assert search.cv_results_[f"split{f}_test_score"][c_idx] == pytest.approx(expected, abs=1e-12)
+            assert (search.cv_results_[f"split{f}_test_score"][c_idx]
+                    == pytest.approx(expected, abs=1e-12))
 
 
 def test_retrieval_scorer_routes_groups():
@@ -258,17 +261,20 @@ def test_retrieval_scorer_routes_groups():
 def test_nan_rows_are_named():
     X, labels, _ = _data(0)
     X[[2, 9]] = np.nan
-    with pytest.raises(ValueError, match=re.escape("embeddings contains NaN or inf in 2 row(s) (row indices: 2, 9)")):
+    with pytest.raises(ValueError, match=re.escape("embeddings contains NaN or inf in 2 row(s) "
+                                                   "(row indices: 2, 9)")):
         mean_average_precision(X, labels)
 
 
 def test_bad_arguments():
     X, labels, groups = _data(0)
-    with pytest.raises(ValueError, match=f"labels has {labels.size - 1} entries but X has {labels.size} rows"):
+    with pytest.raises(ValueError,
+                       match=f"labels has {labels.size - 1} entries but X has {labels.size} rows"):
         mean_average_precision(X, labels[:-1])
     with pytest.raises(ValueError, match="groups has 2 entries"):
         mean_average_precision(X, labels, groups=[0, 1])
-    with pytest.raises(ValueError, match="distance must be one of 'cosine', 'correlation', 'euclidean'; got 'l1'"):
+    with pytest.raises(ValueError, match="distance must be one of 'cosine', 'correlation', "
+                                         "'euclidean'; got 'l1'"):
         mean_average_precision(X, labels, distance="l1")
     with pytest.raises(ValueError, match="null_size must be a positive integer or None; got 0"):
         mean_average_precision(X, labels, null_size=0)
@@ -280,9 +286,9 @@ def test_bad_arguments():
 
 def test_retrieval_scorer_accepts_folds_without_controls():
     """GroupKFold puts every control in one fold; the other folds have none."""
-    from semiclip.metrics import make_retrieval_scorer
-
     from sklearn.preprocessing import FunctionTransformer
+
+    from semiclip.metrics import make_retrieval_scorer
 
     identity = FunctionTransformer().fit(np.zeros((1, 4)))
 

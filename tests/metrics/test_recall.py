@@ -8,8 +8,12 @@ import warnings
 import numpy as np
 import pytest
 
-from semiclip.metrics import RecallResult, known_relationship_recall, make_recall_scorer
-from semiclip.metrics import _similarity
+from semiclip.metrics import (
+    RecallResult,
+    _similarity,
+    known_relationship_recall,
+    make_recall_scorer,
+)
 
 SOURCES = ["CORUM", "HuMAP", "Reactome", "SIGNOR", "StringDB"]
 
@@ -93,9 +97,11 @@ def test_matches_reference(seed, integer):
 def test_blocked_null_matches_reference(monkeypatch):
     X, y, controls, pairs = _data(3, n_genes=40, integer=True)
     expected, _, predicted = _reference(X, y, controls, pairs.tolist(), 0.1, 0.9)
-    full = known_relationship_recall(X, y, relationships=pairs, normalize=None, thresholds=(0.1, 0.9))
+    full = known_relationship_recall(X, y, relationships=pairs, normalize=None,
+                                     thresholds=(0.1, 0.9))
     monkeypatch.setattr(_similarity, "_BLOCK_BYTES", 8 * 40 * 4 * 3)  # 3 rows per block
-    blocked = known_relationship_recall(X, y, relationships=pairs, normalize=None, thresholds=(0.1, 0.9))
+    blocked = known_relationship_recall(X, y, relationships=pairs, normalize=None,
+                                        thresholds=(0.1, 0.9))
     assert blocked.recall == full.recall == expected
     assert np.array_equal(blocked.rank_left, full.rank_left)
     assert np.array_equal(blocked.rank_right, full.rank_right)
@@ -157,8 +163,10 @@ def test_several_sources_share_one_null():
         X, y, relationships={"first": pairs, "second": other}, normalize=None
     )
     assert set(multi) == {"first", "second"}
-    assert multi["first"].recall == known_relationship_recall(X, y, relationships=pairs, normalize=None).recall
-    assert multi["second"].recall == known_relationship_recall(X, y, relationships=other, normalize=None).recall
+    assert multi["first"].recall == known_relationship_recall(X, y, relationships=pairs,
+                                                              normalize=None).recall
+    assert multi["second"].recall == known_relationship_recall(X, y, relationships=other,
+                                                               normalize=None).recall
     assert multi["second"].source == "second"
 
 
@@ -176,21 +184,37 @@ def test_shipped_source_by_name():
     assert by_name.thresholds == (0.05, 0.95) and 0.09 < by_name.chance <= 0.1
 
 
-def test_tvn_matches_efaar_on_ta_orf(shared_data_dir):
-    """Figures of efaar_benchmarking 1.0 (tvn_on_controls + known_relationship_benchmark)
-    on the first 100 genes of the TA-ORF profiles, measured in benchmarks/bench_recall.py."""
-    pd = pytest.importorskip("pandas")
-    df = pd.read_csv(shared_data_dir / "ta_orf_l1000" / "TA_OE005_U2OS_72H_L1000_level4.csv.gz")
+#: efaar_benchmarking 1.0 (tvn_on_controls + known_relationship_benchmark) on the first
+#: 100 genes of the TA-ORF profiles, measured in benchmarks/bench_recall.py: (hits, pairs)
+EFAAR_TA_ORF = {"CORUM": (19, 200), "HuMAP": (9, 59), "Reactome": (36, 373),
+                "SIGNOR": (43, 527), "StringDB": (68, 736)}
+
+
+def _ta_orf_recall(df, sources, data_dir=None):
     features = [c for c in df.columns if not c.startswith("Metadata_")][:100]
     control = (df.Metadata_pert_type != "trt_oe").to_numpy()
     genes = np.where(control, "CTRL", df.Metadata_gene.to_numpy())
-    res = known_relationship_recall(
-        df[features].to_numpy(), genes, relationships=SOURCES, batch=df.Metadata_Plate.to_numpy(),
-        control_label="CTRL", normalize="tvn", data_dir=shared_data_dir / "annotations",
+    return known_relationship_recall(
+        df[features].to_numpy(), genes, relationships=list(sources),
+        batch=df.Metadata_Plate.to_numpy(), control_label="CTRL", normalize="tvn",
+        data_dir=data_dir,
     )
-    efaar = {"CORUM": (19, 200), "HuMAP": (9, 59), "Reactome": (36, 373),
-             "SIGNOR": (43, 527), "StringDB": (68, 736)}
-    for name, (hits, n_pairs) in efaar.items():
+
+
+def test_tvn_matches_efaar_on_ta_orf(ta_orf_frame):
+    """The shipped TA-ORF plates and the shipped relationship sources."""
+    res = _ta_orf_recall(ta_orf_frame, ("HuMAP", "Reactome", "StringDB"))
+    for name in ("HuMAP", "Reactome", "StringDB"):
+        hits, n_pairs = EFAAR_TA_ORF[name]
+        assert res[name].n_pairs == n_pairs
+        assert res[name].recall == hits / n_pairs
+        assert res[name].normalize == "tvn" and res[name].n_genes == 222
+
+
+def test_tvn_matches_efaar_on_ta_orf_non_commercial_sources(ta_orf_frame, shared_data_dir):
+    """CORUM and SIGNOR are not shipped (CC-BY-NC): read from ../shared/data when present."""
+    res = _ta_orf_recall(ta_orf_frame, SOURCES, data_dir=shared_data_dir / "annotations")
+    for name, (hits, n_pairs) in EFAAR_TA_ORF.items():
         assert res[name].n_pairs == n_pairs
         assert res[name].recall == hits / n_pairs
         assert res[name].normalize == "tvn" and res[name].n_genes == 222
@@ -206,12 +230,14 @@ def test_tvn_uses_control_normalizer():
     yc = np.concatenate([y, ["CTRL"] * 12])
     bc = np.concatenate([batch, [0] * 6 + [1] * 6])
     res = known_relationship_recall(Xc, yc, relationships=pairs, batch=bc, control_label="CTRL")
-    corrected = ControlNormalizer(method="tvn", control_label="CTRL").fit_transform(Xc, yc, batch=bc)
+    corrected = ControlNormalizer(method="tvn",
+                                  control_label="CTRL").fit_transform(Xc, yc, batch=bc)
     expected = known_relationship_recall(
         corrected, yc, relationships=pairs, control_label="CTRL", normalize=None
     )
     assert res.recall == expected.recall and res.normalize == "tvn"
-    masked = known_relationship_recall(Xc, yc, relationships=pairs, batch=bc, is_control=yc == "CTRL")
+    masked = known_relationship_recall(Xc, yc, relationships=pairs, batch=bc,
+                                       is_control=yc == "CTRL")
     assert masked.recall == res.recall
     centred = known_relationship_recall(
         Xc, yc, relationships=pairs, batch=bc, control_label="CTRL", normalize="center"
@@ -233,13 +259,15 @@ def test_recall_scorer_calls_transform():
 def test_nan_rows_are_named():
     X, y, _, pairs = _data(0)
     X[[3, 7]] = np.nan
-    with pytest.raises(ValueError, match=r"embeddings contains NaN or inf in 2 row\(s\) \(row indices: 3, 7\)"):
+    with pytest.raises(ValueError, match=r"embeddings contains NaN or inf in 2 row\(s\) "
+                                         r"\(row indices: 3, 7\)"):
         known_relationship_recall(X, y, relationships=pairs, normalize=None)
 
 
 def test_length_mismatch():
     X, y, _, pairs = _data(0)
-    with pytest.raises(ValueError, match=re.escape(f"genes has {y.size - 1} entries but X has {y.size} rows")):
+    with pytest.raises(ValueError,
+                       match=re.escape(f"genes has {y.size - 1} entries but X has {y.size} rows")):
         known_relationship_recall(X, y[:-1], relationships=pairs, normalize=None)
     with pytest.raises(ValueError, match="batch has 3 entries"):
         known_relationship_recall(X, y, relationships=pairs, batch=[0, 1, 2], normalize=None)
@@ -247,8 +275,9 @@ def test_length_mismatch():
 
 def test_zero_overlap_names_both_sides():
     X, y, _, _ = _data(0)
-    with pytest.raises(ValueError, match=r"overlap 0 of 30 embedding genes and 2 database genes\)\. "
-                       r"Embedding genes: 'G00', .*database genes: 'X1', 'X2'.*Ensembl"):
+    with pytest.raises(ValueError,
+                       match=r"overlap 0 of 30 embedding genes and 2 database genes\)\. "
+                             r"Embedding genes: 'G00', .*database genes: 'X1', 'X2'.*Ensembl"):
         known_relationship_recall(X, y, relationships=[["X1", "X2"]], normalize=None)
     lower = np.char.lower(y.astype(str))
     with pytest.raises(ValueError, match=r"2 genes match when case is ignored"):
@@ -268,16 +297,20 @@ def test_single_gene():
 def test_control_and_option_errors():
     X, y, _, pairs = _data(0)
     with pytest.raises(ValueError, match="either is_control or control_label, not both"):
-        known_relationship_recall(X, y, relationships=pairs, is_control=y == "G00", control_label="G00")
+        known_relationship_recall(X, y, relationships=pairs, is_control=y == "G00",
+                                  control_label="G00")
     with pytest.raises(ValueError, match="control_label='CTRL' matches no entry of genes"):
         known_relationship_recall(X, y, relationships=pairs, control_label="CTRL")
-    with pytest.raises(ValueError, match="normalize='tvn' fits the batch correction on control samples, but none"):
+    with pytest.raises(ValueError, match="normalize='tvn' fits the batch correction on control "
+                                         "samples, but none"):
         known_relationship_recall(X, y, relationships=pairs)
     with pytest.raises(TypeError, match="is_control must be a boolean mask"):
-        known_relationship_recall(X, y, relationships=pairs, is_control=np.zeros(y.size), normalize=None)
+        known_relationship_recall(X, y, relationships=pairs, is_control=np.zeros(y.size),
+                                  normalize=None)
     with pytest.raises(ValueError, match="normalize must be one of"):
         known_relationship_recall(X, y, relationships=pairs, normalize="zscore")
-    with pytest.raises(ValueError, match=r"thresholds must lie in \[0, 1\] \(fractions, not percents\)"):
+    with pytest.raises(ValueError,
+                       match=r"thresholds must lie in \[0, 1\] \(fractions, not percents\)"):
         known_relationship_recall(X, y, relationships=pairs, normalize=None, thresholds=(5, 95))
     with pytest.raises(ValueError, match="thresholds must be a pair of floats"):
         known_relationship_recall(X, y, relationships=pairs, normalize=None, thresholds=0.05)

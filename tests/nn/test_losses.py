@@ -45,13 +45,33 @@ def test_infonce_masks_same_key_rows_as_false_negatives():
     assert got.item() == pytest.approx(expected, rel=1e-12)
 
 
-def test_infonce_is_scale_invariant_and_one_sided():
+def test_infonce_is_scale_invariant():
     keys = torch.tensor([0, 1, 2])
     base = infonce_loss(S, T, keys, 0.1)
     assert infonce_loss(3 * S, 0.5 * T, keys, 0.1).item() == pytest.approx(base.item())
-    # one-sided: transposing roles changes the value (CLIP averages both)
-    other = infonce_loss(T, S, keys, 0.1)
-    assert clip_loss(S, T, keys, 0.1).item() == pytest.approx(0.5 * (base + other).item())
+
+
+def test_infonce_is_one_sided():
+    """Each student row is contrasted with the teacher rows only: moving one student row
+    changes its own term and no other (symmetric CLIP also contrasts students)."""
+    tau = 0.5
+    keys = torch.tensor([0, 1, 2])
+    moved = S.clone()
+    moved[1] = torch.tensor([5.0, -3.0], dtype=torch.float64)
+    r = math.sqrt(34.0)
+    new_row = [5 / r / tau, -3 / r / tau, -5 / r / tau]  # cos(moved s_1, t_j) / tau, by hand
+    old_row = [c / tau for c in COS[1]]
+    change = (_ce(new_row, 1) - _ce(old_row, 1)) / 3
+    got = infonce_loss(moved, T, keys, tau) - infonce_loss(S, T, keys, tau)
+    assert got.item() == pytest.approx(change, rel=1e-12)
+    sym = clip_loss(moved, T, keys, tau) - clip_loss(S, T, keys, tau)
+    assert sym.item() != pytest.approx(0.5 * change, rel=1e-3)  # CLIP's other side moved too
+    # gradients reach the student only through its own rows' terms
+    s = S.clone().requires_grad_(True)
+    (grad,) = torch.autograd.grad(infonce_loss(s, T, keys, tau), s)
+    (grad_own,) = torch.autograd.grad(
+        masked_cross_entropy(s[:1], T, keys[:1], keys, torch.tensor([0]), tau) / 3, s)
+    torch.testing.assert_close(grad[0], grad_own[0])
 
 
 def test_clip_hand_value():

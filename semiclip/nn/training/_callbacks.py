@@ -21,12 +21,20 @@ the progress bar, the non-finite loss check, per-epoch augmented inputs and
 thread rebalancing; :mod:`semiclip.callbacks` has the loggers for users.
 """
 
+from __future__ import annotations
+
 import math
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .._prefetch import PREFETCH_DEPTH, Prefetcher, TensorFeatures
 from ._progress import Progress
+
+if TYPE_CHECKING:
+    import torch
+
+    from ._loop import Trainer
 
 __all__ = [
     "CHECK_EVERY",
@@ -45,19 +53,19 @@ CHECK_EVERY = 64
 class Callback:
     """Base class: every hook does nothing; override the ones you need."""
 
-    def on_train_begin(self, trainer):
+    def on_train_begin(self, trainer: Trainer) -> None:
         pass
 
-    def on_epoch_begin(self, trainer):
+    def on_epoch_begin(self, trainer: Trainer) -> None:
         pass
 
-    def on_batch_end(self, trainer, loss):
+    def on_batch_end(self, trainer: Trainer, loss: torch.Tensor) -> None:
         pass
 
-    def on_epoch_end(self, trainer, record):
+    def on_epoch_end(self, trainer: Trainer, record: dict[str, Any]) -> None:
         pass
 
-    def on_train_end(self, trainer):
+    def on_train_end(self, trainer: Trainer) -> None:
         pass
 
 
@@ -173,7 +181,9 @@ class EpochFeatures(Callback):
 
 
 class ThreadRebalance(Callback):
-    """Give this fit its share of the cores before every epoch (see :func:`semiclip.nn.thread_budget`)."""
+    """Give this fit its share of the cores before every epoch (see
+    :func:`semiclip.nn.thread_budget`).
+    """
 
     def __init__(self, budget):
         self.budget = budget

@@ -100,7 +100,9 @@ class Trainer:
     """
 
     def __init__(self, module, data, config, *, rng, device, history, dist, optimizer):
-        self.module, self.data, self.config, self.device, self.dist = module, data, config, device, dist
+        self.module, self.data, self.config, self.device, self.dist = (
+            module, data, config, device, dist
+        )
         self.history = history if history is not None else History()
         self.loss_fn = get_loss(config.loss)
         module.to(device).train()
