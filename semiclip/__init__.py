@@ -20,7 +20,8 @@ _LAZY = {
     "ControlNormalizer": "semiclip.correction",
     "PEAAugmenter": "semiclip.correction",
 }
-_SUBMODULES = {"callbacks", "datasets", "metrics", "interpret", "plotting", "distributed", "cli"}
+_SUBMODULES = {"callbacks", "datasets", "metrics", "interpret", "plotting", "distributed", "cli",
+               "persistence"}
 
 __all__ = sorted(_LAZY) + sorted(_SUBMODULES) + ["__version__"]
 

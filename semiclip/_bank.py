@@ -77,7 +77,7 @@ class ImageBank:
             )
         emb = np.array(emb, dtype=np.float32, order="C", copy=True)
         check_finite_rows(emb, "ImageBank embeddings", "drop those rows from the bank")
-        keys = np.array(check_labels(keys, emb.shape[0], name="ImageBank keys"), copy=True)
+        keys = np.array(_check_keys(keys, emb.shape[0]), copy=True)
         self.unique_keys, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
         order = np.argsort(inverse.ravel(), kind="stable")
         starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
@@ -192,6 +192,13 @@ class ImageBank:
         else:
             keys = make_keys(*(frame[c].to_numpy() for c in cols))
         return cls(frame[list(features)].to_numpy(dtype=np.float32), keys)
+
+
+def _check_keys(keys, n_rows):
+    """The bank's keys, one per row of ``embeddings`` (messages name keys and embeddings)."""
+    return check_labels(keys, n_rows, name="ImageBank keys", rows="embeddings", item="key",
+                        hint=" Join several key columns into one with "
+                             "semiclip.datasets.make_keys.")
 
 
 class PairSampler:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ._validation import format_examples
+from ._validation import check_one_type, format_examples, missing_mask
 
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike
@@ -20,29 +20,25 @@ if TYPE_CHECKING:
 __all__ = ["distinct_values", "make_keys", "missing_rows"]
 
 def missing_rows(values):
-    """Boolean mask of None/NaN entries of a 1-D array (vectorised, no row loop)."""
-    if values.dtype.kind == "f":
-        return np.isnan(values)
-    if values.dtype.kind == "O":
-        with np.errstate(invalid="ignore"):
-            return np.asarray((values != values) | np.equal(values, None), dtype=bool)
-    return np.zeros(values.shape, dtype=bool)
+    """Boolean mask of the missing entries of a 1-D array (vectorised, no row loop).
+
+    None, NaN, ``pandas.NA`` and NaT, as :func:`semiclip._validation.missing_mask`.
+    """
+    return missing_mask(values)
+
+
+def _float_text(v):
+    # + 0.0 turns -0.0 into 0.0: np.unique holds them equal, so they must read the same
+    return np.format_float_positional(v + 0.0, unique=True, trim="-")
 
 
 def _format_distinct(values):
     """String form of distinct values: floats shortest round-trip, ``10.0 -> "10"``."""
     if values.dtype.kind == "f":
-        return np.array(
-            [np.format_float_positional(v, unique=True, trim="-") for v in values], dtype=object
-        )
+        return np.array([_float_text(v) for v in values], dtype=object)
     if values.dtype.kind == "O":
         return np.array(
-            [
-                np.format_float_positional(v, unique=True, trim="-")
-                if isinstance(v, (float, np.floating))
-                else str(v)
-                for v in values
-            ],
+            [_float_text(v) if isinstance(v, (float, np.floating)) else str(v) for v in values],
             dtype=object,
         )
     return values.astype(str).astype(object)
@@ -50,13 +46,15 @@ def _format_distinct(values):
 
 def distinct_values(column, name):
     """``(uniques, inverse)`` of a 1-D column, with a clear error for mixed types."""
+    if column.dtype.kind == "O":
+        check_one_type(column, name)
     try:
         uniq, inverse = np.unique(column, return_inverse=True)
-    except TypeError:
-        types = sorted({type(v).__name__ for v in column[:1000].tolist()})
+    except TypeError:  # pragma: no cover - types check_one_type lets through
+        check_one_type(column, name)
         raise TypeError(
-            f"{name} mixes value types ({', '.join(types)}), which cannot be compared; "
-            "convert it to one type first (e.g. .astype(str))."
+            f"{name} holds values that cannot be compared; convert it to one type first "
+            "(e.g. .astype(str))."
         ) from None
     return uniq, inverse.ravel()
 

@@ -4,7 +4,30 @@ Each check raises an error that names the argument, the offending values (a
 count and a few examples) and how to fix the problem.
 """
 
+import numbers
+import sys
+
 import numpy as np
+
+__all__ = [
+    "check_finite_rows",
+    "check_labels",
+    "check_one_type",
+    "control_mask",
+    "format_examples",
+    "missing_mask",
+    "non_finite_error",
+    "non_finite_rows",
+    "type_name",
+    "value_types",
+]
+
+# pandas.api.types.infer_dtype answers that need no closer look: one type group
+_ONE_GROUP = frozenset(
+    {"string", "bytes", "integer", "floating", "mixed-integer-float", "decimal", "complex",
+     "boolean", "empty"}
+)
+_NUMBER_NAMES = frozenset({"int", "float", "complex"})
 
 
 def format_examples(values, k=5):
@@ -20,9 +43,19 @@ def non_finite_rows(X):
     """Indices of the rows of a 2-D float array holding NaN or inf (empty when none).
 
     A cheap whole-array sum is tried first: it is finite whenever every
-    entry is (an overflow to inf falls back to the element-wise test).
+    entry is (an overflow to inf falls back to the element-wise test). An
+    object array is checked as float64 when it converts.
     """
-    if X.dtype.kind not in "fc" or np.isfinite(np.sum(X)):
+    if X.dtype.kind == "O":
+        try:
+            X = X.astype(np.float64)
+        except (TypeError, ValueError):
+            return np.zeros(0, dtype=np.intp)
+    if X.dtype.kind not in "fc":
+        return np.zeros(0, dtype=np.intp)
+    with np.errstate(over="ignore", invalid="ignore"):  # huge finite values may overflow the sum
+        total = np.sum(X)
+    if np.isfinite(total):
         return np.zeros(0, dtype=np.intp)
     bad = ~np.isfinite(X)
     return np.flatnonzero(bad.reshape(X.shape[0], -1).any(axis=1))
@@ -35,13 +68,19 @@ def non_finite_error(name, rows, fix, count=None):
     common checks recognise it. ``count`` is the total number of bad rows
     when ``rows`` holds only the first few.
     """
+    count, shown = count_and_examples(rows, count)
+    return ValueError(
+        f"{name} contains NaN or inf in {count} row(s) (row indices: {shown}); {fix}."
+    )
+
+
+def count_and_examples(rows, count=None):
+    """``(count, "a, b, ... (N in total)")`` of row indices; ``count`` when ``rows`` is a prefix."""
     count = len(rows) if count is None else count
     shown = format_examples(rows)
     if count > len(rows):
         shown += f", ... ({count} in total)"
-    return ValueError(
-        f"{name} contains NaN or inf in {count} row(s) (row indices: {shown}); {fix}."
-    )
+    return count, shown
 
 
 def check_finite_rows(X, name="X", fix="drop or impute them first"):
@@ -51,8 +90,105 @@ def check_finite_rows(X, name="X", fix="drop or impute them first"):
         raise non_finite_error(name, rows, fix)
 
 
-def check_labels(y, n_samples, name="y", allow_none=False):
-    """Return ``y`` as a 1-D numpy array of length ``n_samples``."""
+def missing_mask(values):
+    """Boolean mask of the missing entries of an array, vectorised.
+
+    Missing means None, a float NaN (any float type), ``pandas.NA``,
+    ``pandas.NaT`` or a NumPy ``NaT``. Object arrays go through
+    :func:`pandas.isna` when pandas is loaded; when it is not, no pandas
+    missing value can exist and NaN is the only value unequal to itself.
+    """
+    values = np.asarray(values)
+    kind = values.dtype.kind
+    if kind in "fc":
+        return np.isnan(values)
+    if kind in "mM":
+        return np.isnat(values)
+    if kind != "O":
+        return np.zeros(values.shape, dtype=bool)
+    pd = sys.modules.get("pandas")
+    if pd is not None and hasattr(pd, "isna"):
+        return np.asarray(pd.isna(values), dtype=bool)
+    with np.errstate(invalid="ignore"):
+        return np.asarray((values != values) | np.equal(values, None), dtype=bool)
+
+
+def type_name(t):
+    """Short name of a label's type: bool, bytes, str, int, float, complex, else its name."""
+    if issubclass(t, (bool, np.bool_)):
+        return "bool"
+    if issubclass(t, str):
+        return "str"
+    if issubclass(t, bytes):
+        return "bytes"
+    if issubclass(t, numbers.Integral):
+        return "int"
+    if issubclass(t, numbers.Real):
+        return "float"
+    if issubclass(t, numbers.Complex):
+        return "complex"
+    return t.__name__
+
+
+def _group(name):
+    return "number" if name in _NUMBER_NAMES else name
+
+
+def value_types(values, k=3):
+    """``{type name: (count, first k distinct values)}`` of a 1-D object array, names sorted."""
+    flat = np.asarray(values, dtype=object).ravel()
+    types = list(map(type, flat))
+    names = sorted({type_name(t) for t in set(types)})
+    code = {t: names.index(type_name(t)) for t in set(types)}
+    codes = np.fromiter(map(code.__getitem__, types), dtype=np.intp, count=len(types))
+    out = {}
+    for i, name in enumerate(names):
+        picked = flat[codes == i]
+        try:
+            examples = list(dict.fromkeys(picked[: 100 * k].tolist()))[:k]
+        except TypeError:  # unhashable values
+            examples = picked[:k].tolist()
+        out[name] = (int(picked.size), examples)
+    return out
+
+
+def check_one_type(values, name):
+    """Raise a TypeError when an object array mixes value types that cannot be compared.
+
+    Strings, bytes, booleans and numbers are four groups (ints and floats
+    are one group: ``1 == 1.0``); one array must hold one group. Booleans
+    and numbers are kept apart since ``True == 1`` would merge two keys.
+    """
+    flat = np.asarray(values, dtype=object).ravel()
+    pd = sys.modules.get("pandas")
+    if pd is not None and hasattr(pd, "api"):
+        if pd.api.types.infer_dtype(flat, skipna=True) in _ONE_GROUP:
+            return
+    elif len({_group(type_name(t)) for t in set(map(type, flat))}) <= 1:
+        return
+    types = value_types(flat)
+    if len({_group(n) for n in types}) <= 1:
+        return
+    shown = "; ".join(
+        f"{n}: {count} value{'' if count == 1 else 's'}, e.g. {format_examples(examples)}"
+        for n, (count, examples) in types.items()
+    )
+    target = name if name.isidentifier() else ""
+    raise TypeError(
+        f"{name} mixes value types ({shown}), which cannot be compared; convert it to "
+        f"one type first (e.g. {target}.astype(str))."
+    )
+
+
+def check_labels(y, n_samples, name="y", allow_none=False, *, rows="X", item="label", hint=""):
+    """Return ``y`` as a 1-D numpy array of length ``n_samples``.
+
+    Missing labels (None, NaN, ``pandas.NA``, NaT), NaN or inf float labels
+    and an array mixing value types (e.g. ``[1, "a"]``, which numpy would
+    otherwise compare wrongly or turn into strings) are errors. ``rows``,
+    ``item`` and ``hint`` word the messages: one ``item`` per row of ``rows``.
+    """
+    per_row = "sample" if rows == "X" else "row"
     if y is None:
         if allow_none:
             return None
@@ -62,42 +198,70 @@ def check_labels(y, n_samples, name="y", allow_none=False):
                 f"the pairing key of every sample (a 1-D array of length {n_samples})."
             )
         raise ValueError(
-            f"{name} is required: pass one label per sample of X "
+            f"{name} is required: pass one {item} per {per_row} of {rows} "
             f"(a 1-D array of length {n_samples})."
         )
     arr = np.asarray(y)
     if arr.ndim == 2 and arr.shape[1] == 1:
         arr = arr.ravel()
     if arr.ndim != 1:
+        per = "sample" if rows == "X" else f"row of {rows}"
         raise ValueError(
-            f"{name} must be 1-D with one label per sample; got an array of "
-            f"shape {arr.shape}."
+            f"{name} must be 1-D with one {item} per {per}; got an array of "
+            f"shape {arr.shape}.{hint}"
         )
     if arr.shape[0] != n_samples:
         raise ValueError(
-            f"{name} has {arr.shape[0]} entries but X has {n_samples} rows; "
-            f"pass exactly one {name} value per row of X."
+            f"{name} has {arr.shape[0]} entries but {rows} has {n_samples} rows; "
+            f"pass exactly one {item} per row of {rows}."
         )
-    if arr.dtype.kind == "f" and not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name} contains NaN or inf labels; remove those rows.")
-    if arr.dtype.kind == "O":
-        missing = np.array([v is None or (isinstance(v, float) and v != v) for v in arr])
+    if arr.dtype.kind == "f":
+        bad = ~np.isfinite(arr)
+        if bad.any():
+            raise ValueError(
+                f"{name} contains NaN or inf labels ({int(bad.sum())} missing or infinite, at "
+                f"rows {format_examples(np.flatnonzero(bad))}); remove those rows."
+            )
+        return arr
+    if arr.dtype.kind in "OmM":
+        missing = missing_mask(arr)
         if missing.any():
             raise ValueError(
                 f"{name} has {int(missing.sum())} missing labels (None/NaN) at rows "
                 f"{format_examples(np.flatnonzero(missing))}; remove those rows."
             )
+    if arr.dtype.kind == "O":
+        check_one_type(arr, name)
+    elif arr.dtype.kind in "US" and isinstance(y, (list, tuple)):
+        # np.asarray([1, "a"]) is ['1', 'a']: look at what the list held
+        check_one_type(np.asarray(y, dtype=object), name)
     return arr
 
 
 def control_mask(y, control_label):
-    """Boolean mask of controls, ``y == control_label`` (all False when None)."""
+    """Boolean mask of controls, ``y == control_label`` (all False when None).
+
+    An integer label that the integer dtype of ``y`` cannot hold (``-1``
+    for ``uint8`` keys) matches no row; integer labels are compared exactly
+    (never through float64).
+    """
     if control_label is None:
         return np.zeros(len(y), dtype=bool)
-    try:
-        mask = np.asarray(y == control_label, dtype=bool)
-    except Exception:  # pragma: no cover - exotic label types
-        mask = np.array([v == control_label for v in y], dtype=bool)
+    if (
+        isinstance(y, np.ndarray)
+        and y.dtype.kind in "iu"
+        and isinstance(control_label, numbers.Integral)
+        and not isinstance(control_label, bool)
+    ):
+        info, value = np.iinfo(y.dtype), int(control_label)
+        if not info.min <= value <= info.max:
+            return np.zeros(len(y), dtype=bool)
+        mask = np.asarray(y == y.dtype.type(value), dtype=bool)
+    else:
+        try:
+            mask = np.asarray(y == control_label, dtype=bool)
+        except Exception:  # pragma: no cover - exotic label types
+            mask = np.array([v == control_label for v in y], dtype=bool)
     if mask.shape != (len(y),):
         mask = np.array([v == control_label for v in y], dtype=bool)
     return mask

@@ -13,6 +13,7 @@ Two views, both returning one score per input gene:
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -21,9 +22,15 @@ import torch
 from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import check_is_fitted
 
-from ._validation import check_finite_rows
+from ._validation import check_finite_rows, format_examples
 from .distill import encoder_module
-from .nn import adapter_from_state, adapter_layer_sizes, resolve_device
+from .nn import (
+    adapter_from_state,
+    adapter_layer_sizes,
+    float32_overflow_rows,
+    float32_range_error,
+    resolve_device,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -116,15 +123,45 @@ def _readout(est, probe, direction, target):
     if coef.shape[0] == 1:  # binary classifier or single-output regressor
         sign = 1.0
         classes = getattr(probe, "classes_", None)
-        if classes is not None and target is not None and target == classes[0]:
-            sign = -1.0
+        if classes is not None and target is not None:
+            listed = np.asarray(classes).tolist()
+            if target not in listed:
+                raise ValueError(
+                    f"target={target!r} is not a class of the probe; classes are "
+                    f"{listed[:10]}. Pass one of them (or target=None for the score of "
+                    f"{listed[-1]!r})."
+                )
+            if target == classes[0]:
+                sign = -1.0
         return (sign * coef[0]).astype(np.float32)
-    classes = list(getattr(probe, "classes_", range(coef.shape[0])))
+    classes = np.asarray(getattr(probe, "classes_", np.arange(coef.shape[0]))).tolist()
     if target not in classes:
         raise ValueError(
             f"target={target!r} is not a class of the probe; classes are {classes[:10]}."
         )
     return coef[classes.index(target)].astype(np.float32)
+
+
+def _baseline(baseline, n_genes):
+    """The reference profile as float32 of shape ``(n_genes,)`` (zeros by default)."""
+    if baseline is None:
+        return np.zeros(n_genes, np.float32)
+    b = np.asarray(baseline, dtype=np.float32)
+    if b.ndim == 2 and b.shape[0] == 1:
+        b = b[0]
+    if b.ndim != 1 or b.shape[0] != n_genes:
+        raise ValueError(
+            f"baseline has {b.shape[0] if b.ndim == 1 else b.shape} entries but X has "
+            f"{n_genes} genes (columns); pass one reference value per gene, e.g. "
+            "baseline=X_controls.mean(axis=0)."
+        )
+    if not np.isfinite(b).all():
+        raise ValueError(
+            f"baseline contains NaN or inf at {int((~np.isfinite(b)).sum())} gene(s) "
+            f"(positions {format_examples(np.flatnonzero(~np.isfinite(b)))}); pass a finite "
+            "profile."
+        )
+    return b
 
 
 def gradient_attributions(model: SemiClippedTransformer | Pipeline, X: ArrayLike, *,
@@ -154,10 +191,13 @@ def gradient_attributions(model: SemiClippedTransformer | Pipeline, X: ArrayLike
         Read-out direction ``v`` in embedding space.
     target : class label, default=None
         With a probe: explain this class's decision score (``v`` is its row
-        of ``coef_``).
+        of ``coef_``; for a binary probe, ``-coef_`` for ``classes_[0]``).
+        Must be one of the probe's ``classes_``.
     baseline : array-like of shape (n_genes,), default=None
-        Reference profile ``b``.
+        Reference profile ``b`` (finite, one value per gene).
     batch_size : int, default=1024
+        Rows differentiated at once (a positive integer); the values do not
+        depend on it beyond float rounding.
     device : str, default="auto"
 
     Returns
@@ -180,12 +220,24 @@ def gradient_attributions(model: SemiClippedTransformer | Pipeline, X: ArrayLike
     """
     est, probe = _split_pipeline(model)
     check_is_fitted(est)
-    X = np.asarray(X, dtype=np.float32)
+    X = np.asarray(X)
     if X.ndim != 2 or X.shape[1] != est.n_features_in_:
         raise ValueError(f"X must have shape (n_samples, {est.n_features_in_}); got {X.shape}.")
+    if X.dtype.kind not in "biuf":
+        raise TypeError(f"X must be numeric; got dtype {X.dtype}.")
     check_finite_rows(X, "X")
+    rows = float32_overflow_rows(X)
+    if rows.size:
+        raise float32_range_error("X", rows[:5], count=rows.size)
+    X = np.asarray(X, dtype=np.float32)
+    if (isinstance(batch_size, (bool, np.bool_)) or not isinstance(batch_size, numbers.Integral)
+            or batch_size < 1):
+        raise ValueError(
+            f"batch_size must be a positive integer; got {batch_size!r}. It is the number of "
+            "rows differentiated at once (e.g. batch_size=1024)."
+        )
     v = _readout(est, probe, direction, target)
-    b = np.zeros(X.shape[1], np.float32) if baseline is None else np.asarray(baseline, np.float32)
+    b = _baseline(baseline, X.shape[1])
     dev = resolve_device(device)
     encoder = encoder_module(est.encoder_).to(dev)
     adapter = adapter_from_state(adapter_layer_sizes(est.adapter_), est.adapter_.state_dict())

@@ -2,6 +2,7 @@
 
 import copy
 import pickle
+import re
 
 import numpy as np
 import pytest
@@ -66,7 +67,11 @@ def test_centroids_against_loop():
         (np.ones((0, 3)), [], ValueError, "at least one row"),
         (np.array([[1.0, np.nan], [0, 0], [np.inf, 1]]), ["a", "b", "c"], ValueError,
          r"NaN or inf in 2 row\(s\) \(row indices: 0, 2\)"),
-        (np.ones((3, 2)), ["a", "b"], ValueError, "2 entries but X has 3 rows"),
+        (np.ones((3, 2)), ["a", "b"], ValueError,
+         r"ImageBank keys has 2 entries but embeddings has 3 rows; pass exactly one key per "
+         r"row of embeddings"),
+        (np.ones((3, 2)), None, ValueError, "ImageBank keys is required: pass one key per row "
+         r"of embeddings \(a 1-D array of length 3\)"),
         (np.array([["x", "y"]]), ["a"], TypeError, "must be numeric"),
         (np.ones((2, 2)), np.array([["a", "b"], ["c", "d"]]), ValueError, "must be 1-D"),
     ],
@@ -132,3 +137,10 @@ def test_bank_copies_the_caller_keys():
 def test_sampler_rejects_unpaired():
     with pytest.raises(ValueError, match="unpaired"):
         PairSampler(make_bank(), np.array([0, -1]))
+
+
+def test_bank_length_message_names_no_x_or_y():
+    with pytest.raises(ValueError) as info:
+        ImageBank(np.ones((3, 2)), ["a", "b"])
+    words = re.findall(r"\w+", str(info.value))
+    assert "X" not in words and "y" not in words

@@ -107,3 +107,43 @@ def test_to_frame_and_feature_names(linear_model, tiny_data):
     att = gradient_attributions(est, tiny_data.X[:3], direction=np.ones(8))
     out = att.to_frame()
     assert list(out.columns) == list(tiny_data.feature_names) and out.shape == (3, 30)
+
+
+def test_attributions_bad_baseline_and_batch_size(linear_model, tiny_data):
+    X = tiny_data.X[:4]
+    v = np.ones(8)
+    with pytest.raises(ValueError, match=r"baseline has 5 entries but X has 30 genes \(columns\)"):
+        gradient_attributions(linear_model, X, direction=v, baseline=np.zeros(5))
+    with pytest.raises(ValueError, match="baseline contains NaN or inf"):
+        gradient_attributions(linear_model, X, direction=v, baseline=np.full(30, np.nan))
+    for bad in (0, -2, True, 2.5):
+        with pytest.raises(ValueError, match=rf"batch_size must be a positive integer; got "
+                                             rf"{bad!r}"):
+            gradient_attributions(linear_model, X, direction=v, batch_size=bad)
+    # a batch size that does not divide the rows gives the same values as one batch
+    np.testing.assert_allclose(
+        gradient_attributions(linear_model, X, direction=v, batch_size=3).values,
+        gradient_attributions(linear_model, X, direction=v).values, rtol=1e-6, atol=1e-7)
+
+
+def test_binary_probe_target_must_be_a_class(linear_model, tiny_data):
+    y = tiny_data.y
+    paired = y != "control"
+    classes = np.unique(y[paired])[:2]
+    rows = np.isin(y, classes)
+    probe = LogisticRegression().fit(linear_model.transform(tiny_data.X[rows]), y[rows])
+    pipe = make_pipeline(linear_model, probe)  # both steps fitted, nothing refitted
+    with pytest.raises(ValueError, match=rf"target='nope' is not a class of the probe; classes "
+                                         rf"are \['{classes[0]}', '{classes[1]}'\]"):
+        gradient_attributions(pipe, tiny_data.X[:2], target="nope")
+    a = gradient_attributions(pipe, tiny_data.X[:2], target=classes[0]).values
+    b = gradient_attributions(pipe, tiny_data.X[:2], target=classes[1]).values
+    np.testing.assert_allclose(a, -b, rtol=1e-6)  # the two classes of one score
+
+
+def test_attributions_name_values_beyond_float32_range(linear_model, tiny_data):
+    X = tiny_data.X[:4].astype(np.float64)
+    X[2, 3] = 1e39  # finite here, inf once cast to float32
+    msg = r"X has values beyond float32's range .*\(row indices: 2\)"
+    with pytest.raises(ValueError, match=msg):
+        gradient_attributions(linear_model, X, direction=np.ones(8))

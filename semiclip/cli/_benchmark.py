@@ -3,6 +3,7 @@
 import time
 
 from ..experiments import EXTRA_ROWS, FULL, QUICK, ROWS
+from ._files import atomic_write, check_output
 
 __all__ = ["add_parser", "run"]
 
@@ -55,6 +56,9 @@ def run(args):
             config[name] = value
     if config["seeds"] < 1:
         raise ValueError(f"--seeds must be >= 1; got {config['seeds']}.")
+    for flag in ("out", "plot"):  # checked before the long run; written whole at the end
+        if getattr(args, flag):
+            check_output(getattr(args, flag), f"--{flag}")
     rows = None if not args.methods else [r.strip() for r in args.methods.split(",") if r.strip()]
     header = (
         f"semiclip benchmark{' --quick' if args.quick else ''}: make_weakly_paired("
@@ -91,12 +95,13 @@ def run(args):
     lines.append(f"Total {time.perf_counter() - start:.0f} s.")
     print("\n".join(lines), flush=True)
     if args.out:
-        with open(args.out, "w", encoding="utf-8") as fh:
-            fh.write(header + "\n" + "\n".join(lines) + "\n")
+        with atomic_write(args.out) as tmp:
+            tmp.write_text(header + "\n" + "\n".join(lines) + "\n", encoding="utf-8")
         print(f"Table saved to {args.out}")
     if args.plot:
         try:
-            plot_benchmark(results, args.plot)
+            with atomic_write(args.plot) as tmp:
+                plot_benchmark(results, tmp)
             print(f"Figure saved to {args.plot}")
         except ImportError as exc:
             print(f"No figure: {exc}")

@@ -2,6 +2,8 @@
 
 import time
 
+from ._files import atomic_write, check_output
+
 __all__ = ["add_parser", "run"]
 
 
@@ -9,6 +11,10 @@ def run(args):
     """The body of ``semiclip demo``."""
     from ..experiments import demo_methods, markdown_table, run_experiment, summarize
 
+    if args.seeds < 1:
+        raise ValueError(f"--seeds must be >= 1; got {args.seeds}.")
+    if args.plot:
+        check_output(args.plot, "--plot")
     seeds = tuple(range(args.seeds))
     methods = demo_methods()
     if args.no_pea:
@@ -67,7 +73,8 @@ def _demo_plot(results, path):
         for label in ax.get_xticklabels():
             label.set_rotation(15)
             label.set_horizontalalignment("right")
-        ax.figure.savefig(path, dpi=150, bbox_inches="tight")
+        with atomic_write(path) as tmp:
+            ax.figure.savefig(tmp, dpi=150, bbox_inches="tight")
         print(f"Figure saved to {path}")
     except ImportError as exc:
         print(f"No figure: {exc}")

@@ -9,6 +9,7 @@ import warnings
 
 import numpy as np
 
+from ._files import atomic_write, check_output
 from ._options import NORMALIZE_CHOICES, add_column_options, control_spec
 
 __all__ = ["add_parser", "run"]
@@ -33,6 +34,9 @@ def run(args):
 
     if len(args.key_col) != 1:
         raise ValueError("evaluate: --key-col takes one column, the perturbed gene.")
+    for flag in ("out", "plot"):  # checked before any work; written whole at the end
+        if getattr(args, flag):
+            check_output(getattr(args, flag), f"--{flag}", inputs=(("--emb", args.emb),))
     table = read_input(args.emb, "--emb")
     check_columns(table, args.key_col + [args.batch_col, args.control_col], "--emb", args.emb,
                   "key/batch/control")
@@ -95,16 +99,17 @@ def run(args):
         import pandas as pd
 
         if str(args.out).lower().endswith(".md"):
-            with open(args.out, "w", encoding="utf-8") as fh:
-                fh.write("\n".join(lines) + "\n")
+            with atomic_write(args.out) as tmp:
+                tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
         else:
             write_table(pd.DataFrame(rows), args.out, "--out")
         print(f"Results saved to {args.out}")
     if args.plot:
         from ..plotting import plot_recall_bars
 
-        plot_recall_bars({name: r.recall for name, r in recall.items()},
-                         chance=first.chance, path=args.plot)
+        with atomic_write(args.plot) as tmp:
+            plot_recall_bars({name: r.recall for name, r in recall.items()},
+                             chance=first.chance, path=tmp)
         print(f"Figure saved to {args.plot}")
     return 0
 

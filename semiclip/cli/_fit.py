@@ -2,18 +2,21 @@
 
 Reads a transcriptomics table and an image-embedding table keyed the same
 way, reports how the keys match, batch-corrects on the controls and fits a
-:class:`~semiclip.SemiClippedTransformer`; the model file (joblib) is a dict
-holding the fitted estimator, the batch correction and the column names, so
-that ``semiclip transform`` reads new files the same way.
+:class:`~semiclip.SemiClippedTransformer`; the model file (``.semiclip``, see
+:mod:`semiclip.persistence`: it runs no code when read) holds the fitted
+estimator, the batch correction, the column spec and the provenance, so that
+``semiclip transform`` reads new files the same way. The output path is
+checked before anything is read or trained.
 """
 
 import time
 import warnings
 
+from ._files import check_output, model_suffix
 from ._options import (
-    MODEL_FORMAT,
     NORMALIZE_CHOICES,
     add_column_options,
+    check_device,
     control_spec,
     dose_options,
     hidden_sizes,
@@ -92,15 +95,19 @@ def _normalizer(method, data):
 
 def run(args):
     """The body of ``semiclip fit``."""
-    import joblib
+    # everything the arguments alone can refuse, before any file is read
+    output = _check_output(args)
+    sizes = hidden_sizes(args.hidden_layer_sizes)
+    check_device(args.device)
+    dose = dose_options(args)
+    if args.pea and args.normalize not in ("auto", "tvn"):
+        raise ValueError("--pea applies its own canonical TVN; drop --normalize.")
 
     from ..correction import PEAAugmenter
     from ..distill import SemiClippedTransformer
+    from ..persistence import data_fingerprint, save_model
     from ._tables import check_columns, edit_key_columns, load_samples, read_input
 
-    dose = dose_options(args)
-    if not str(args.output):
-        raise ValueError("--output must name the model file, e.g. model.joblib.")
     table = read_input(args.tx, "--tx")
     check_columns(table, args.key_col + [args.batch_col, args.control_col], "--tx", args.tx,
                   "key/batch/control")
@@ -120,7 +127,7 @@ def run(args):
         raise ValueError("--pea corrects each plate on its own controls: pass --batch-col.")
     est = SemiClippedTransformer(
         loss=args.loss, encoder_dim=args.encoder_dim,
-        hidden_layer_sizes=hidden_sizes(args.hidden_layer_sizes), recipe=args.recipe,
+        hidden_layer_sizes=sizes, recipe=args.recipe,
         max_iter=args.max_iter if args.max_iter is not None else "auto",
         unpaired=args.unpaired, control_label=data.control_label, device=args.device,
         random_state=args.random_state, verbose=args.verbose,
@@ -130,8 +137,6 @@ def run(args):
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*zero variance in the controls")
         if args.pea:
-            if args.normalize not in ("auto", "tvn"):
-                raise ValueError("--pea applies its own canonical TVN; drop --normalize.")
             est.set_params(augmenter=PEAAugmenter(random_state=args.random_state))
             est.fit(X, data.y, image_bank=bank, batch=batch)
         else:
@@ -139,20 +144,17 @@ def run(args):
             if normalizer is not None:
                 X = normalizer.fit_transform(X, data.y, batch=batch)
             est.fit(X, data.y, image_bank=bank)
-    bundle = {
-        "format": MODEL_FORMAT,
-        "estimator": est,
-        "normalizer": normalizer,
-        "columns": {
-            "key": list(args.key_col), "batch": args.batch_col, "control": control,
-            "control_label": data.control_label, "layer": args.layer, "obsm": args.obsm,
-            "exclude": list(args.exclude_cols), "normalize_symbols": args.normalize_symbols,
-            "dose": None if dose is None else (dose[0], {**dose[1], "anchor": anchor}
-                                               if "factor" in dose[1] else dose[1]),
-        },
+    columns = {
+        "key": list(args.key_col), "batch": args.batch_col, "control": control,
+        "control_label": data.control_label, "layer": args.layer, "obsm": args.obsm,
+        "exclude": list(args.exclude_cols), "normalize_symbols": args.normalize_symbols,
+        "dose": None if dose is None else (dose[0], {**dose[1], "anchor": anchor}
+                                           if "factor" in dose[1] else dose[1]),
         "feature_names": [str(f) for f in data.feature_names],
     }
-    joblib.dump(bundle, args.output)
+    _check_output(args)  # a file may have appeared meanwhile
+    save_model(output, est, normalizer=normalizer, columns=columns,
+               fingerprint=data_fingerprint(X.shape[0], columns["feature_names"], columns))
     print(
         f"Fitted on {X.shape[0]} samples x {X.shape[1]} features "
         f"({est.n_paired_keys_} paired keys, {est.n_iter_} epochs, "
@@ -160,6 +162,12 @@ def run(args):
         flush=True,
     )
     return 0
+
+
+def _check_output(args):
+    return check_output(args.output, "--output",
+                        inputs=(("--tx", args.tx), ("--images", args.images)),
+                        overwrite=args.overwrite, check_format=model_suffix)
 
 
 def add_parser(subparsers):
@@ -198,12 +206,16 @@ def add_parser(subparsers):
     fit.add_argument("--max-iter", type=int, help="maximum epochs (default: recipe)")
     fit.add_argument("--unpaired", choices=("raise", "drop"), default="raise",
                      help="samples whose key has no image embedding: error or leave out")
-    fit.add_argument("--device", default="auto")
+    fit.add_argument("--device", default="auto",
+                     help="auto, cpu, cuda, cuda:N or mps (default auto)")
     fit.add_argument("--random-state", type=int, default=0)
     fit.add_argument("--verbose", type=int, default=1, help="progress bar (0 = off)")
     # scale options (e.g. --nproc for multi-process training) register here and are
     # read in _fit where the estimator is built
     fit.add_argument("-o", "--output", required=True, metavar="MODEL",
-                     help="where to save the model (joblib)")
+                     help="where to save the model (a .semiclip file; it runs no code when "
+                          "read)")
+    fit.add_argument("--overwrite", action="store_true",
+                     help="replace an existing --output file (never an input file)")
     fit.set_defaults(func=run)
     return fit

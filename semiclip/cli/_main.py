@@ -1,19 +1,19 @@
-"""The ``semiclip`` command line: ``demo``, ``fit``, ``transform``, ``evaluate``, ``benchmark``.
+"""The ``semiclip`` command line: demo, fit, transform, info, evaluate, benchmark.
 
 One module per command, each with ``add_parser(subparsers)`` and
 ``run(args)``; heavy imports happen inside ``run`` so that
 ``semiclip --help`` is instant. Errors the user can fix end with one line
-and exit status 2.
+on stderr, ``semiclip COMMAND: error: ...``, and exit status 2.
 """
 
 import argparse
 import sys
 
-from . import _benchmark, _demo, _evaluate, _fit, _transform
+from . import _benchmark, _demo, _evaluate, _fit, _info, _transform
 
 __all__ = ["build_parser", "main"]
 
-COMMANDS = (_demo, _fit, _transform, _evaluate, _benchmark)
+COMMANDS = (_demo, _fit, _transform, _info, _evaluate, _benchmark)
 
 
 def build_parser():
@@ -33,8 +33,9 @@ def main(argv=None):
     args = parser.parse_args(argv)
     try:
         return args.func(args)
-    except (ValueError, TypeError, FileNotFoundError, ImportError) as exc:
-        print(f"semiclip {args.command}: error: {exc}", file=sys.stderr)
+    except (ValueError, TypeError, OSError, ImportError) as exc:  # OSError: disk full...
+        message = " ".join(str(exc).split()) or type(exc).__name__
+        print(f"semiclip {args.command}: error: {message}", file=sys.stderr)
         return 2
 
 

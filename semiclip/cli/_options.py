@@ -1,12 +1,14 @@
 """Options and helpers shared by the ``semiclip`` commands."""
 
-MODEL_FORMAT = "semiclip-cli-model/1"
+from .._validation import format_examples
+
 NORMALIZE_CHOICES = ("auto", "tvn", "center", "center_scale", "none")
 
 __all__ = [
-    "MODEL_FORMAT",
     "NORMALIZE_CHOICES",
     "add_column_options",
+    "add_model_options",
+    "check_device",
     "control_spec",
     "dose_options",
     "hidden_sizes",
@@ -62,16 +64,46 @@ def dose_options(args):
     return args.dose_col, {"factor": args.dose_factor, "anchor": args.dose_anchor}
 
 
+def add_model_options(p):
+    """``--allow-pickle`` of the commands that read a model file."""
+    p.add_argument("--allow-pickle", action="store_true",
+                   help="also read a pickle/joblib model (written by semiclip fit before the "
+                        ".semiclip format). A pickle can run any code while it is read: "
+                        "only for files you trust")
+
+
 def hidden_sizes(text):
+    """``"auto"``, ``()`` (linear) or a tuple of positive layer widths from ``text``."""
     text = str(text).strip()
     if text == "auto":
         return "auto"
     if text in ("", "none", "linear"):
         return ()
+    usage = ("--hidden-layer-sizes must be 'auto', 'linear' or comma-separated positive "
+             "integers such as 1024,1024")
     try:
-        return tuple(int(t) for t in text.split(","))
+        sizes = tuple(int(t) for t in text.split(","))
     except ValueError:
-        raise ValueError(
-            f"--hidden-layer-sizes must be 'auto', 'linear' or comma-separated integers "
-            f"such as 1024,1024; got {text!r}."
-        ) from None
+        raise ValueError(f"{usage}; got {text!r}.") from None
+    bad = [s for s in sizes if s < 1]
+    if bad:
+        raise ValueError(f"{usage}; got {text!r}, where {format_examples(bad)} "
+                         f"{'is not a' if len(bad) == 1 else 'are not'} positive layer "
+                         f"width{'' if len(bad) == 1 else 's'}.")
+    return sizes
+
+
+def check_device(text):
+    """Refuse a device torch does not know, before any file is read."""
+    import warnings
+
+    from ..nn import resolve_device
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # an unavailable accelerator warns again in fit
+        try:
+            resolve_device(text)
+        except (ValueError, TypeError, RuntimeError):
+            raise ValueError(f"--device {text!r} is not a device: use auto, cpu, cuda, "
+                             "cuda:N (e.g. cuda:1) or mps.") from None
+    return text

@@ -13,15 +13,16 @@ from pathlib import Path
 import numpy as np
 
 from .._validation import format_examples
+from ..persistence import atomic_write
 
 __all__ = [
     "check_columns",
     "coerce_like",
     "edit_key_columns",
     "load_samples",
-    "output_path",
     "read_input",
     "read_samples",
+    "table_format",
     "write_embedding",
     "write_table",
 ]
@@ -237,18 +238,17 @@ def read_samples(path, what, *, key, batch=None, control=None, control_label=Non
 
 
 def write_table(frame, path, what="output"):
-    """Write a DataFrame as CSV/TSV/Parquet, or as ``.h5ad`` (embedding in ``X``)."""
+    """Write a DataFrame as CSV/TSV/Parquet, whole or not at all (see :func:`atomic_write`)."""
     fmt = table_format(path, what)
-    parent = Path(path).resolve().parent
-    if not parent.is_dir():
-        raise FileNotFoundError(f"{what}: the directory {str(parent)!r} does not exist.")
+    if fmt == "h5ad":
+        raise ValueError(f"{what}: write .h5ad with write_embedding.")
+    _check_directory(path, what)
     keep_index = not _is_range_index(frame.index)
-    if fmt == "parquet":
-        frame.to_parquet(path, index=keep_index)
-    elif fmt == "h5ad":
-        raise ValueError(f"{what}: write .h5ad with write_embedding_h5ad.")
-    else:
-        frame.to_csv(path, sep="," if fmt == "csv" else "\t", index=keep_index)
+    with atomic_write(path) as tmp:  # the temporary name ends like path: same compression
+        if fmt == "parquet":
+            frame.to_parquet(tmp, index=keep_index)
+        else:
+            frame.to_csv(tmp, sep="," if fmt == "csv" else "\t", index=keep_index)
     return path
 
 
@@ -267,25 +267,21 @@ def write_embedding(meta, Z, columns, path):
                 obs[c] = obs[c].astype(str)
         adata = anndata.AnnData(np.asarray(Z, dtype=np.float32), obs=obs,
                                 var=pd.DataFrame(index=list(columns)))
-        parent = Path(path).resolve().parent
-        if not parent.is_dir():
-            raise FileNotFoundError(f"--output: the directory {str(parent)!r} does not exist.")
-        adata.write_h5ad(path)
+        _check_directory(path, "--output")
+        with atomic_write(path) as tmp:
+            adata.write_h5ad(tmp)
         return path
     emb = pd.DataFrame(np.asarray(Z), columns=list(columns), index=meta.index)
     return write_table(pd.concat([meta, emb], axis=1), path, "--output")
+
+
+def _check_directory(path, what):
+    parent = Path(os.fspath(path)).resolve().parent
+    if not parent.is_dir():
+        raise FileNotFoundError(f"{what}: the directory {str(parent)!r} does not exist.")
 
 
 def _is_range_index(index):
     import pandas as pd
 
     return isinstance(index, pd.RangeIndex) and index.start == 0 and index.step == 1
-
-
-def output_path(path, what="--output"):
-    """Check an output path's format and directory before the work starts."""
-    table_format(path, what)
-    parent = Path(os.fspath(path)).resolve().parent
-    if not parent.is_dir():
-        raise FileNotFoundError(f"{what}: the directory {str(parent)!r} does not exist.")
-    return path

@@ -1,33 +1,17 @@
-"""``semiclip transform``: embed a transcriptomics table with a model from ``semiclip fit``."""
+"""``semiclip transform``: embed a transcriptomics table with a model from ``semiclip fit``.
+
+The model file is read with :func:`semiclip.persistence.load_model` (no code
+runs; a pickle only with ``--allow-pickle``); the output is checked before
+the model is read and written whole (never over an input, an existing file
+only with ``--overwrite``).
+"""
 
 import warnings
 
-from ._options import MODEL_FORMAT
+from ._files import check_output, read_model
+from ._options import add_model_options
 
-__all__ = ["add_parser", "load_model", "run"]
-
-
-def load_model(path):
-    """The dict saved by ``semiclip fit``, checked."""
-    from pathlib import Path
-
-    import joblib
-
-    if not Path(path).is_file():
-        raise FileNotFoundError(f"--model: no file at {str(path)!r}.")
-    try:
-        bundle = joblib.load(path)
-    except Exception as exc:
-        raise ValueError(
-            f"--model: cannot load {str(path)!r} ({type(exc).__name__}: {exc}); pass a file "
-            "written by `semiclip fit`."
-        ) from None
-    if not isinstance(bundle, dict) or bundle.get("format") != MODEL_FORMAT:
-        raise ValueError(
-            f"--model: {str(path)!r} is not a model written by `semiclip fit` (expected a "
-            f"{MODEL_FORMAT!r} dict; got {type(bundle).__name__})."
-        )
-    return bundle
+__all__ = ["add_parser", "run"]
 
 
 def run(args):
@@ -36,19 +20,20 @@ def run(args):
 
     from sklearn.base import clone
 
-    from ._tables import edit_key_columns, load_samples, output_path, read_input, write_embedding
+    from ._tables import edit_key_columns, load_samples, read_input, table_format, write_embedding
 
-    bundle = load_model(args.model)
-    output_path(args.output)
-    cols = bundle["columns"]
+    check_output(args.output, "--output", inputs=(("--tx", args.tx), ("--model", args.model)),
+                 overwrite=args.overwrite, check_format=lambda p: table_format(p, "--output"))
+    loaded = read_model(args.model, allow_pickle=args.allow_pickle, command="transform")
+    cols = loaded.columns
     table = read_input(args.tx, "--tx")
     edit_key_columns(table, cols["key"], normalize_symbols=cols["normalize_symbols"],
                      dose=cols["dose"], control_label=cols["control_label"])
     data = load_samples(table, args.tx, "--tx", key=cols["key"], batch=cols["batch"],
                         control=cols["control"], control_label=cols["control_label"],
                         layer=cols["layer"], obsm=cols["obsm"], exclude=cols["exclude"],
-                        features=bundle["feature_names"])
-    est, normalizer = bundle["estimator"], bundle["normalizer"]
+                        features=cols["feature_names"])
+    est, normalizer = loaded.estimator, loaded.normalizer
     X, batch = data.X, data.batch
     correction = normalizer if normalizer is not None else getattr(est, "correction_", None)
     if correction is not None and batch is None:
@@ -101,12 +86,16 @@ def add_parser(subparsers):
     """Register ``semiclip transform``."""
     tr = subparsers.add_parser(
         "transform", help="embed a transcriptomics table with a model from `semiclip fit`")
-    tr.add_argument("-m", "--model", required=True, metavar="MODEL")
+    tr.add_argument("-m", "--model", required=True, metavar="MODEL",
+                    help="a .semiclip model file from `semiclip fit`")
     tr.add_argument("--tx", required=True, metavar="PATH",
                     help="samples with the columns the model was fitted on")
     tr.add_argument("--refit-normalizer", action="store_true",
                     help="fit the batch correction on this file's controls (new plates)")
     tr.add_argument("-o", "--output", required=True, metavar="PATH",
                     help="embedding file (.parquet, .csv, .tsv or .h5ad)")
+    tr.add_argument("--overwrite", action="store_true",
+                    help="replace an existing --output file (never an input file)")
+    add_model_options(tr)
     tr.set_defaults(func=run)
     return tr

@@ -11,6 +11,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
+from .._constraints import IntegerInterval
 from ._checks import (
     SHRINKAGE,
     check_batch_consistency,
@@ -167,7 +168,7 @@ class PEAAugmenter(BaseEstimator):
         "drop_step_prob": [Interval(numbers.Real, 0, 1, closed="both")],
         "control_fraction": [Interval(numbers.Real, 0, 1, closed="right"), "array-like"],
         "control_label": "no_validation",
-        "n_augmentations": [Interval(numbers.Integral, 1, None, closed="left")],
+        "n_augmentations": [IntegerInterval(1, None, closed="left")],
         "keep_original": ["boolean", StrOptions({"canonical"})],
         "reg_covar": [Interval(numbers.Real, 0, None, closed="neither")],
         "shrinkage": SHRINKAGE,
@@ -201,9 +202,7 @@ class PEAAugmenter(BaseEstimator):
 
         Parameters
         ----------
-        [[X_fit]]
-        [[y_labels]]
-        [[batch_fit]]
+        [[fit_data]]
 
         Returns
         -------
@@ -264,9 +263,7 @@ class PEAAugmenter(BaseEstimator):
 
         Parameters
         ----------
-        [[X_seen]]
-        [[y_labels]]
-        [[batch_seen]]
+        [[seen_data]]
 
         Returns
         -------
@@ -290,9 +287,7 @@ class PEAAugmenter(BaseEstimator):
 
         Parameters
         ----------
-        [[X_seen]]
-        [[y_labels]]
-        [[batch_seen]]
+        [[seen_data]]
         random_state : int, RandomState, Generator or None, default=None
             Randomness of this draw; None advances the generator seeded in fit.
         return_plan : bool, default=False
@@ -332,9 +327,7 @@ class PEAAugmenter(BaseEstimator):
 
         Parameters
         ----------
-        [[X_fit]]
-        [[y_labels]]
-        [[batch_fit]]
+        [[fit_data]]
 
         Returns
         -------
@@ -342,8 +335,12 @@ class PEAAugmenter(BaseEstimator):
             Original rows first (unless ``keep_original=False``), then each
             augmented copy (same row order); ``n_copies`` is
             ``n_augmentations + 1``, or ``n_augmentations`` without originals.
+            A DataFrame keeps the columns and the index of ``X``: row ``i``
+            has the index label of its source row ``sample_indices_[i]``
+            (labels repeat once per copy).
         y_resampled : ndarray or Series of shape (n_samples * n_copies,)
             ``y`` of the source rows; ``sample_indices_`` gives the source rows.
+            A Series keeps the name and the index labels of ``y`` (as ``X``).
         """
         self.fit(X, y, batch=batch)
         sampler = self.sampler(X, y, batch=batch)
@@ -365,11 +362,11 @@ class PEAAugmenter(BaseEstimator):
         if hasattr(X, "columns"):
             import pandas as pd
 
-            X_res = pd.DataFrame(X_res, columns=X.columns)
+            X_res = pd.DataFrame(X_res, columns=X.columns, index=X.index[self.sample_indices_])
         if hasattr(y, "name") and hasattr(y, "iloc"):
             import pandas as pd
 
-            y_res = pd.Series(y_res, name=y.name)
+            y_res = pd.Series(y_res, name=y.name, index=y.index[self.sample_indices_])
         return X_res, y_res
 
     def __sklearn_tags__(self):

@@ -19,7 +19,7 @@ __all__ = [
 ]
 
 
-def degenerate_scale(var, mean, n_samples):
+def degenerate_scale(var, mean, n_samples, std=None):
     """Mask of scales indistinguishable from zero (left unscaled by callers).
 
     A scale is degenerate when its variance is within the rounding error of
@@ -29,12 +29,17 @@ def degenerate_scale(var, mean, n_samples):
     deviation of the same group (the :func:`numpy.linalg.matrix_rank` rule;
     it catches the null PCA components of rank-deficient controls, whose
     variance is rounding noise of order 1e-30).
+
+    The first rule does not change when a feature is multiplied by a
+    constant, so ``var`` and ``mean`` may be those of a rescaled feature;
+    ``std`` (default ``sqrt(var)``) is then the standard deviation in the
+    feature's own units, for the second rule.
     """
     var = np.atleast_2d(var)
     mean = np.atleast_2d(mean)
     n = np.asarray(n_samples, dtype=np.float64).reshape(-1, 1)
     const = var <= n * EPS * var + (n * mean * EPS) ** 2
-    std = np.sqrt(np.maximum(var, 0.0))
+    std = np.sqrt(np.maximum(var, 0.0)) if std is None else np.atleast_2d(std)
     tol = std.max(axis=1, keepdims=True) * np.maximum(n, var.shape[1]) * EPS
     return const | (std <= tol)
 
@@ -53,6 +58,23 @@ class CenterScale:
     degenerate: np.ndarray | None
 
 
+def _moments(Xs, groups, with_scale):
+    """``(mean, var or None)`` per group of the rows ``Xs`` sorted by group (overwritten)."""
+    if groups.n_groups == 1:
+        # One group: numpy's reductions, as StandardScaler (EFAAR) computes them,
+        # so that results agree with EFAAR to rounding.
+        mean = Xs.mean(axis=0, keepdims=True)
+        return mean, (Xs.var(axis=0, keepdims=True) if with_scale else None)
+    counts = groups.counts.astype(np.float64)[:, None]
+    starts = groups.bounds[:-1]
+    mean = np.add.reduceat(Xs, starts, axis=0) / counts
+    if not with_scale:
+        return mean, None
+    Xs -= mean[group_of_sorted(groups)]
+    np.square(Xs, out=Xs)
+    return mean, np.add.reduceat(Xs, starts, axis=0) / counts
+
+
 def fit_center_scale(X, groups, with_scale=True):
     """Fit :class:`CenterScale` on the rows of ``X`` listed by ``groups``.
 
@@ -60,27 +82,57 @@ def fit_center_scale(X, groups, with_scale=True):
     :func:`numpy.add.reduceat` (no loop over rows or groups). Every group
     must be non-empty. Standard deviations use ``ddof=0``; degenerate ones
     (see :func:`degenerate_scale`) are replaced by 1.
+
+    Features whose sums or squares overflow float64 (values near 1e154 and
+    beyond) are computed again divided by their largest absolute value, and
+    scaled back: the statistics of a feature scale with it, so they are
+    exact to rounding at any magnitude. Other features never take that path.
     """
     Xs = np.asarray(X[groups.order], dtype=np.float64)
-    if groups.n_groups == 1:
-        # One group: numpy's reductions, as StandardScaler (EFAAR) computes them,
-        # so that results agree with EFAAR to rounding.
-        mean = Xs.mean(axis=0, keepdims=True)
-        var = Xs.var(axis=0, keepdims=True) if with_scale else None
+    with np.errstate(over="ignore", invalid="ignore"):
+        mean, var = _moments(Xs, groups, with_scale)
+    overflow = ~np.isfinite(mean).all(axis=0)
+    if with_scale:
+        overflow |= ~np.isfinite(var).all(axis=0)
+    if not overflow.any():  # the usual path
+        if not with_scale:
+            return CenterScale(mean=mean, scale=None, degenerate=None)
+        degenerate = degenerate_scale(var, mean, groups.counts)
+        scale = np.sqrt(var)
     else:
-        counts = groups.counts.astype(np.float64)[:, None]
-        starts = groups.bounds[:-1]
-        mean = np.add.reduceat(Xs, starts, axis=0) / counts
-        if with_scale:
-            Xs -= mean[group_of_sorted(groups)]
-            np.square(Xs, out=Xs)
-            var = np.add.reduceat(Xs, starts, axis=0) / counts
-    if not with_scale:
-        return CenterScale(mean=mean, scale=None, degenerate=None)
-    degenerate = degenerate_scale(var, mean, groups.counts)
-    scale = np.sqrt(var)
+        mean, test_mean, var, scale = _rescaled_moments(X, groups, with_scale, mean, var,
+                                                        np.flatnonzero(overflow))
+        if not with_scale:
+            return CenterScale(mean=mean, scale=None, degenerate=None)
+        degenerate = degenerate_scale(var, test_mean, groups.counts, std=scale)
     scale[degenerate] = 1.0
     return CenterScale(mean=mean, scale=scale, degenerate=degenerate)
+
+
+def _rescaled_moments(X, groups, with_scale, mean, var, cols):
+    """The statistics with features ``cols`` computed divided by their largest absolute value.
+
+    Returns ``(mean, test_mean, test_var, std)``: ``mean`` and ``std`` in the
+    features' own units; ``test_mean`` and ``test_var`` those of the rescaled
+    features in ``cols`` (the constant-feature rule of :func:`degenerate_scale`
+    is scale-free, and the rescaled values do not overflow).
+    """
+    sub = np.asarray(X[np.ix_(groups.order, cols)], dtype=np.float64)
+    size = np.abs(sub).max(axis=0)
+    size[size == 0] = 1.0
+    sub /= size
+    sub_mean, sub_var = _moments(sub, groups, with_scale)
+    test_mean = mean.copy()
+    test_mean[:, cols] = sub_mean
+    mean = test_mean.copy()
+    mean[:, cols] = sub_mean * size
+    if not with_scale:
+        return mean, test_mean, None, None
+    test_var = var.copy()
+    test_var[:, cols] = sub_var
+    std = np.sqrt(np.maximum(test_var, 0.0))
+    std[:, cols] *= size
+    return mean, test_mean, test_var, std
 
 
 def apply_center_scale(X, cs, codes=None, center=True, scale=True):

@@ -64,15 +64,24 @@ shrinkage : None, "ledoit-wolf" or float in [0, 1], default=None
     sample covariance (EFAAR). TVN only.""",
 }
 
+#: the data entries of a method fitted on (or drawing from) ``X, y, batch``
+PARAM_DOCS["fit_data"] = "\n".join(PARAM_DOCS[k] for k in ("X_fit", "y_labels", "batch_fit"))
+PARAM_DOCS["seen_data"] = "\n".join(PARAM_DOCS[k] for k in ("X_seen", "y_labels", "batch_seen"))
+
 fill_doc = _fill_doc(PARAM_DOCS)
 """Decorator filling the ``[[name]]`` lines with :data:`PARAM_DOCS`."""
 
 
 def check_X(est, X, reset):
-    """Validated float ``X`` (float32 kept) with finite values; ``reset`` as in
+    """Validated float ``X`` (float32 kept), C-ordered, with finite values; ``reset`` as in
     ``validate_data``.
+
+    A C-ordered array is used as is; any other layout (Fortran order, a
+    pandas frame's block) is copied to C order once, so that results do not
+    depend on the memory layout of the input.
     """
-    X = validate_data(est, X, dtype=[np.float64, np.float32], ensure_all_finite=False, reset=reset)
+    X = validate_data(est, X, dtype=[np.float64, np.float32], ensure_all_finite=False,
+                      reset=reset, order="C")
     check_finite_rows(X)
     return X
 

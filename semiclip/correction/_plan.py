@@ -65,6 +65,14 @@ class PEAFamily:
             probs = np.full(len(members), 1.0 / len(members))
         else:
             probs = np.asarray(transform_probs, dtype=np.float64).ravel()
+            bad = np.flatnonzero(~np.isfinite(probs))
+            if bad.size:
+                shown = ", ".join(f"{float(probs[i])!r} at position {i}" for i in bad[:5])
+                raise ValueError(
+                    f"transform_probs must be finite; got {shown} ({bad.size} value(s) NaN or "
+                    f"inf in {transform_probs!r}). Pass one non-negative weight per transform, "
+                    "e.g. transform_probs=[1, 1, 2]."
+                )
             if probs.shape != (len(members),) or (probs < 0).any() or not probs.sum() > 0:
                 raise ValueError(
                     f"transform_probs must hold {len(members)} non-negative numbers "

@@ -49,7 +49,10 @@ _COMMON_PARAMS = """\
     control_label : scalar, optional
         Without ``control``: the key of the control samples (e.g.
         ``"DMSO"``); it must occur. With ``control``: the key given to the
-        controls (default ``"control"``)."""
+        controls (default ``"control"``), kept exactly: a string turns
+        numeric keys into text (:func:`make_keys`), a number keeps them
+        numeric in a dtype that holds both (``-0.5`` makes integer keys
+        floats); a number with string keys is an error."""
 
 _RETURNS = """\
     data : Bunch

@@ -1,11 +1,12 @@
 """Keys, batch and controls from named table columns: the core both table adapters share."""
 
 import numbers
+import warnings
 
 import numpy as np
 
 from .._keys import make_keys, missing_rows
-from .._validation import control_mask, format_examples
+from .._validation import check_one_type, control_mask, format_examples, type_name, value_types
 
 __all__ = ["columns_message", "labels_from_columns"]
 
@@ -62,6 +63,8 @@ def labels_from_columns(get, columns, where, *, key, batch, control, control_lab
                 f"{arg} column {name!r} has {rows.size} missing value(s) (None/NaN) at rows "
                 f"{format_examples(rows)}; drop or fill those rows first."
             )
+        if arrays[name].dtype.kind == "O":
+            check_one_type(arrays[name], f"{arg} column {name!r}")
     if len(key_cols) == 1:
         y = arrays[key_cols[0]]
         if y.dtype.kind in "US":
@@ -109,10 +112,83 @@ def labels_from_columns(get, columns, where, *, key, batch, control, control_lab
                 f"non-control row(s) (rows {format_examples(np.flatnonzero(clash))}); pass "
                 "another control_label."
             )
-        if y.dtype.kind != "O" and not isinstance(control_label, numbers.Number):
-            y = make_keys(y)
-        y = y.astype(object) if y.dtype.kind == "O" else y.copy()
-        y[is_control] = control_label
+        y = relabel_controls(y, is_control, control_label, key_name)
     used = key_cols + [c for c in (batch, control_col) if c is not None]
     batch_values = arrays[batch] if batch is not None else None
     return y, batch_values, is_control, control_label, used
+
+
+_KIND_NAMES = {"b": "bool", "i": "int", "u": "int", "f": "float", "c": "complex", "U": "str",
+               "S": "bytes"}
+
+
+def _groups(names):
+    return {"number" if n in ("int", "float", "complex") else n for n in names}
+
+
+def relabel_controls(y, is_control, label, key_name):
+    """``y`` with the controls' key replaced by ``label``, kept exactly.
+
+    Numeric keys take a dtype that holds both them and a numeric ``label``
+    exactly (``-0.5`` turns integer keys into floats, ``-1`` turns ``uint8``
+    keys into ``int16``; object when no numeric dtype does); a ``label`` of
+    another type than the keys is written as text when it is a string (the
+    keys then go through :func:`make_keys`) and is an error otherwise.
+    """
+    if isinstance(label, np.bool_):
+        label = bool(label)
+    if missing_rows(np.array([label], dtype=object)).any():
+        raise ValueError(
+            f"control_label={label!r} is a missing value; pass the key the control samples "
+            "should carry, e.g. control_label='control'."
+        )
+    rest = y[~is_control]
+    if y.dtype.kind == "O":
+        names = list(value_types(rest))
+    else:
+        names = [_KIND_NAMES.get(y.dtype.kind, str(y.dtype))] if rest.size else []
+    label_name = type_name(type(label))
+    key_groups, label_group = _groups(names), _groups([label_name]).pop()
+    as_text = isinstance(label, str) and (
+        y.dtype.kind != "O" or key_groups <= {"str", "number", "bool"}
+    )
+    if key_groups and label_group not in key_groups and not as_text:
+        wanted = "number" if key_groups == {"number"} else "str"
+        wanted = "bytes" if key_groups == {"bytes"} else wanted
+        example = {"number": "-1", "str": "'control'", "bytes": "b'control'"}[wanted]
+        raise ValueError(
+            f"control_label={label!r} is a {'number' if label_group == 'number' else label_name}"
+            f" but the keys of {key_name!r} are {' and '.join(names)} (e.g. "
+            f"{format_examples(np.unique(rest.astype(str)))}); pass a {wanted} control_label "
+            f"(e.g. control_label={example}) so that the keys stay one type."
+        )
+    if as_text and (y.dtype.kind != "O" or key_groups - {"str"}):
+        y = make_keys(y)  # numbers (or booleans) written as text, as the label is
+    if y.dtype.kind == "O" or (isinstance(label, bool) and y.dtype.kind != "b"):
+        y = y.astype(object)
+    elif isinstance(label, numbers.Number) and not isinstance(label, bool):
+        y = y.astype(_holding_dtype(y, label))
+    else:
+        y = y.copy()
+    y[is_control] = label
+    return y
+
+
+def _holding_dtype(y, label):
+    """The first of ``y.dtype``, its promotion with ``label``, object, that holds both exactly."""
+    value = np.asarray(label)
+    if value.dtype.kind not in "iuf":
+        return np.dtype(object)
+    for dtype in (y.dtype, np.result_type(y.dtype, value.dtype)):
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore")
+            try:
+                holds_label = bool(value.astype(dtype).astype(value.dtype) == value)
+                holds_keys = dtype == y.dtype or np.array_equal(
+                    y.astype(dtype).astype(y.dtype), y
+                )
+            except (OverflowError, TypeError, ValueError):
+                continue
+        if holds_label and holds_keys:
+            return dtype
+    return np.dtype(object)

@@ -12,13 +12,14 @@ Everything works on distinct values (``numpy.unique``), never row by row.
 
 from __future__ import annotations
 
+import numbers
 import re
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .._keys import distinct_values, missing_rows
-from .._validation import format_examples
+from .._validation import control_mask, format_examples
 
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike
@@ -176,9 +177,21 @@ def round_to_grid(doses: ArrayLike, grid: ArrayLike | None = None, *, factor: fl
             f"{format_examples(d[bad])}. Drop those rows or fill the vehicle dose with 0."
         )
     if decimals is not None:
+        if not isinstance(decimals, numbers.Integral) or isinstance(decimals, (bool, np.bool_)):
+            raise TypeError(
+                f"decimals must be an integer (the number of decimal places); got "
+                f"{decimals!r}. Pass a Python or NumPy int, e.g. decimals=2."
+            )
         if tolerance is not None:
             raise ValueError("tolerance= applies to grid= or factor=, not to decimals=.")
         return np.round(d, int(decimals))
+    if tolerance is not None:
+        ok = isinstance(tolerance, numbers.Real) and not isinstance(tolerance, (bool, np.bool_))
+        if not (ok and np.isfinite(tolerance) and tolerance >= 0):
+            raise (ValueError if ok else TypeError)(
+                f"tolerance must be a finite number >= 0 (the largest relative distance to "
+                f"the grid, e.g. 0.1); got {tolerance!r}."
+            )
     positive = d > 0
     out = np.zeros_like(d)
     if grid is not None:
@@ -301,7 +314,7 @@ def _side_keys(keys, name, control_label):
         )
     uniq, inverse = distinct_values(arr, name)
     counts = np.bincount(inverse, minlength=uniq.size)
-    is_ctl = np.zeros(uniq.size, dtype=bool) if control_label is None else uniq == control_label
+    is_ctl = control_mask(uniq, control_label)
     return uniq[~is_ctl], counts[~is_ctl], int(counts[is_ctl].sum())
 
 

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .._validation import format_examples
+from .._validation import format_examples, missing_mask
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -191,10 +191,10 @@ def clean_pairs(pairs, name="relationships"):
             f"array of shape {pairs.shape}. Pass e.g. [['TP53', 'MDM2'], ...], a "
             "source name such as 'Reactome', or a file path."
         )
-    if pairs.dtype.kind == "O":
-        missing = np.array([v is None or (isinstance(v, float) and v != v) for v in pairs.ravel()])
+    if pairs.dtype.kind in "Of":
+        missing = missing_mask(pairs).any(axis=1)
         if missing.any():
-            rows = np.unique(np.flatnonzero(missing) // 2)
+            rows = np.flatnonzero(missing)
             raise ValueError(
                 f"{name} has missing gene names (None/NaN) in {rows.size} pair(s) "
                 f"(rows {format_examples(rows)}); remove those pairs."
@@ -261,8 +261,11 @@ def _read_columns(path):
     """The entity1 and entity2 columns of a CSV/TSV file (optionally gzip)."""
     path = Path(path)
     opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", encoding="utf-8", newline="") as handle:
-        first_line = handle.readline().rstrip("\r\n")
+    try:
+        with opener(path, "rt", encoding="utf-8-sig", newline="") as handle:
+            first_line = handle.readline().rstrip("\r\n")
+    except UnicodeDecodeError:
+        raise _not_utf8(path) from None
     delimiter = "\t" if "\t" in first_line and "," not in first_line else ","
     header = [h.strip().strip('"') for h in next(csv.reader([first_line], delimiter=delimiter), [])]
     lower = [h.lower() for h in header]
@@ -278,6 +281,8 @@ def _read_columns(path):
         )
     try:
         table = _parse(path, delimiter, cols)
+    except UnicodeDecodeError:
+        raise _not_utf8(path) from None
     except ValueError as exc:
         raise ValueError(
             f"Could not read the gene pairs of {str(path)!r}: {exc}. Every line must "
@@ -293,13 +298,34 @@ def _read_columns(path):
     return first, second
 
 
+def _not_utf8(path):
+    """The ValueError for a file that is not UTF-8: the file, the first bad byte, the fix."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rb") as handle:
+        data = handle.read()
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        byte = data[exc.start]
+        where = f"byte 0x{byte:02x} at offset {exc.start} (line {line}) cannot be decoded"
+    else:  # pragma: no cover - decodes whole but not in chunks: cannot happen with UTF-8
+        where = "it cannot be decoded"
+    return ValueError(
+        f"{str(path)!r} is not UTF-8 text: {where}. Relationship files are read as UTF-8 "
+        "(optionally gzip-compressed); re-save it as UTF-8, e.g. with "
+        "`iconv -f latin1 -t utf-8 old.csv > new.csv` or pandas' "
+        "read_csv(..., encoding='latin1').to_csv(..., encoding='utf-8')."
+    )
+
+
 def _parse(path, delimiter, cols):
     """Both columns as arrays of str (pandas' C reader when available)."""
     try:
         import pandas as pd
     except ImportError:  # pragma: no cover - pandas is optional
         opener = gzip.open if path.suffix == ".gz" else open
-        with opener(path, "rt", encoding="utf-8", newline="") as handle:
+        with opener(path, "rt", encoding="utf-8-sig", newline="") as handle:
             text = handle.read()
         pairs = np.loadtxt(
             io.StringIO(text),

@@ -11,6 +11,7 @@ applied with its own ``transform``; a torch module through
 
 import numpy as np
 from sklearn.decomposition import PCA, IncrementalPCA
+from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_is_fitted
 
 from ..nn import AffineMap, Identity, Module, ModuleEncoder, freeze_module
@@ -49,7 +50,14 @@ def linear_encoder_map(encoder):
 
 
 def fit_encoder(encoder, encoder_dim, X, rs):
-    """Return the frozen encoder for ``X``: fit ``"pca"``, check a given one is fitted."""
+    """Return the frozen encoder for ``X``: fit ``"pca"``, check a given one is usable.
+
+    A torch module is run on the first row of ``X`` (a clear error when its
+    first layer expects another number of features). An object with a
+    ``fit`` method is a scikit-learn estimator and must be fitted (its
+    ``transform`` is used, never ``fit``); an object with ``transform`` only
+    is used as it is.
+    """
     if isinstance(encoder, str):  # "pca"
         seed = rs.randint(2**31 - 1)
         n_comp = int(min(encoder_dim, X.shape[0], X.shape[1]))
@@ -60,15 +68,22 @@ def fit_encoder(encoder, encoder_dim, X, rs):
     if encoder is None:
         return None
     if isinstance(encoder, Module):
-        return ModuleEncoder(freeze_module(encoder))
+        frozen = ModuleEncoder(freeze_module(encoder))
+        frozen.check_input(X)
+        return frozen
+    if not callable(getattr(encoder, "fit", None)):  # transform only: nothing to be fitted
+        return encoder
     try:
         check_is_fitted(encoder)
-    except Exception as exc:
+    except NotFittedError as exc:
         raise ValueError(
             f"encoder {type(encoder).__name__} is not fitted. A custom encoder is frozen and "
-            "never refitted: fit it first. If it was fitted but went through clone() "
-            "(GridSearchCV, cross_validate), wrap it in sklearn.frozen.FrozenEstimator "
-            "so that cloning keeps it fitted; or use encoder='pca'."
+            "never refitted: fit it first (scikit-learn sees an estimator as fitted when it "
+            "has attributes ending in '_' or a __sklearn_is_fitted__ method; an object with "
+            "transform and no fit method is used as it is). If it was fitted but went "
+            "through clone() (GridSearchCV, cross_validate), wrap it in "
+            "sklearn.frozen.FrozenEstimator so that cloning keeps it fitted; or use "
+            "encoder='pca'."
         ) from exc
     return encoder
 

@@ -30,6 +30,7 @@ from ..nn import (
     with_trainable_encoder,
 )
 from ._callbacks import ConvergenceCheck, check_callbacks
+from ._degenerate import check_contrastive, check_teacher
 from ._encoded_pea import epoch_features
 from ._encoders import encoder_module, stream_encoders
 from ._recipes import resolve_recipe
@@ -71,7 +72,7 @@ class FitStepsMixin:
         self.adapter_ = adapter.cpu()
         self._history_ = history
         self.device_ = str(device)
-        self.n_paired_keys_ = int(inputs.n_keys)
+        self._record_keys(inputs)
         self.decoder_ = self._fit_decoder(inputs.source, Xc, Z, device)
         return self
 
@@ -102,8 +103,21 @@ class FitStepsMixin:
             )
         codes = self._pairing(y, control_mask(y, self.control_label), bank)
         paired = np.flatnonzero(codes >= 0)
-        return FitInputs(X, source, y, batch, bank, codes, paired,
-                         int(np.unique(codes[paired]).size), warm, incremental)
+        used = np.unique(codes[paired])
+        check_contrastive(self.loss, self.batch_size, paired.size, used.size, incremental)
+        check_teacher(bank, used, self.loss, self.target)
+        return FitInputs(X, source, y, batch, bank, codes, paired, int(used.size), warm,
+                         incremental)
+
+    def _record_keys(self, inputs):
+        """``n_paired_keys_``: distinct keys trained on, over every call that continued the
+        same adapter (``partial_fit``, warm starts).
+        """
+        keys = inputs.bank.unique_keys[np.unique(inputs.codes[inputs.paired])]
+        if inputs.warm and getattr(self, "_paired_keys", None) is not None:
+            keys = np.union1d(self._paired_keys, keys)
+        self._paired_keys = keys
+        self.n_paired_keys_ = int(keys.size)
 
     def _randomness(self, inputs):
         """``(RandomState, DDPContext or None, seed)``: every draw of the fit comes from them."""

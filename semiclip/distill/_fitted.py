@@ -89,13 +89,6 @@ class FittedStateMixin:
     def __sklearn_is_fitted__(self):
         return hasattr(self, "adapter_")
 
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.target_tags.required = True
-        tags.input_tags.sparse = True
-        tags.transformer_tags.preserves_dtype = ["float32"]
-        return tags
-
     # ------------------------------------------------------------ persistence
     def __getstate__(self):
         state = self.__dict__.copy()

@@ -7,6 +7,7 @@ from sklearn.utils.validation import validate_data
 
 from .._bank import ImageBank
 from .._validation import check_finite_rows, format_examples
+from ..nn import float32_overflow_rows, float32_range_error
 from ._encoders import encode, fit_encoder
 
 __all__ = ["WeakPairingMixin"]
@@ -20,12 +21,19 @@ class WeakPairingMixin:
     """
 
     def _check_X(self, X, reset):
+        """``X`` validated: float32 or float64, C-ordered, finite, within float32's range.
+
+        A C-ordered array is used as is; any other layout (Fortran order, a
+        pandas frame's block) is copied to C order once, so that the result
+        does not depend on the memory layout of the input.
+        """
         X = validate_data(
             self,
             X,
             reset=reset,
             accept_sparse="csr",
             dtype=[np.float32, np.float64],
+            order="C",
             ensure_all_finite=False,
             ensure_min_samples=1,
         )
@@ -33,6 +41,9 @@ class WeakPairingMixin:
             check_finite_rows(np.asarray(X.sum(axis=1)), "X", "drop or impute them first")
         else:
             check_finite_rows(X, "X", "drop or impute them first")
+        rows = float32_overflow_rows(X)
+        if rows.size:
+            raise float32_range_error("X", rows[:5], count=rows.size)
         return X
 
     def _resolve_bank(self, image_bank):
@@ -90,3 +101,9 @@ class WeakPairingMixin:
     def _encode(self, X, device=None):
         return encode(self.encoder_, X, device)
 
+    def __sklearn_tags__(self):  # both distillers: a target (the keys), sparse X, float32 out
+        tags = super().__sklearn_tags__()
+        tags.target_tags.required = True
+        tags.input_tags.sparse = True
+        tags.transformer_tags.preserves_dtype = ["float32"]
+        return tags

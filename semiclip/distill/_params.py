@@ -12,6 +12,7 @@ import numbers
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 
 from .._bank import ImageBank
+from .._constraints import IntegerInterval
 from .._docstrings import fill_doc as _fill_doc
 from ..nn import LOSSES, Device, Module
 
@@ -19,7 +20,7 @@ __all__ = ["PARAM_DOCS", "SHARED_CONSTRAINTS", "TRANSFORMER_CONSTRAINTS", "fill_
 
 SHARED_CONSTRAINTS = {
     "encoder": [StrOptions({"pca"}), None, HasMethods(["transform"])],
-    "encoder_dim": [Interval(numbers.Integral, 1, None, closed="left")],
+    "encoder_dim": [IntegerInterval(1, None, closed="left")],
     "unpaired": [StrOptions({"raise", "drop"})],
     "control_label": "no_validation",
     "image_bank": [None, ImageBank],
@@ -36,8 +37,8 @@ TRANSFORMER_CONSTRAINTS = {
     "augmenter": [None, HasMethods(["fit", "sample"])],
     "recipe": [StrOptions({"auto", "paper"})],
     "solver": [StrOptions({"auto", "sgd", "adam", "adamw"})],
-    "batch_size": [StrOptions({"auto"}), Interval(numbers.Integral, 1, None, closed="left")],
-    "max_iter": [StrOptions({"auto"}), Interval(numbers.Integral, 1, None, closed="left")],
+    "batch_size": [StrOptions({"auto"}), IntegerInterval(1, None, closed="left")],
+    "max_iter": [StrOptions({"auto"}), IntegerInterval(1, None, closed="left")],
     "learning_rate_init": [
         StrOptions({"auto"}),
         Interval(numbers.Real, 0, None, closed="neither"),
@@ -48,11 +49,11 @@ TRANSFORMER_CONSTRAINTS = {
     "lr_schedule": [StrOptions({"cosine", "constant"})],
     "early_stopping": [StrOptions({"auto"}), "boolean"],
     "validation_fraction": [Interval(numbers.Real, 0, 1, closed="neither")],
-    "n_iter_no_change": [Interval(numbers.Integral, 1, None, closed="left")],
+    "n_iter_no_change": [IntegerInterval(1, None, closed="left")],
     "tol": [Interval(numbers.Real, 0, None, closed="left")],
     "decoder_alpha": [Interval(numbers.Real, 0, None, closed="neither")],
     "device": [str, Device],
-    "n_threads": [None, Interval(numbers.Integral, 1, None, closed="left")],
+    "n_threads": [None, IntegerInterval(1, None, closed="left")],
     "strategy": [StrOptions({"single", "ddp"})],
     "verbose": ["verbose"],
     "callbacks": [None, list],

@@ -1,6 +1,16 @@
 """Resolution of ``"auto"`` hyper-parameters from a recipe and the data size."""
 
-__all__ = ["LARGE_KEYS", "MIN_STEPS_PER_EPOCH", "PAPER", "resolve_recipe"]
+import numbers
+
+import numpy as np
+
+__all__ = [
+    "LARGE_KEYS",
+    "MIN_STEPS_PER_EPOCH",
+    "PAPER",
+    "check_hidden_layer_sizes",
+    "resolve_recipe",
+]
 
 PAPER = {
     "hidden_layer_sizes": (1024, 1024),
@@ -45,6 +55,27 @@ def resolve_recipe(est, *, n_samples, n_keys):
         if isinstance(value, str) and value == "auto":
             value = default
         if name == "hidden_layer_sizes":
-            value = tuple(int(h) for h in value)
+            value = check_hidden_layer_sizes(value)
         resolved[name] = value
     return resolved
+
+
+def check_hidden_layer_sizes(sizes):
+    """``sizes`` as a tuple of int; a ValueError naming every entry that is not a positive int.
+
+    Floats (``2.7`` would silently become 2), booleans, strings and widths
+    below 1 are refused; numpy integers are accepted.
+    """
+    entries = list(np.asarray(sizes, dtype=object).ravel())
+    bad = [(i, h) for i, h in enumerate(entries)
+           if isinstance(h, (bool, np.bool_)) or not isinstance(h, numbers.Integral) or h < 1]
+    if bad:
+        shown = ", ".join(f"{h.item() if isinstance(h, np.generic) else h!r} at position {i}"
+                          for i, h in bad[:5])
+        more = f", ... ({len(bad)} in total)" if len(bad) > 5 else ""
+        raise ValueError(
+            f"hidden_layer_sizes must hold positive integers (the width of every hidden "
+            f"layer); got {shown}{more} in {tuple(entries)!r}. Use e.g. "
+            "hidden_layer_sizes=(1024, 1024), () for a linear adapter, or 'auto'."
+        )
+    return tuple(int(h) for h in entries)

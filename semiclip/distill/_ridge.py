@@ -18,6 +18,7 @@ from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
 from .._validation import check_labels, control_mask
+from ._degenerate import check_teacher
 from ._pairing import WeakPairingMixin
 from ._params import SHARED_CONSTRAINTS, fill_doc
 
@@ -118,6 +119,8 @@ class RidgeDistiller(
         y = check_labels(labels, X.shape[0], name=name)
         bank = self._resolve_bank(image_bank)
         codes = self._pairing(y, control_mask(y, self.control_label), bank)
+        # a bank of zeros leaves nothing to regress onto (zero centroids of some keys are fine)
+        check_teacher(bank, np.unique(codes[codes >= 0]), "kd_mse", "centroid")
         rs = check_random_state(self.random_state)
         self.encoder_ = self._fit_encoder(X, rs)
         Z = self._encode(X)
@@ -140,10 +143,3 @@ class RidgeDistiller(
     ) -> np.ndarray:
         """Fit, then transform ``X``."""
         return self.fit(X, y, image_bank=image_bank, keys=keys).transform(X)
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.target_tags.required = True
-        tags.input_tags.sparse = True
-        tags.transformer_tags.preserves_dtype = ["float32"]
-        return tags

@@ -75,11 +75,13 @@ class SemiClippedTransformer(
         the training ``X`` once and then freezes it; ``None`` is the identity;
         a fitted scikit-learn transformer is used as is, never refitted (wrap
         it in :class:`sklearn.frozen.FrozenEstimator` so that ``clone`` and
-        grid search keep it fitted); a ``torch.nn.Module`` is frozen (eval
-        mode, no gradients).
+        grid search keep it fitted); any other object with a ``transform``
+        method and no ``fit`` is used as is; a ``torch.nn.Module`` is frozen
+        (eval mode, no gradients) and must accept ``n_features_in_`` inputs.
     [[encoder_dim]]
     hidden_layer_sizes : "auto" or tuple of int, default="auto"
-        Hidden layers of the adapter (ReLU, no normalisation). ``"auto"``
+        Hidden layers of the adapter (ReLU, no normalisation), positive
+        integers (``()``: a linear adapter). ``"auto"``
         picks by the amount of data: linear (no hidden layer) below 2,000
         paired keys, ``(1024, 1024)`` above (the paper's adapter), see Notes.
     loss : {"infonce", "clip", "siglip", "kd", "kd_mse"}, default="infonce"
@@ -105,7 +107,8 @@ class SemiClippedTransformer(
         hundred keys (see Notes). Explicit values always win.
     solver : {"auto", "sgd", "adam", "adamw"}, default="auto"
     batch_size : "auto" or int, default="auto"
-        Minibatch size; clamped to the number of training samples.
+        Minibatch size; clamped to the number of training samples. The
+        contrastive losses need at least 2 (and at least 2 paired keys).
     max_iter : "auto" or int, default="auto"
         Maximum number of epochs.
     learning_rate_init : "auto" or float, default="auto"
@@ -144,6 +147,8 @@ class SemiClippedTransformer(
     random_state : int, RandomState instance or None, default=None
         Seeds the weight initialisation, the shuffling, the weak-pair draws,
         the validation split and the PCA, through local generators only.
+        What an integer seed reproduces bit for bit, and what only to a
+        tolerance, is in the User Guide (:ref:`reproducibility`).
     verbose : int, default=0
         ``>= 1`` shows a progress bar (tqdm if installed, plain lines
         otherwise).
@@ -191,7 +196,9 @@ class SemiClippedTransformer(
     feature_names_in_ : ndarray of str
         Defined when ``X`` has string column names.
     n_paired_keys_ : int
-        Distinct keys used for training (validation keys included).
+        Distinct keys used for training (validation keys included), over
+        every call that trained the same adapter (``partial_fit`` chunks,
+        warm starts).
 
     See Also
     --------

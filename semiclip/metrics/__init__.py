@@ -3,7 +3,7 @@
 - :func:`known_relationship_recall`: EFAAR recall of known gene-gene
   relationships;
 - :func:`mean_average_precision`: retrieval mAP with the convention of the
-  ``copairs`` package;
+  ``copairs`` package (tied similarities ranked at chance);
 - :func:`interpretability_score`: how well a linear decoder recovers gene
   expression from the embedding;
 - :func:`make_retrieval_scorer`, :func:`make_recall_scorer`: scorers for

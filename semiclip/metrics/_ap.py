@@ -4,8 +4,24 @@ Convention of ``copairs`` (``copairs.map.average_precision``): for a query,
 the candidates are its positives (same label, other group when groups are
 given, never itself) and its negatives (any other label); same-label
 same-group profiles are not candidates. Candidates are ranked by decreasing
-similarity, a positive ranked before a negative of equal similarity, and
-``AP = mean over positives j (j-th positive by rank) of j / rank_j``.
+similarity and ``AP = mean over positives j (j-th positive by rank) of
+j / rank_j``.
+
+Ties score at chance: the AP of a query is its expected AP when the
+candidates of equal similarity come in a uniformly random order (copairs
+ranks a positive before a negative of equal similarity, which gives a
+constant embedding an AP of 1). A tied group of ``s`` candidates, ``p`` of
+them positives, below ``A`` candidates of which ``P`` are positives, adds
+in expectation (McSherry and Najork, ECIR 2008, for this AP)::
+
+    sum_{t=1}^{s} (p / s) * (P + 1 + (t - 1) (p - 1) / (s - 1)) / (A + t)
+        = (p / s) * [(P + 1) H + (p - 1) / (s - 1) * (s - (A + 1) H)],
+
+``H = sum_{t=1}^{s} 1 / (A + t)``: slot ``t`` holds a positive with
+probability ``p / s`` and then ``(t - 1)(p - 1)/(s - 1)`` of the group's
+other positives before it, on average. Each of the ``p`` positives takes a
+``1 / p`` share. Without a negative in the group the order does not matter
+and the AP is computed as before, so untied results are unchanged.
 
 Only the ranks of the positives matter: ``rank_j = j + (number of negatives
 strictly more similar than the j-th positive)``. The negatives are every
@@ -15,7 +31,9 @@ involves the query's own label, and no ``n``-wide mask is ever built. With
 few positives per query the first term is a handful of vectorised
 comparisons of the similarity row; with many, the same-label entries are
 set to -inf and the count comes from sorting the row and merging the
-positives in (a stable sort of two sorted runs).
+positives in (a stable sort of two sorted runs). The negatives tied with
+each positive are counted alongside: by equality comparisons, or by
+bisection in the sorted row for the positives that have a tie.
 """
 
 import numpy as np
@@ -28,6 +46,10 @@ _MAX_COMPARISONS = 24
 # temporaries, in bytes (a bigger block than the recall's: fewer, larger
 # matrix products).
 _AP_BLOCK_BYTES = 256 * 2**20
+# Rows of a similarity block compared at once (they stay in cache).
+_CACHE_BYTES = 2 * 2**20
+# Tied groups up to this size sum their harmonic terms directly.
+_DIRECT_SUM = 64
 
 
 def n_positives(codes, group_codes):
@@ -43,15 +65,28 @@ def n_positives(codes, group_codes):
 
 
 def _above_compare(S, P_desc):
-    """Samples strictly more similar than each positive, by direct comparison."""
+    """Samples strictly more similar than, and as similar as, each positive.
+
+    A few rows at a time, so that the ``2 k`` comparisons read them from cache.
+    """
     above = np.empty(P_desc.shape, dtype=np.int64)
-    for j in range(P_desc.shape[1]):
-        above[:, j] = np.count_nonzero(S > P_desc[:, j : j + 1], axis=1)
-    return above
+    equal = np.empty(P_desc.shape, dtype=np.int64)
+    step = max(1, _CACHE_BYTES // (8 * max(1, S.shape[1])))
+    buffer = np.empty((min(step, S.shape[0]), S.shape[1]), dtype=bool)
+    for a in range(0, S.shape[0], step):
+        b = min(a + step, S.shape[0])
+        rows, mask = S[a:b], buffer[: b - a]
+        as_bytes = mask.view(np.uint8)  # summing bytes (int32) is faster than count_nonzero
+        for j in range(P_desc.shape[1]):
+            np.greater(rows, P_desc[a:b, j : j + 1], out=mask)
+            above[a:b, j] = np.add.reduce(as_bytes, axis=1, dtype=np.int32)
+            np.equal(rows, P_desc[a:b, j : j + 1], out=mask)
+            equal[a:b, j] = np.add.reduce(as_bytes, axis=1, dtype=np.int32)
+    return above, equal
 
 
 def _above_merge(S, P_desc, k):
-    """Samples strictly more similar than each positive, by merging sorted runs."""
+    """Samples strictly more similar than, and as similar as, each positive (by merging)."""
     n = S.shape[1]
     k_max = P_desc.shape[1]
     row_sorted = np.sort(S, axis=1)
@@ -65,8 +100,73 @@ def _above_merge(S, P_desc, k):
     order = np.argsort(merged, axis=1, kind="stable")
     _, position = np.nonzero(order >= n)
     t = np.tile(np.arange(k_max), S.shape[0])  # index among ascending positives
-    above_asc = (n - (position - t)).reshape(-1, k_max)  # n - (samples <= positive)
-    return np.take_along_axis(above_asc, idx, axis=1)  # back to descending
+    at_or_below = (position - t).reshape(-1, k_max)  # samples <= each positive
+    above_asc = n - at_or_below
+    # the samples equal to a positive end just before it in the merge: count them
+    last = np.maximum(at_or_below - 1, 0)
+    tied = (at_or_below > 0) & (np.take_along_axis(row_sorted, last, axis=1) == P_asc)
+    above = np.take_along_axis(above_asc, idx, axis=1)  # back to descending
+    r, c = np.nonzero(tied)
+    if not r.size:
+        return above, np.zeros(above.shape, dtype=np.int64)
+    equal_asc = np.zeros(tied.shape, dtype=np.int64)
+    below = _count_below(row_sorted, r, P_asc[r, c], at_or_below[r, c])
+    equal_asc[r, c] = at_or_below[r, c] - below
+    return above, np.take_along_axis(equal_asc, idx, axis=1)
+
+
+def _count_below(row_sorted, r, v, upper):
+    """Entries of ``row_sorted[r]`` strictly below ``v`` (at most ``upper``), by bisection.
+
+    Vectorised over the queries ``(r, v)``: about ``log2(n)`` steps of
+    ``O(len(r))`` work, no temporary of the size of the rows.
+    """
+    lo = np.zeros(r.size, dtype=np.int64)
+    hi = np.asarray(upper, dtype=np.int64).copy()
+    while True:
+        active = lo < hi
+        if not active.any():
+            return lo
+        mid = (lo + hi) // 2
+        right = active & (row_sorted[r, np.minimum(mid, row_sorted.shape[1] - 1)] < v)
+        lo = np.where(right, mid + 1, lo)
+        hi = np.where(active & ~right, mid, hi)
+
+
+def _harmonic(A, s):
+    """``sum_{t=1}^{s} 1 / (A + t)`` for arrays ``A >= 0``, ``s >= 1``."""
+    out = np.empty(A.shape, dtype=np.float64)
+    small = np.flatnonzero(s <= _DIRECT_SUM)
+    t = np.arange(1, _DIRECT_SUM + 1, dtype=np.float64)
+    step = max(1, 2**22 // _DIRECT_SUM)  # direct sums (no cancellation), 32 MiB at a time
+    for a in range(0, small.size, step):
+        part = small[a : a + step]
+        terms = 1.0 / (A[part, np.newaxis] + t)
+        out[part] = np.where(t <= s[part, np.newaxis], terms, 0.0).sum(axis=1)
+    big = np.flatnonzero(s > _DIRECT_SUM)
+    if big.size:  # long runs: large enough for the difference of digammas
+        from scipy.special import digamma
+
+        out[big] = digamma(A[big] + s[big] + 1.0) - digamma(A[big] + 1.0)
+    return out
+
+
+def _tied_share(P_desc, above, equal, tied):
+    """Expected ``j / rank_j`` of each tied positive (its share of its group, see top)."""
+    k_max = P_desc.shape[1]
+    cols = np.arange(k_max)
+    new_run = np.ones(P_desc.shape, dtype=bool)
+    new_run[:, 1:] = P_desc[:, 1:] != P_desc[:, :-1]
+    first = np.maximum.accumulate(np.where(new_run, cols, 0), axis=1)  # = P of the group
+    ends = np.ones(P_desc.shape, dtype=bool)
+    ends[:, :-1] = new_run[:, 1:]
+    last = np.minimum.accumulate(np.where(ends, cols, k_max)[:, ::-1], axis=1)[:, ::-1]
+    P = first[tied].astype(np.float64)
+    p = (last - first + 1)[tied].astype(np.float64)
+    s = p + equal[tied]
+    A = P + above[tied]
+    H = _harmonic(A, s)
+    return ((P + 1.0) * H + (p - 1.0) / (s - 1.0) * (s - (A + 1.0) * H)) / s
 
 
 def _block_ap(S, rows, cols, is_pos, n_rows):
@@ -85,17 +185,23 @@ def _block_ap(S, rows, cols, is_pos, n_rows):
     P_desc[pr, t] = same[is_pos]
     P_desc = -np.sort(-P_desc, axis=1)  # descending, -inf padding last
     if k_max <= _MAX_COMPARISONS:
-        above = _above_compare(S, P_desc)
+        above, equal = _above_compare(S, P_desc)
         # remove the same-label samples (not negatives) counted above each positive
         same_above = np.zeros((n_rows, k_max), dtype=np.int64)
         np.add.at(same_above, rows, same[:, np.newaxis] > P_desc[rows])
         above -= same_above
+        same_equal = np.zeros((n_rows, k_max), dtype=np.int64)
+        np.add.at(same_equal, rows, same[:, np.newaxis] == P_desc[rows])
+        equal -= same_equal
     else:  # large labels: hide the same-label samples, then count what is left
         S[rows, cols] = -np.inf
-        above = _above_merge(S, P_desc, k)
+        above, equal = _above_merge(S, P_desc, k)
     j = np.arange(1, k_max + 1, dtype=np.float64)
     valid = j <= k[:, np.newaxis]  # padding columns of rows with fewer positives
     precision = np.where(valid, j / (j + np.where(valid, above, 0)), 0.0)
+    tied = valid & (equal > 0)  # a negative as similar as the positive
+    if tied.any():
+        precision[tied] = _tied_share(P_desc, above, equal, tied)
     return precision.sum(axis=1) / k
 
 

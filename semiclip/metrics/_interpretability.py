@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numbers
+import warnings
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -14,6 +15,8 @@ if TYPE_CHECKING:
     from numpy.typing import ArrayLike
 
 _DEFAULT_ALPHAS = (1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0, 1000.0)
+# Centred profiles with a norm below this many rounding errors are taken as zero.
+_CENTRED_ZERO = 64
 
 
 @dataclass(frozen=True, repr=False)
@@ -113,6 +116,20 @@ def interpretability_score(Z: ArrayLike, X: ArrayLike, *, batch: ArrayLike | Non
     -------
     result : InterpretabilityResult
 
+    Raises
+    ------
+    ValueError
+        Mismatched rows, NaN/inf entries (the rows are named), fewer than 2
+        genes, missing controls or bad ``alpha``/``cv``.
+
+    Warns
+    -----
+    UserWarning
+        When a part is undefined and left out of its mean (NaN if nothing is
+        left): the Spearman correlation of a sample whose profile or
+        reconstruction is constant across genes; the integrity of a batch
+        without evaluated samples, or whose centred profiles are all zero.
+
     Examples
     --------
     >>> import numpy as np
@@ -127,6 +144,11 @@ def interpretability_score(Z: ArrayLike, X: ArrayLike, *, batch: ArrayLike | Non
     Z = _as_matrix(Z, "Z")
     X = _as_matrix(X, "X")
     n = X.shape[0]
+    if X.shape[1] < 2:
+        raise ValueError(
+            f"X has {X.shape[1]} gene (column){'s' if X.shape[1] != 1 else ''}; the Spearman "
+            "correlation across genes needs at least 2: pass the expression of every gene."
+        )
     if Z.shape[0] != n:
         raise ValueError(
             f"Z has {Z.shape[0]} rows but X has {n}; pass the embedding of exactly the "
@@ -146,9 +168,10 @@ def interpretability_score(Z: ArrayLike, X: ArrayLike, *, batch: ArrayLike | Non
         rho[evaluated] = np.einsum("ij,ij->i", ra, xa) / np.sqrt(
             np.einsum("ij,ij->i", ra, ra) * np.einsum("ij,ij->i", xa, xa)
         )
-    batches, integrity = _structural_integrity(R, X, batch, controls, evaluated)
+    batches, integrity, undefined = _structural_integrity(R, X, batch, controls, evaluated)
     spearman = float(np.nanmean(rho[evaluated])) if np.isfinite(rho).any() else float("nan")
     si = float(np.nanmean(integrity)) if np.isfinite(integrity).any() else float("nan")
+    _warn_undefined(rho, evaluated, ra, xa, spearman, batches, undefined, si, controls.any())
     return InterpretabilityResult(
         score=(spearman + si) / 2.0,
         spearman=spearman,
@@ -244,6 +267,7 @@ def _cross_fit(Z, X, alpha, cv, random_state):
 
 
 def _structural_integrity(R, X, batch, controls, evaluated):
+    """Integrity of each batch, and why it is undefined (``"empty"``, ``"flat"`` or ``""``)."""
     if batch is None:
         batch = np.zeros(X.shape[0], dtype=np.int64)
     batches, codes = np.unique(batch, return_inverse=True)
@@ -256,15 +280,60 @@ def _structural_integrity(R, X, batch, controls, evaluated):
             "controls to centre each batch on its mean."
         )
     integrity = np.full(batches.size, np.nan)
+    undefined = np.full(batches.size, "", dtype=object)
     for i in range(batches.size):  # one vectorised step per batch
         in_batch = codes == i
         ref = in_batch & controls if has_controls else in_batch
         rows = in_batch & evaluated
         if not rows.any():
+            undefined[i] = "empty"
             continue
         A = X[rows] - X[ref].mean(axis=0)
         D = (R[rows] - R[ref].mean(axis=0)) - A
         norm = np.linalg.norm(A)
-        if norm > 0:
+        # identical profiles centre to 0 exactly; their mean only rounds to them
+        scale = max(np.abs(X[rows]).max(), np.abs(X[ref]).max())
+        if norm > _CENTRED_ZERO * np.finfo(np.float64).eps * np.sqrt(A.size) * scale:
             integrity[i] = 1.0 - min(1.0, np.linalg.norm(D) / norm)
-    return batches, integrity
+        else:
+            undefined[i] = "flat"
+    return batches, integrity, undefined
+
+
+def _warn_undefined(rho, evaluated, ra, xa, spearman, batches, undefined, si, has_controls):
+    """Warn, naming the part and the reason, where a correlation or an integrity is NaN."""
+    bad = np.flatnonzero(evaluated & np.isnan(rho))
+    if bad.size:
+        parts = [part for part, flat in (("the expression profile X[i]", xa),
+                                         ("its reconstruction", ra))
+                 if (~np.any(flat != 0, axis=1)).any()]
+        warnings.warn(
+            f"spearman is undefined for {bad.size} of {int(evaluated.sum())} evaluated "
+            f"sample(s) (row indices: {format_examples(bad)}): {' or '.join(parts)} is "
+            "constant across genes, so its ranks have no variance; "
+            + ("spearman is NaN." if np.isnan(spearman) else "they are left out of the mean."),
+            UserWarning,
+            stacklevel=3,
+        )
+    tail = ("structural_integrity is NaN." if np.isnan(si)
+            else "those batches are left out of the mean.")
+    empty = np.flatnonzero(undefined == "empty")
+    if empty.size:
+        warnings.warn(
+            f"{empty.size} of {batches.size} batch(es) ({format_examples(batches[empty])}) "
+            "have no evaluated (non-control) sample, so their structural_integrity is "
+            f"undefined; {tail}",
+            UserWarning,
+            stacklevel=3,
+        )
+    flat = np.flatnonzero(undefined == "flat")
+    if flat.size:
+        centre = "the mean of its controls" if has_controls else "the batch mean"
+        warnings.warn(
+            f"structural_integrity is undefined for {flat.size} of {batches.size} batch(es) "
+            f"({format_examples(batches[flat])}): their centred expression profiles are all "
+            f"zero (every evaluated sample equals {centre}), so the reconstruction error has "
+            f"nothing to be relative to; {tail}",
+            UserWarning,
+            stacklevel=3,
+        )

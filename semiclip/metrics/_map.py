@@ -1,4 +1,4 @@
-"""Retrieval mean average precision (the convention of the copairs package)."""
+"""Retrieval mean average precision (the convention of the copairs package, ties at chance)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import numpy as np
 
 from .._validation import check_finite_rows, check_labels, control_mask, format_examples
 from ._ap import average_precision, expected_ap, n_positives, random_ap
-from ._similarity import DISTANCES, PairwiseSimilarity
+from ._similarity import DISTANCES, PairwiseSimilarity, warn_degenerate
 
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike
@@ -109,10 +109,12 @@ def mean_average_precision(embeddings: ArrayLike, labels: ArrayLike, *,
     similarity: the positives are the other samples with the same label (from
     a different group, e.g. another plate, when ``groups`` is given); the
     negatives are all samples with another label. Samples with the same label
-    and the same group are not candidates. A positive ranks before a
-    negative of exactly equal similarity. ``AP = (1/M) sum_j j / rank_j`` over
-    the ``M`` positives (the j-th positive at rank ``rank_j``); a label's mAP
-    is the mean AP of its queries; the overall mAP the mean over labels.
+    and the same group are not candidates. ``AP = (1/M) sum_j j / rank_j``
+    over the ``M`` positives (the j-th positive at rank ``rank_j``); a label's
+    mAP is the mean AP of its queries; the overall mAP the mean over labels.
+    Candidates of exactly equal similarity are ranked at chance: the AP is the
+    expected AP over every order of the tied candidates (so a constant or
+    all-zero embedding scores the chance level, not 1).
 
     Similarities are computed in float64 by blocks of queries, so memory is
     bounded (50,000 profiles run in well under 4 GiB).
@@ -151,8 +153,28 @@ def mean_average_precision(embeddings: ArrayLike, labels: ArrayLike, *,
         NaN/inf profiles (the rows are named), mismatched lengths, an unknown
         distance, or a ``control_label`` absent from ``labels``.
 
+    Warns
+    -----
+    UserWarning
+        When no sample has a positive; when rows have no direction (all zeros,
+        or constant under ``"correlation"``); when rows are identical to a row
+        of another label, or all rows are identical (the rows are counted and
+        named): their similarities tie.
+
     Notes
     -----
+    Without ties the AP is copairs' (up to its float32 rounding, below);
+    with ties it is not: copairs ranks a
+    positive before a negative of equal similarity, which rewards a collapsed
+    embedding (every similarity equal: copairs' mAP is 1); here a tied group
+    of ``s`` candidates with ``p`` positives adds its expected contribution
+    (McSherry and Najork, ECIR 2008), in closed form.
+
+    The similarities do not depend on the scale of the rows: rows (the whole
+    matrix for ``"euclidean"``) with values beyond ``2**-500`` or ``2**500``
+    are first scaled exactly by a power of two, so squared norms neither
+    underflow nor overflow.
+
     Labels with one member (or, with ``groups``, all in one group) have no
     positive: they are skipped and listed in ``skipped_labels``; they still
     serve as negatives.
@@ -223,6 +245,11 @@ def mean_average_precision(embeddings: ArrayLike, labels: ArrayLike, *,
     ap_all = np.full(n, np.nan)
     if queries.size:
         similarity = PairwiseSimilarity(X, distance)
+        warn_degenerate(
+            similarity, codes, "embeddings",
+            "their ties are scored at chance (the expected AP over random orders of the "
+            "tied candidates)", "the mAP is its chance level",
+        )
         ap_all[queries] = average_precision(similarity, codes, group_codes, queries)
     # diagnostics from counts: negatives are all samples with another label
     n_pos = k_all.copy()
@@ -230,6 +257,12 @@ def mean_average_precision(embeddings: ArrayLike, labels: ArrayLike, *,
     if control_label is not None:
         n_pos[control] = 0
         n_cand[control] = 0
+    if queries.size and np.all(n_cand[queries] == n_pos[queries]):
+        raise ValueError(
+            f"labels has one value ({format_examples(names)}) and no other sample to rank "
+            "against: every candidate is a positive, so each AP would be 1 by construction. "
+            "mAP needs samples of at least two labels (or controls as negatives)."
+        )
 
     q_codes = codes[queries]
     n_names = names.size

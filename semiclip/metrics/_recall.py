@@ -11,7 +11,7 @@ import numpy as np
 from .._validation import check_finite_rows, check_labels, control_mask, format_examples
 from ._null_ranks import chance_fraction, null_ranks
 from ._relationship_sources import is_source_list, pairs_in_map, sources_of
-from ._similarity import PairwiseSimilarity
+from ._similarity import PairwiseSimilarity, warn_degenerate
 
 if TYPE_CHECKING:
     import os
@@ -211,6 +211,12 @@ def known_relationship_recall(
         key: pairs_in_map(spec, names, key, data_dir) for key, spec in sources.items()
     }
     similarity = PairwiseSimilarity(means, "cosine")
+    warn_degenerate(
+        similarity, np.arange(names.size), "the gene-mean matrix",
+        "their gene pairs tie in the null distribution, and the recall can fall below "
+        "chance", "no pair is predicted and the recall is 0", other="another gene",
+        row_names=names,
+    )
     qi = np.concatenate([e[0] for e in evaluated.values()])
     qj = np.concatenate([e[1] for e in evaluated.values()])
     values, c_lt, c_le, n_null = null_ranks(similarity, qi, qj)

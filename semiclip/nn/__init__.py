@@ -49,6 +49,7 @@ from ._losses import (
 )
 from ._prefetch import PREFETCH_DEPTH, Prefetcher, StreamFeatures, TensorFeatures, embed_source
 from ._sources import (
+    FLOAT32_MAX,
     PCA_MAX_ROWS,
     H5Source,
     MemmapSource,
@@ -56,6 +57,8 @@ from ._sources import (
     as_row_source,
     check_source,
     file_layout,
+    float32_overflow_rows,
+    float32_range_error,
     subsample_rows,
 )
 from ._threads import ThreadBudget, thread_budget
@@ -79,6 +82,7 @@ __all__ = [
     "CHUNK_ROWS",
     "CONTRASTIVE",
     "DEFAULT_TIMEOUT",
+    "FLOAT32_MAX",
     "LOSSES",
     "PCA_MAX_ROWS",
     "PREFETCH_DEPTH",
@@ -117,6 +121,8 @@ __all__ = [
     "distributed_module",
     "embed_source",
     "file_layout",
+    "float32_overflow_rows",
+    "float32_range_error",
     "fit_decoder",
     "fit_loop",
     "forward_chunks",

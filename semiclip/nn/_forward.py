@@ -128,6 +128,36 @@ class ModuleEncoder:
         """``module(X)`` in float32, chunk by chunk on ``device`` (default CPU)."""
         return forward_numpy(self.module, X, torch.device("cpu") if device is None else device)
 
+    def expected_features(self):
+        """``in_features`` of the module's first layer that has one (None when none has)."""
+        for m in self.module.modules():
+            n = getattr(m, "in_features", None)
+            if isinstance(n, int):
+                return n
+        return None
+
+    def check_input(self, X):
+        """Run the module on the first row of ``X``; a clear ValueError for a width mismatch.
+
+        When the module fails and its first layer expects another number of
+        features than ``X`` has, the error names both; any other failure of
+        the module is raised as it is (it is the module's own error).
+        """
+        row = X[:1]
+        row = row.toarray() if hasattr(row, "toarray") else np.asarray(row)
+        try:
+            self.transform(row)
+        except RuntimeError as exc:
+            expected = self.expected_features()
+            if expected is None or expected == row.shape[1]:
+                raise
+            name = type(self.module).__name__
+            raise ValueError(
+                f"encoder {name} expects {expected} input features (its first layer has "
+                f"in_features={expected}) but X has {row.shape[1]}. Pass X with the "
+                "columns the module was trained on, in the same order, or another encoder."
+            ) from exc
+
     def __getstate__(self):
         self.module.cpu()  # CPU tensors in pickles, whatever device the module last ran on
         return self.__dict__.copy()

@@ -20,10 +20,11 @@ import os
 
 import numpy as np
 
-from .._validation import non_finite_error, non_finite_rows
+from .._validation import count_and_examples, non_finite_error, non_finite_rows
 from ._forward import CHUNK_ROWS
 
 __all__ = [
+    "FLOAT32_MAX",
     "PCA_MAX_ROWS",
     "H5Source",
     "MemmapSource",
@@ -31,8 +32,46 @@ __all__ = [
     "as_row_source",
     "check_source",
     "file_layout",
+    "float32_overflow_rows",
+    "float32_range_error",
     "subsample_rows",
 ]
+
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+"""The largest float32 (3.4e38): finite float64 values beyond it become inf in float32."""
+
+
+def float32_overflow_rows(X):
+    """Rows of a finite 2-D float array (dense or CSR) with a value beyond float32's range.
+
+    Empty for float32 input, and after two cheap passes (``max``, ``min``)
+    when no value is out of range.
+    """
+    data = X.data if hasattr(X, "indptr") else X
+    if data.dtype.kind != "f" or data.dtype.itemsize <= 4 or data.size == 0:
+        return np.zeros(0, dtype=np.intp)
+    if data.max() <= FLOAT32_MAX and data.min() >= -FLOAT32_MAX:
+        return np.zeros(0, dtype=np.intp)
+    big = np.abs(data) > FLOAT32_MAX
+    if hasattr(X, "indptr"):  # CSR: the row of every stored value
+        rows = np.repeat(np.arange(X.shape[0]), np.diff(X.indptr))
+        return np.unique(rows[big])
+    return np.flatnonzero(big.reshape(X.shape[0], -1).any(axis=1))
+
+
+def float32_range_error(name, rows, count=None):
+    """The ValueError naming the rows of ``name`` with values beyond float32's range.
+
+    ``count`` is the total number of such rows when ``rows`` holds only the
+    first few.
+    """
+    count, shown = count_and_examples(rows, count)
+    return ValueError(
+        f"{name} has values beyond float32's range (|x| > {FLOAT32_MAX:.2g}) in {count} "
+        f"row(s) (row indices: {shown}). The model computes in float32, where these values "
+        f"become inf; scale {name} first (e.g. divide it by a constant, take a log, or use "
+        "sklearn.preprocessing.StandardScaler)."
+    )
 
 PCA_MAX_ROWS = 65536
 """Rows of an out-of-core ``X`` the ``"pca"`` encoder is fitted on (a random subset)."""
@@ -76,6 +115,10 @@ class _RowSource:
 
     def take_matrix(self, rows):
         """``X[rows]`` for fitting an encoder: dense here, CSR for sparse sources."""
+        return self.take(rows)
+
+    def take_stored(self, rows):
+        """Dense rows ``X[rows]`` (sorted ``rows``) in the dtype they are stored in."""
         return self.take(rows)
 
     def chunks(self, chunk_rows=CHUNK_ROWS, rows=None):
@@ -151,7 +194,10 @@ class MemmapSource(_RowSource):
         return self._fd is not None
 
     def _as_float32(self, raw):
-        return raw if raw.dtype == np.float32 else raw.astype(np.float32)
+        if raw.dtype == np.float32:
+            return raw
+        with np.errstate(over="ignore"):  # values beyond float32's range: check_source names them
+            return raw.astype(np.float32)
 
     def _read_sorted(self, rows):
         if self._fd is None:
@@ -173,6 +219,9 @@ class MemmapSource(_RowSource):
 
     def _read_range(self, start, stop):
         return self._read_sorted(np.arange(start, stop, dtype=np.int64))
+
+    def take_stored(self, rows):
+        return np.asarray(self.array[np.asarray(rows, dtype=np.int64)])
 
     def close(self):
         if self._fd is not None:
@@ -200,6 +249,9 @@ class H5Source(_RowSource):
     def _read_range(self, start, stop):
         return np.asarray(self.dataset[start:stop], dtype=np.float32)
 
+    def take_stored(self, rows):
+        return np.asarray(self.dataset[np.asarray(rows, dtype=np.int64)])
+
 
 class SparseDatasetSource(_RowSource):
     """Rows of a backed sparse AnnData matrix (densified per read)."""
@@ -215,6 +267,10 @@ class SparseDatasetSource(_RowSource):
 
     def _read_sorted(self, rows):
         return self._dense(self.dataset[rows])
+
+    def take_stored(self, rows):
+        block = self.dataset[np.asarray(rows, dtype=np.int64)]
+        return block.toarray() if hasattr(block, "toarray") else np.asarray(block)
 
     def take_matrix(self, rows):
         import scipy.sparse as sp
@@ -237,13 +293,27 @@ def check_source(source, name="X"):
         )
     if source.dtype.kind not in "fc":
         return
-    examples, count = [], 0
+    found = {"non-finite": [[], 0], "float32": [[], 0]}  # [first rows, count]
     for start, _, chunk in source.chunks():
         bad = non_finite_rows(chunk)
-        count += bad.size
-        examples.extend((bad[: max(0, 5 - len(examples))] + start).tolist())
+        if bad.size and source.dtype.itemsize > 4:  # finite values may overflow the cast
+            stored = source.take_stored(bad + start)
+            overflow = np.isfinite(stored.reshape(bad.size, -1)).all(axis=1)
+            _tally(found["float32"], bad[overflow] + start)
+            bad = bad[~overflow]
+        _tally(found["non-finite"], bad + start)
+    examples, count = found["non-finite"]
     if count:
         raise non_finite_error(name, examples, "drop or impute them first", count=count)
+    examples, count = found["float32"]
+    if count:
+        raise float32_range_error(name, examples, count=count)
+
+
+def _tally(record, rows):
+    """Add ``rows`` to ``record`` = [first 5 rows, count]."""
+    record[0].extend(rows[: max(0, 5 - len(record[0]))].tolist())
+    record[1] += rows.size
 
 
 def subsample_rows(n_rows, max_rows, rs):

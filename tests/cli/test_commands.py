@@ -7,42 +7,14 @@ import numpy as np
 import pytest
 
 from semiclip.cli import main
+from semiclip.persistence import load_model
+
+from ._common import COLS, FIT_PARAMS
 
 # short fits on purpose; the warning itself is tested in distill/test_transformer.py
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
 pd = pytest.importorskip("pandas")
-
-FIT_PARAMS = ["--max-iter", "3", "--encoder-dim", "8", "--verbose", "0"]
-COLS = ["--key-col", "Metadata_gene", "--batch-col", "Metadata_Plate", "--control-label",
-        "control"]
-
-
-@pytest.fixture(scope="module")
-def data():
-    from semiclip.datasets import make_weakly_paired
-
-    return make_weakly_paired(n_perturbations=40, n_genes=30, n_batches=3,
-                              controls_per_batch=8, samples_per_perturbation=3, image_dim=8,
-                              latent_dim=4, nuisance_dim=4, program_size=10, random_state=0)
-
-
-@pytest.fixture(scope="module")
-def files(data, tmp_path_factory):
-    """tx.csv, img.csv (pycytominer style) and rel.csv (entity1, entity2)."""
-    d = tmp_path_factory.mktemp("cli")
-    genes = [f"g{j}" for j in range(data.X.shape[1])]
-    tx = pd.DataFrame(data.X, columns=genes)
-    tx.insert(0, "Metadata_gene", data.y)
-    tx.insert(1, "Metadata_Plate", data.batch)
-    tx.to_csv(d / "tx.csv", index=False)
-    bank = data.image_bank
-    img = pd.DataFrame(bank.embeddings, columns=[f"e{j}" for j in range(bank.n_dims)])
-    img.insert(0, "Metadata_gene", bank.keys)
-    img.to_csv(d / "img.csv", index=False)
-    pd.DataFrame(data.relationships, columns=["entity1", "entity2"]).to_csv(d / "rel.csv",
-                                                                           index=False)
-    return d
 
 
 def _api_embedding(data, **params):
@@ -63,7 +35,7 @@ def _emb_columns(frame):
 
 
 def test_fit_transform_csv_matches_python_api(data, files, tmp_path, capsys):
-    model, emb = tmp_path / "model.joblib", tmp_path / "emb.csv"
+    model, emb = tmp_path / "model.semiclip", tmp_path / "emb.csv"
     assert main(["fit", "--tx", str(files / "tx.csv"), "--images", str(files / "img.csv"),
                  *COLS, *FIT_PARAMS, "-o", str(model)]) == 0
     out = capsys.readouterr().out
@@ -77,11 +49,9 @@ def test_fit_transform_csv_matches_python_api(data, files, tmp_path, capsys):
     assert Z.shape == (data.X.shape[0], 8)
     np.testing.assert_allclose(Z, _api_embedding(data), rtol=1e-5, atol=1e-5)
 
-    import joblib
-
-    bundle = joblib.load(model)
-    assert bundle["feature_names"] == [f"g{j}" for j in range(30)]
-    assert bundle["estimator"].training_params_["max_iter"] == 3
+    loaded = load_model(model)
+    assert loaded.columns["feature_names"] == [f"g{j}" for j in range(30)]
+    assert loaded.estimator.training_params_["max_iter"] == 3
 
 
 def test_h5ad_round_trip_matches_csv(data, files, tmp_path):
@@ -92,7 +62,7 @@ def test_h5ad_round_trip_matches_csv(data, files, tmp_path):
     var = pd.DataFrame(index=[f"g{j}" for j in range(data.X.shape[1])])
     adata = anndata.AnnData(data.X.copy(), obs=obs, var=var)
     adata.write_h5ad(tmp_path / "tx.h5ad")
-    model = tmp_path / "m.joblib"
+    model = tmp_path / "m.semiclip"
     assert main(["fit", "--tx", str(tmp_path / "tx.h5ad"), "--images", str(files / "img.csv"),
                  "--key-col", "gene", "--image-key-col", "Metadata_gene", "--batch-col", "plate",
                  "--control-label", "control", *FIT_PARAMS, "-o", str(model)]) == 0
@@ -116,7 +86,7 @@ def test_evaluate_matches_metrics(data, files, tmp_path, capsys):
     from semiclip import ControlNormalizer
     from semiclip.metrics import known_relationship_recall, mean_average_precision
 
-    model, emb, res = tmp_path / "m.joblib", tmp_path / "emb.parquet", tmp_path / "res.csv"
+    model, emb, res = tmp_path / "m.semiclip", tmp_path / "emb.parquet", tmp_path / "res.csv"
     main(["fit", "--tx", str(files / "tx.csv"), "--images", str(files / "img.csv"), *COLS,
           *FIT_PARAMS, "-o", str(model)])
     main(["transform", "-m", str(model), "--tx", str(files / "tx.csv"), "-o", str(emb)])
@@ -143,7 +113,7 @@ def test_evaluate_matches_metrics(data, files, tmp_path, capsys):
 def test_pea_model_transform_needs_and_uses_batch(data, files, tmp_path):
     from semiclip import PEAAugmenter, SemiClippedTransformer
 
-    model, emb = tmp_path / "m.joblib", tmp_path / "emb.csv"
+    model, emb = tmp_path / "m.semiclip", tmp_path / "emb.csv"
     assert main(["fit", "--tx", str(files / "tx.csv"), "--images", str(files / "img.csv"),
                  *COLS, *FIT_PARAMS, "--pea", "-o", str(model)]) == 0
     assert main(["transform", "-m", str(model), "--tx", str(files / "tx.csv"),
@@ -164,7 +134,7 @@ def test_key_normalisation_and_match_errors(data, files, tmp_path, capsys):
     img["Metadata_gene"] = img["Metadata_gene"].str.lower()
     img.to_csv(tmp_path / "img_lower.csv", index=False)
     args = ["fit", "--tx", str(files / "tx.csv"), "--images", str(tmp_path / "img_lower.csv"),
-            *COLS, *FIT_PARAMS, "-o", str(tmp_path / "m.joblib")]
+            *COLS, *FIT_PARAMS, "--overwrite", "-o", str(tmp_path / "m.semiclip")]
     assert main(args) == 2
     captured = capsys.readouterr()
     assert "no pairing key of --tx occurs in --images" in captured.err
@@ -194,14 +164,12 @@ def test_dose_keys_are_snapped_on_both_sides(tmp_path):
     img.to_csv(tmp_path / "img.csv", index=False)
     args = ["fit", "--tx", str(tmp_path / "tx.csv"), "--images", str(tmp_path / "img.csv"),
             "--key-col", "Metadata_gene", "Metadata_dose", "--image-key-col", "gene", "dose_uM",
-            "--normalize", "none", *FIT_PARAMS, "--encoder-dim", "4", "-o",
-            str(tmp_path / "m.joblib")]
+            "--normalize", "none", *FIT_PARAMS, "--encoder-dim", "4", "--overwrite", "-o",
+            str(tmp_path / "m.semiclip")]
     assert main(args + ["--unpaired", "drop"]) == 0  # only the 10 (not 3.3333) keys match
-    import joblib
-
-    assert joblib.load(tmp_path / "m.joblib")["estimator"].n_paired_keys_ == 12
+    assert load_model(tmp_path / "m.semiclip").estimator.n_paired_keys_ == 12
     assert main(args + ["--dose-col", "Metadata_dose", "--dose-factor", "3"]) == 0
-    assert joblib.load(tmp_path / "m.joblib")["estimator"].n_paired_keys_ == 24
+    assert load_model(tmp_path / "m.semiclip").estimator.n_paired_keys_ == 24
 
 
 @pytest.mark.parametrize(
@@ -221,7 +189,7 @@ def test_dose_keys_are_snapped_on_both_sides(tmp_path):
 def test_fit_errors_are_clear(files, tmp_path, capsys, monkeypatch, edit, message):
     monkeypatch.chdir(tmp_path)
     args = ["fit", "--tx", str(files / "tx.csv"), "--images", str(files / "img.csv"), *COLS,
-            *FIT_PARAMS, "-o", "m.joblib"]
+            *FIT_PARAMS, "-o", "m.semiclip"]
     edit(args)
     assert main(args) == 2
     err = capsys.readouterr().err
@@ -232,18 +200,21 @@ def test_fit_errors_are_clear(files, tmp_path, capsys, monkeypatch, edit, messag
 def test_unreadable_and_wrong_files(files, tmp_path, capsys):
     (tmp_path / "broken.parquet").write_bytes(b"not a parquet file")
     assert main(["fit", "--tx", str(tmp_path / "broken.parquet"), "--images",
-                 str(files / "img.csv"), *COLS, "-o", str(tmp_path / "m.joblib")]) == 2
+                 str(files / "img.csv"), *COLS, "-o", str(tmp_path / "m.semiclip")]) == 2
     assert re.search(r"--tx: cannot read '.*broken.parquet' as parquet", capsys.readouterr().err)
     import joblib
 
     joblib.dump({"something": 1}, tmp_path / "other.joblib")
-    assert main(["transform", "-m", str(tmp_path / "other.joblib"), "--tx",
-                 str(files / "tx.csv"), "-o", str(tmp_path / "e.csv")]) == 2
-    assert "is not a model written by `semiclip fit`" in capsys.readouterr().err
+    args = ["transform", "-m", str(tmp_path / "other.joblib"), "--tx", str(files / "tx.csv"),
+            "-o", str(tmp_path / "e.csv")]
+    assert main(args) == 2
+    assert "is not a semiclip model file" in capsys.readouterr().err
+    assert main(args + ["--allow-pickle"]) == 2
+    assert "holds a dict, not a semiclip model" in capsys.readouterr().err
 
 
 def test_transform_errors_name_missing_features_and_plates(data, files, tmp_path, capsys):
-    model = tmp_path / "m.joblib"
+    model = tmp_path / "m.semiclip"
     main(["fit", "--tx", str(files / "tx.csv"), "--images", str(files / "img.csv"), *COLS,
           *FIT_PARAMS, "-o", str(model)])
     tx = pd.read_csv(files / "tx.csv")

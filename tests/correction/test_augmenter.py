@@ -302,3 +302,35 @@ def test_invalid_parameters(plates, params, match):
     X, y, batch = plates
     with pytest.raises(ValueError, match=match):
         PEAAugmenter(control_label="ctrl", **params).fit(X, y, batch=batch)
+
+
+@pytest.mark.parametrize("bad, shown", [(np.inf, "inf"), (np.nan, "nan")])
+def test_transform_probs_must_be_finite(plates, bad, shown):
+    X, y, batch = plates
+    msg = rf"transform_probs must be finite; got {shown} at position 1 \(1 value"
+    with pytest.raises(ValueError, match=msg):
+        PEAAugmenter(control_label="ctrl", transform_probs=[1, bad, 1]).fit(X, y, batch=batch)
+
+
+def test_boolean_n_augmentations_is_rejected(plates):
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    X, y, batch = plates
+    with pytest.raises(InvalidParameterError,
+                       match="The 'n_augmentations' parameter of PEAAugmenter must be .*Got True"):
+        PEAAugmenter(control_label="ctrl", n_augmentations=True).fit(X, y, batch=batch)
+
+
+def test_fit_resample_keeps_the_pandas_index(plates):
+    pd = pytest.importorskip("pandas")
+    X, y, batch = plates
+    index = pd.Index(np.arange(1000, 1000 + len(y)) * 3, name="well")
+    df = pd.DataFrame(X, columns=list("abcde"), index=index)
+    pea = PEAAugmenter(control_label="ctrl", n_augmentations=2, random_state=0)
+    X_res, y_res = pea.fit_resample(df, pd.Series(y, name="gene", index=index), batch=batch)
+    expected = index[pea.sample_indices_]
+    assert X_res.index.equals(expected) and y_res.index.equals(expected)
+    assert X_res.index.name == "well"
+    # the rows kept as given are the input rows, label by label
+    np.testing.assert_array_equal(X_res.loc[index[5]].to_numpy()[0], X[5])
+    assert (y_res.loc[index[5]] == y[5]).all()

@@ -262,3 +262,32 @@ def test_ta_orf_all_genes_rank_deficient_stays_bounded(ta_orf):
     assert norm.null_components_.sum() == 978 - 157
     out = norm.transform(X, batch=batch)
     assert out.shape == (1092, 978) and np.isfinite(out).all() and np.abs(out).max() < 1e3
+
+
+# ------------------------------------------------------ values near float64's limit
+@pytest.mark.parametrize("factor", [1e200, 1e300])
+@pytest.mark.parametrize("with_batch", [True, False])
+def test_center_scale_of_huge_values_does_not_overflow(plates, factor, with_batch):
+    # center-scale is invariant to multiplying X by a constant: the output on X * factor
+    # must equal the loop reference on X, and the scale must be factor times its scale
+    X, y, batch = plates
+    batch = batch if with_batch else None
+    b = batch if with_batch else np.zeros(len(y))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no overflow, no "zero variance" warning
+        norm = ControlNormalizer("center_scale", control_label="ctrl")
+        out = norm.fit_transform(X * factor, y, batch=batch)
+    np.testing.assert_allclose(out, slow_center_scale(X, y, b, "ctrl", scale=True),
+                               rtol=1e-10, atol=1e-10)
+    ref = ControlNormalizer("center_scale", control_label="ctrl").fit(X, y, batch=batch)
+    np.testing.assert_allclose(norm.scale_, ref.scale_ * factor, rtol=1e-12)
+    np.testing.assert_allclose(norm.mean_, ref.mean_ * factor, rtol=1e-12)
+
+
+def test_huge_constant_feature_is_still_degenerate(plates):
+    X, y, batch = plates
+    X = X * 1e200
+    X[:, 2] = 3e307  # constant, and its square overflows
+    with pytest.warns(UserWarning, match="1 of 6 features have \\(near\\) zero variance"):
+        norm = ControlNormalizer("center_scale", control_label="ctrl").fit(X, y, batch=batch)
+    assert (norm.scale_[:, 2] == 1.0).all() and np.isfinite(norm.scale_).all()

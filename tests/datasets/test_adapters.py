@@ -229,3 +229,105 @@ def test_from_anndata_errors():
     empty = anndata.AnnData(obs=adata.obs)
     with pytest.raises(ValueError, match="adata.X is empty"):
         from_anndata(empty, key="gene")
+
+
+# -- the label given to relabelled controls is kept exactly -----------------------------
+def _int_keys(dtype=np.int64):
+    return pd.DataFrame({"pert": np.array([0, 1, 2, 0, 1], dtype=dtype),
+                         "is_ctrl": [False, False, False, True, True],
+                         "f": [1.0, 2.0, 3.0, 4.0, 5.0]})
+
+
+@pytest.mark.parametrize("label", [-0.5, 2.5, np.float64(0.25), -1, 7])
+def test_numeric_keys_keep_a_numeric_control_label_exactly(label):
+    d = from_dataframe(_int_keys(), key="pert", control="is_ctrl", control_label=label)
+    # the hand-written expectation: perturbations 0, 1, 2 and then the label twice
+    assert d.y.tolist() == [0, 1, 2, label, label]
+    assert d.y[3] == label and d.y[3] != 0  # never merged with perturbation 0
+    assert d.is_control.tolist() == [False, False, False, True, True]
+    assert np.unique(d.y).size == 4
+    if isinstance(label, int):  # an integer label fits: the integer keys stay integers
+        assert d.y.dtype == np.int64
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.int8])
+def test_small_integer_keys_hold_a_control_label_out_of_their_range(dtype):
+    label = -1 if np.dtype(dtype).kind == "u" else 300
+    d = from_dataframe(_int_keys(dtype), key="pert", control="is_ctrl", control_label=label)
+    assert d.y.tolist() == [0, 1, 2, label, label]
+    assert d.control_label == label
+
+
+def test_huge_integer_keys_keep_every_key_with_a_float_control_label():
+    frame = _int_keys().assign(pert=np.array([2**60, 2**60 + 1, 5, 0, 0], dtype=np.int64))
+    d = from_dataframe(frame, key="pert", control="is_ctrl", control_label=-0.5)
+    assert d.y.tolist() == [2**60, 2**60 + 1, 5, -0.5, -0.5]  # no rounding through float64
+
+
+@needs_anndata
+@pytest.mark.parametrize("label", [-0.5, "DMSO"])
+def test_from_anndata_numeric_keys_keep_the_control_label(label):
+    obs = pd.DataFrame({"pert": [0, 1, 0], "ctl": [False, False, True]},
+                       index=["a", "b", "c"])
+    d = from_anndata(anndata.AnnData(np.ones((3, 2), dtype=np.float32), obs=obs), key="pert",
+                     control="ctl", control_label=label)
+    expected = [0, 1, label] if label == -0.5 else ["0", "1", "DMSO"]
+    assert d.y.tolist() == expected and d.y[2] == label
+
+
+def test_string_keys_with_a_numeric_control_label_is_an_error():
+    frame = _frame()
+    with pytest.raises(ValueError, match=re.escape(
+            "control_label=-1 is a number but the keys of 'Metadata_gene' are str (e.g. "
+            "'KRAS', 'TP53'); pass a str control_label (e.g. control_label='control') "
+            "so that the keys stay one type.")):
+        from_dataframe(frame, key="Metadata_gene", control="Metadata_is_ctl", control_label=-1)
+    with pytest.raises(ValueError, match=r"control_label=True is a bool but the keys of 'pert'"):
+        from_dataframe(_int_keys().assign(pert=[0, 2, 3, 0, 2]), key="pert", control="is_ctrl",
+                       control_label=True)
+
+
+def test_uint8_keys_and_a_control_label_they_cannot_hold():
+    with pytest.raises(ValueError, match=re.escape("control_label=-1 matches none of the keys "
+                                                   "of 'pert'")):
+        from_dataframe(_int_keys(np.uint8), key="pert", control_label=-1)
+
+
+def test_pandas_missing_values_in_key_columns():
+    frame = _frame().assign(Metadata_gene=pd.array(["TP53", pd.NA, "KRAS", "EMPTY", pd.NA],
+                                                   dtype="string"))
+    with pytest.raises(ValueError, match=re.escape("key column 'Metadata_gene' has 2 missing "
+                                                   "value(s) (None/NaN) at rows 1, 4")):
+        from_dataframe(frame, key="Metadata_gene")
+    frame = _frame().assign(Metadata_dose=pd.array([1, None, 3, 0, 0], dtype="Int64"))
+    with pytest.raises(ValueError, match=re.escape("key column 'Metadata_dose' has 1 missing")):
+        from_dataframe(frame, key=["Metadata_gene", "Metadata_dose"])
+
+
+def test_mixed_type_key_and_batch_columns_are_named():
+    frame = _frame().assign(Metadata_gene=np.array([1, "a", 2, "b", "b"], dtype=object))
+    with pytest.raises(TypeError, match=re.escape(
+            "key column 'Metadata_gene' mixes value types (int: 2 values, e.g. 1, 2; str: 3 "
+            "values, e.g. 'a', 'b')")):
+        from_dataframe(frame, key="Metadata_gene", control="Metadata_is_ctl")
+    frame = _frame().assign(Metadata_Plate=np.array([1, "P1", 1, 1, 1], dtype=object))
+    with pytest.raises(TypeError, match="batch column 'Metadata_Plate' mixes value types"):
+        from_dataframe(frame, key="Metadata_gene", batch="Metadata_Plate")
+
+
+def test_bytes_keys_with_a_str_control_label_is_an_error():
+    frame = _frame().assign(Metadata_gene=np.array([b"TP53", b"TP53", b"KRAS", b"E", b"E"]))
+    with pytest.raises(ValueError, match=re.escape(
+            "control_label='control' is a str but the keys of 'Metadata_gene' are bytes")):
+        from_dataframe(frame, key="Metadata_gene", control="Metadata_is_ctl")
+    d = from_dataframe(frame, key="Metadata_gene", control="Metadata_is_ctl", control_label=b"C")
+    assert d.y.tolist() == [b"TP53", b"TP53", b"KRAS", b"C", b"C"]
+
+
+def test_object_numeric_keys_with_a_str_control_label_become_text():
+    frame = _frame().assign(Metadata_gene=np.array([1, 2.5, 3, 0, 0], dtype=object))
+    d = from_dataframe(frame, key="Metadata_gene", control="Metadata_is_ctl")
+    assert d.y.tolist() == ["1", "2.5", "3", "control", "control"]
+    with pytest.raises(ValueError, match=re.escape("control_label=nan is a missing value")):
+        from_dataframe(frame, key="Metadata_gene", control="Metadata_is_ctl",
+                       control_label=float("nan"))

@@ -188,3 +188,68 @@ def test_match_report_integer_keys_and_errors():
         match_report(np.array(["a", None], dtype=object), ["a"])
     with pytest.raises(TypeError, match="image_keys mixes value types"):
         match_report(["a"], np.array(["a", 1], dtype=object))
+
+
+# -- signed zeros, pandas missing values, mixed types, decimals ---------------------------------
+@pytest.mark.parametrize("order", [[-0.0, 0.0], [0.0, -0.0], [-0.0, -0.0]])
+def test_make_keys_signed_zero_is_one_key_whatever_the_order(order):
+    assert make_keys(["G", "G"], order).tolist() == ["G|0", "G|0"]
+    objects = np.array(order + [0], dtype=object)
+    assert make_keys(objects).tolist() == ["0", "0", "0"]
+
+
+def test_make_keys_signed_zero_rows_pair_with_the_bank():
+    from semiclip import ImageBank
+
+    bank = ImageBank(np.ones((2, 2)), make_keys(["G", "H"], [0.0, 1.0]))
+    keys = make_keys(["G", "G", "H"], [-0.0, 0.0, 1.0])
+    assert (bank.codes(keys) >= 0).all()
+
+
+def test_make_keys_pandas_missing_values():
+    pd = pytest.importorskip("pandas")
+    with pytest.raises(ValueError,
+                       match=re.escape("column 0 has 2 missing value(s) (None/NaN) at rows 1, 2")):
+        make_keys(np.array(["a", pd.NA, pd.NaT], dtype=object))
+
+
+def test_make_keys_mixed_types_name_counts_and_examples():
+    with pytest.raises(TypeError, match=re.escape(
+            "make_keys column 1 mixes value types (int: 2 values, e.g. 1, 2; str: 1 value, e.g. "
+            "'a'), which cannot be compared; convert it to one type first (e.g. .astype(str)).")):
+        make_keys(["x", "y", "z"], np.array([1, "a", 2], dtype=object))
+    # True == 1 for numpy: merging them would make one key of two
+    with pytest.raises(TypeError, match=r"mixes value types \(bool: 1 value"):
+        make_keys(np.array([True, 1], dtype=object))
+
+
+@pytest.mark.parametrize("decimals", [2.7, 2.0, "2", True])
+def test_round_to_grid_decimals_must_be_an_integer(decimals):
+    with pytest.raises(TypeError, match=re.escape(f"decimals must be an integer (the number of "
+                                                  f"decimal places); got {decimals!r}")):
+        round_to_grid([0.123], decimals=decimals)
+
+
+def test_round_to_grid_integer_decimals_of_any_integer_type():
+    assert round_to_grid([0.126, 12.5], decimals=np.int64(2)).tolist() == [0.13, 12.5]
+    assert round_to_grid([0.126, 12.5], decimals=-1).tolist() == [0.0, 10.0]
+
+
+@pytest.mark.parametrize("tolerance", [float("nan"), -0.1, "0.1"])
+def test_round_to_grid_tolerance_must_be_a_number_at_least_zero(tolerance):
+    # NaN compared False everywhere: no dose was ever "too far"
+    with pytest.raises((TypeError, ValueError), match="tolerance must be a finite number >= 0"):
+        round_to_grid([1.0, 5.0], grid=[1.0], tolerance=tolerance)
+
+
+def test_normalize_gene_symbols_keeps_pandas_missing_values():
+    pd = pytest.importorskip("pandas")
+    got = normalize_gene_symbols(np.array([" tp53", pd.NA, pd.NaT, None], dtype=object))
+    assert got[0] == "TP53" and got[1] is pd.NA and got[2] is pd.NaT and got[3] is None
+
+
+def test_match_report_unsigned_keys_and_a_control_label_they_cannot_hold():
+    report = match_report(np.array([1, 2, 255], dtype=np.uint8), np.array([1, 2]),
+                          control_label=-1)
+    assert report.n_tx_controls == 0 and report.n_tx_rows == 3
+    assert report.matched_keys.tolist() == [1, 2]

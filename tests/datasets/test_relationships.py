@@ -3,6 +3,7 @@
 import csv
 import gzip
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -145,3 +146,40 @@ def test_licence_file_attributes_shipped_sources():
         assert f"{name}.txt.gz" in text
         assert (DATA / f"{name}.txt.gz").is_file()
     assert not list(DATA.glob("CORUM*")) and not list(DATA.glob("SIGNOR*"))
+
+
+@pytest.mark.parametrize("compress", [False, True])
+def test_file_not_in_utf8_names_the_file_and_the_encoding(tmp_path, compress):
+    path = tmp_path / ("latin1.csv.gz" if compress else "latin1.csv")
+    data = "entity1,entity2\nTP53,MDM2\nCAF\xc9,A\n".encode("latin-1")
+    path.write_bytes(gzip.compress(data) if compress else data)
+    expected = (f"{str(path)!r} is not UTF-8 text: byte 0xc9 at offset 29 (line 3) cannot be "
+                "decoded. Relationship files are read as UTF-8")
+    with pytest.raises(ValueError, match=re.escape(expected)):
+        load_relationships(path)
+    # the recall metric reads it the same way
+    from semiclip.metrics import known_relationship_recall
+
+    with pytest.raises(ValueError, match=re.escape(expected)):
+        known_relationship_recall(np.eye(3), ["TP53", "MDM2", "A"], relationships=path,
+                                  normalize=None)
+
+
+def test_file_not_in_utf8_header(tmp_path):
+    path = tmp_path / "h.csv"
+    path.write_bytes("g\xe8ne1,entity2\nA,B\n".encode("latin-1"))
+    with pytest.raises(ValueError, match=re.escape(f"{str(path)!r} is not UTF-8 text: byte 0xe8 "
+                                                   "at offset 1")):
+        load_relationships(path)
+
+
+def test_utf8_file_with_a_byte_order_mark(tmp_path):
+    path = _write(tmp_path / "bom.csv", "\ufeffentity2,score,entity1\nB,1,A\n")
+    assert load_relationships(path).tolist() == [["A", "B"]]
+
+
+def test_clean_pairs_pandas_missing_values():
+    pd = pytest.importorskip("pandas")
+    with pytest.raises(ValueError, match=r"missing gene names \(None/NaN\) in 2 pair\(s\) "
+                                         r"\(rows 0, 2\)"):
+        clean_pairs(np.array([["a", pd.NA], ["a", "b"], [pd.NaT, "c"]], dtype=object))

@@ -1,6 +1,7 @@
 """Tests for semiclip.metrics.interpretability_score."""
 
 import re
+import warnings
 
 import numpy as np
 import pytest
@@ -136,3 +137,66 @@ def test_bad_input():
         interpretability_score(X, X, cv=1)
     with pytest.raises(ValueError, match="batch has 2 entries"):
         interpretability_score(X, X, batch=[0, 1])
+
+
+# ------------------------------------------------------- undefined parts warn
+def test_constant_expression_warns_which_part_is_undefined():
+    rng = np.random.default_rng(0)
+    Z = rng.normal(size=(60, 3))
+    X = np.full((60, 6), 2.5)  # every profile constant across genes, and all identical
+    with pytest.warns(UserWarning) as record:
+        res = interpretability_score(Z, X, random_state=0)
+    messages = " | ".join(str(w.message) for w in record)
+    assert re.search(r"spearman is undefined for 60 of 60 evaluated sample\(s\).*constant "
+                     r"across genes.*spearman is NaN", messages)
+    assert re.search(r"structural_integrity is undefined for 1 of 1 batch\(es\).*all "
+                     r"zero", messages)
+    assert np.isnan(res.spearman) and np.isnan(res.structural_integrity)
+    assert np.isnan(res.score)
+
+
+def test_identical_profiles_do_not_score_rounding_noise():
+    # every sample of batch 1 has one profile: its centred profiles are exactly 0, the
+    # batch mean only rounds to it, and 1 - ||error|| / ||rounding|| means nothing
+    rng = np.random.default_rng(1)
+    batch = np.repeat([0, 1], 30)
+    X = rng.normal(size=(60, 5))
+    X[batch == 1] = rng.normal(size=5) * np.pi
+    Z = X @ rng.normal(size=(5, 3))
+    with pytest.warns(UserWarning, match=r"structural_integrity is undefined for 1 of 2 "
+                                         r"batch\(es\) \(1\)"):
+        res = interpretability_score(Z, X, batch=batch, random_state=0)
+    assert np.isnan(res.batch_integrity[1]) and np.isfinite(res.batch_integrity[0])
+    assert res.structural_integrity == res.batch_integrity[0]
+
+
+def test_some_constant_profiles_are_counted():
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(50, 6))
+    X[[3, 8, 9]] = 1.0
+    with pytest.warns(UserWarning, match=r"spearman is undefined for 3 of 50 evaluated "
+                                         r"sample\(s\) \(row indices: 3, 8, 9\)"):
+        res = interpretability_score(X, X, random_state=0)
+    assert np.isfinite(res.spearman)
+    assert res.spearman == pytest.approx(np.nanmean(res.sample_spearman))
+
+
+def test_batch_of_controls_only_warns():
+    X, batch, is_control = _data()
+    is_control = is_control | (batch == 2)
+    with pytest.warns(UserWarning, match=r"1 of 3 batch\(es\) \(2\) have no evaluated"):
+        res = interpretability_score(X, X, batch=batch, is_control=is_control, random_state=0)
+    assert np.isnan(res.batch_integrity[2]) and res.structural_integrity > 0.99
+
+
+def test_single_gene_is_a_clear_error():
+    rng = np.random.default_rng(3)
+    with pytest.raises(ValueError, match=r"X has 1 gene \(column\).*at least 2"):
+        interpretability_score(rng.normal(size=(40, 3)), rng.normal(size=(40, 1)))
+
+
+def test_normal_input_does_not_warn():
+    X, batch, is_control = _data()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        interpretability_score(X[:, :4], X, batch=batch, is_control=is_control, random_state=0)

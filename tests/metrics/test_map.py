@@ -4,6 +4,7 @@ import itertools
 import math
 import re
 import warnings
+from fractions import Fraction
 
 import numpy as np
 import pytest
@@ -54,6 +55,54 @@ def _reference(X, labels, groups=None, distance="cosine", control=None):
     return np.array(ap), np.array(n_pos), np.array(n_cand), label_map
 
 
+def _tied_group_sum(P, A, p, s):
+    """E[sum of j / rank_j over a tied group's positives], by counting arrangements.
+
+    The group's ``s`` candidates (``p`` positives) take ranks ``A+1 .. A+s`` in a
+    uniformly random order, ``P`` positives ranking above the group: a positive in
+    slot ``t`` that is the group's ``u``-th positive has ``j = P + u`` and rank
+    ``A + t``, in ``C(t-1, u-1) * C(s-t, p-u)`` of the ``C(s, p)`` arrangements.
+    """
+    total = Fraction(0)
+    for t in range(1, s + 1):
+        for u in range(1, min(t, p) + 1):
+            total += Fraction(math.comb(t - 1, u - 1) * math.comb(s - t, p - u) * (P + u), A + t)
+    return total / math.comb(s, p)
+
+
+def _reference_ties(X, labels, groups=None, distance="cosine", control=None):
+    """AP with ties at chance: the expected AP over random orders within tied groups."""
+    X = X.tolist()
+    n = len(X)
+    ap, n_pos, n_cand = [math.nan] * n, [0] * n, [0] * n
+    for i in range(n):
+        if control is not None and labels[i] == control:
+            continue
+        by_value = {}
+        for j in range(n):
+            if j == i or (labels[j] == labels[i] and groups is not None
+                          and groups[j] == groups[i]):
+                continue
+            cell = by_value.setdefault(_sim(X[i], X[j], distance), [0, 0])
+            cell[labels[j] != labels[i]] += 1
+        P = A = 0
+        total = Fraction(0)
+        for value in sorted(by_value, reverse=True):
+            p, neg = by_value[value]
+            if p:
+                total += _tied_group_sum(P, A, p, p + neg)
+            P, A = P + p, A + p + neg
+        n_pos[i], n_cand[i] = P, A
+        if P:
+            ap[i] = float(total / P)
+    per_label = {}
+    for i in range(n):
+        if not math.isnan(ap[i]):
+            per_label.setdefault(labels[i], []).append(ap[i])
+    label_map = {k: sum(v) / len(v) for k, v in per_label.items()}
+    return np.array(ap), np.array(n_pos), np.array(n_cand), label_map
+
+
 def _data(seed=0, n_labels=12, dim=5, integer=False, big_label=0):
     rng = np.random.default_rng(seed)
     sizes = rng.integers(1, 6, size=n_labels)
@@ -68,10 +117,11 @@ def _data(seed=0, n_labels=12, dim=5, integer=False, big_label=0):
     return X, labels, groups
 
 
-def _check(res, X, labels, groups=None, distance="cosine", control=None):
-    ap, n_pos, n_cand, label_map = _reference(X, labels.tolist(),
-                                              groups if groups is None else groups.tolist(),
-                                              distance, control)
+def _check(res, X, labels, groups=None, distance="cosine", control=None, ties=False):
+    reference = _reference_ties if ties else _reference
+    ap, n_pos, n_cand, label_map = reference(X, labels.tolist(),
+                                             groups if groups is None else groups.tolist(),
+                                             distance, control)
     assert np.array_equal(np.isnan(res.ap), np.isnan(ap))
     ok = ~np.isnan(ap)
     np.testing.assert_allclose(res.ap[ok], ap[ok], rtol=0, atol=1e-12)
@@ -110,18 +160,26 @@ def test_matches_reference(distance, use_groups):
 
 
 @pytest.mark.parametrize("big_label", [0, 40])
-def test_ties_and_many_positives(big_label, monkeypatch):
-    # +-1 profiles: exact ties, where positives must rank before negatives;
+@pytest.mark.parametrize("distance", ["cosine", "euclidean"])
+def test_ties_and_many_positives(big_label, distance, monkeypatch):
+    # +-1 profiles: exact ties, which must score at chance (the expected AP over
+    # random orders of the tied candidates; copairs ranked positives first);
     # a 40-member label exercises the sort-and-merge path (> 24 positives)
     X, labels, groups = _data(2, integer=True, big_label=big_label)
-    _check(mean_average_precision(X, labels), X, labels)
-    _check(mean_average_precision(X, labels, groups=groups), X, labels, groups)
+
+    def run(**kw):
+        with warnings.catch_warnings():  # the 72 +-1 rows: two duplicates
+            warnings.filterwarnings("ignore", r"2 row\(s\) of embeddings are identical")
+            return mean_average_precision(X, labels, distance=distance, **kw)
+
+    _check(run(), X, labels, distance=distance, ties=True)
+    _check(run(groups=groups), X, labels, groups, distance, ties=True)
     monkeypatch.setattr(_ap, "_AP_BLOCK_BYTES", 8 * len(labels) * 3 * 5)  # 5 rows per block
-    _check(mean_average_precision(X, labels, groups=groups), X, labels, groups)
+    _check(run(groups=groups), X, labels, groups, distance, ties=True)
     if big_label:  # a large label with few positives per query (most in one group)
         lopsided = np.where(labels == labels[0], 0, groups)
         lopsided[:3] = 1
-        _check(mean_average_precision(X, labels, groups=lopsided), X, labels, lopsided)
+        _check(run(groups=lopsided), X, labels, lopsided, distance, ties=True)
 
 
 def test_control_label_not_queries_but_negatives():
@@ -300,3 +358,12 @@ def test_retrieval_scorer_accepts_folds_without_controls():
     score = scorer(identity, X, y)
     ref = mean_average_precision(X, y).map
     assert score == pytest.approx(ref)
+
+
+def test_one_label_and_no_negatives_is_an_error():
+    X = np.random.default_rng(0).normal(size=(5, 4))
+    with pytest.raises(ValueError, match="labels has one value .* no other sample to rank"):
+        mean_average_precision(X, np.array(["a"] * 5))
+    # controls are candidates too: one label plus controls is a valid retrieval
+    res = mean_average_precision(X, np.array(["a", "a", "a", "c", "c"]), control_label="c")
+    assert 0 < res.map <= 1

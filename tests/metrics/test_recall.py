@@ -335,3 +335,19 @@ def test_relationships_as_dataframe():
     frame = pd.DataFrame({"score": 1.0, "entity2": pairs[:, 1], "entity1": pairs[:, 0]})
     expected, _, _ = _reference(X, y, np.zeros(y.size, bool), pairs.tolist(), 0.05, 0.95)
     assert known_relationship_recall(X, y, relationships=frame, normalize=None).recall == expected
+
+
+def test_degenerate_gene_means_warn():
+    X, y, _, pairs = _data(0)
+    with pytest.warns(UserWarning, match=r"all 30 rows of the gene-mean matrix are identical.*"
+                                         r"the recall is 0"):
+        res = known_relationship_recall(np.ones_like(X), y, relationships=pairs, normalize=None)
+    assert res.recall == 0.0
+    X[y == "G03"] = 0.0
+    with pytest.warns(UserWarning, match=r"gene-mean matrix has 1 all-zero row\(s\) "
+                                         r"\(genes: 'G03'\)"):
+        known_relationship_recall(X, y, relationships=pairs, normalize=None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        known_relationship_recall(np.random.default_rng(1).normal(size=X.shape), y,
+                                  relationships=pairs, normalize=None)

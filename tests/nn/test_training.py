@@ -157,6 +157,32 @@ def test_non_finite_loss_names_the_epoch():
                  device=torch.device("cpu"))
 
 
+@pytest.mark.parametrize("loss", ["infonce", "clip", "siglip"])
+@pytest.mark.parametrize("batch_size, n", [(1, 120), (16, 1)])
+def test_contrastive_minibatches_of_one_row_are_an_error(loss, batch_size, n):
+    # such minibatches are skipped: the loop would report loss 0 with no optimiser step
+    X, codes, bank = _problem()
+    module = _module()
+    before = [p.detach().clone() for p in module.parameters()]
+    with pytest.raises(ValueError, match=rf"loss='{loss}' contrasts every row .* at least 2 "
+                                         rf"rows; got batch_size={batch_size} for {n} "):
+        fit_loop(module, _data(X[:n], codes[:n], bank), _config(loss=loss, batch_size=batch_size),
+                 rng=np.random.default_rng(0), device=torch.device("cpu"))
+    assert all(torch.equal(a, b) for a, b in zip(before, module.parameters()))
+
+
+@pytest.mark.parametrize("loss", ["kd", "kd_mse"])
+def test_minibatches_of_one_row_train_feature_distillation(loss):
+    X, codes, bank = _problem()
+    module = _module()
+    before = [p.detach().clone() for p in module.parameters()]
+    history = fit_loop(module, _data(X, codes, bank), _config(loss=loss, batch_size=1,
+                                                              max_epochs=1),
+                       rng=np.random.default_rng(0), device=torch.device("cpu"))
+    assert history.t == X.shape[0] and history.loss_curve[0] > 0
+    assert not all(torch.equal(a, b) for a, b in zip(before, module.parameters()))
+
+
 def test_drawing_the_next_epoch_ahead_gives_the_same_training():
     """On an accelerator the next epoch's inputs are drawn in a thread: same draws, same result."""
     X, codes, bank = _problem(seed=3)

@@ -115,6 +115,14 @@ class Trainer:
         self.world = 1 if dist is None else dist.world_size
         n = data.n
         self.batch_size = max(1, min(config.batch_size, n))
+        contrastive = config.loss in CONTRASTIVE
+        if contrastive and self.batch_size < 2:  # every minibatch would be skipped
+            raise ValueError(
+                f"loss={config.loss!r} contrasts every row with the other rows of its "
+                f"minibatch, so minibatches need at least 2 rows; got batch_size="
+                f"{config.batch_size} for {n} training sample(s). Use batch_size >= 2 and "
+                "at least 2 training samples, or loss='kd' / 'kd_mse'."
+            )
         self.total_steps = math.ceil(n / self.batch_size) * config.max_epochs
         self.table = torch.as_tensor(np.array(data.sampler.table), device=device)
         self.codes = torch.as_tensor(data.codes, device=device)
@@ -126,7 +134,6 @@ class Trainer:
             self.val_features = _features(data.val_features, device)
             self.val_codes = torch.as_tensor(data.val_codes, device=device)
             self.val_table = torch.as_tensor(data.val_table, device=device)
-        contrastive = config.loss in CONTRASTIVE
         self._prefetch = Prefetcher(
             lambda: _epoch_plans(
                 np.random.default_rng(plan_seed), n, data.sampler, self.batch_size,

@@ -1,0 +1,343 @@
+"""Model files that run no code when read: :func:`save_model`, :func:`load_model`, ``model_info``.
+
+A model file (``.semiclip``) is a zip archive of
+
+- ``manifest.json``: the provenance, plain JSON (:func:`model_info` returns it):
+  the format tag, the creation time, the versions of semiclip, Python, numpy,
+  scipy, scikit-learn and torch, the estimator's class, parameters and
+  ``random_state``, the normaliser, the column spec and a fingerprint of the
+  training data (:func:`data_fingerprint`);
+- ``state.json``: the fitted objects as a JSON tree of their ``__getstate__``
+  dicts, each object named by a key of a fixed table of trusted classes;
+- ``arrays/N.npy``: the arrays of that tree (the adapter's weights too), read
+  with ``allow_pickle=False``.
+
+Reading looks every class up in that table and never imports a name taken
+from the file, so a crafted file cannot run code; a class outside the table is
+refused. Pickle and joblib files (e.g. written by ``semiclip fit`` before this
+format) are refused *before* they are opened unless ``allow_pickle=True``,
+which warns: a pickle can run any code while it is read. The estimator's own
+pickling (``pickle``/``joblib`` in Python) stays available, with that caveat.
+"""
+
+import json
+import os
+import warnings
+import zipfile
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+from ._persistence_files import (
+    LEGACY_FORMAT,
+    MODEL_FORMAT,
+    MODEL_SUFFIX,
+    LoadedModel,
+    atomic_write,
+    build_manifest,
+    check_estimator,
+    damaged,
+    data_fingerprint,
+    estimator_class,
+)
+from ._persistence_types import ArrayWriter, Damaged, decode, encode, read_array, read_json
+
+__all__ = [
+    "LEGACY_FORMAT",
+    "MODEL_FORMAT",
+    "MODEL_SUFFIX",
+    "LoadedModel",
+    "atomic_write",
+    "data_fingerprint",
+    "load_model",
+    "model_info",
+    "save_model",
+]
+
+_ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")  # a member first, or an empty archive
+#: first bytes of pickles (protocol >= 2) and of joblib's compressed pickles
+_PICKLE_MAGIC = (b"\x80", b"\x78", b"\x1f\x8b", b"BZh", b"\xfd7zXZ", b"\x04\x22\x4d\x18",
+                 b"\x5d\x00\x00", b"ZF")
+_ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError)
+#: what a crafted tree of the right shape can still raise while objects are rebuilt
+_TREE_ERRORS = (RecursionError, TypeError, KeyError, IndexError, AttributeError, OverflowError)
+
+
+def save_model(path, estimator, *, normalizer=None, columns=None, fingerprint=None):
+    """Save a fitted SemiClippedTransformer to a file that runs no code when it is read.
+
+    The file is written to a temporary file beside ``path`` and renamed into
+    place when complete (an existing ``path`` is replaced).
+
+    Parameters
+    ----------
+    path : str or path-like
+        Conventionally ending in ``.semiclip``.
+    estimator : SemiClippedTransformer
+        Fitted; with the ``"pca"`` encoder (or none) and optionally an
+        ``augmenter`` (PEA). An estimator holding anything else (a custom
+        encoder, callbacks) raises a TypeError: pickle it from Python instead.
+    normalizer : ControlNormalizer, optional
+        A fitted batch correction applied before ``estimator``.
+    columns : dict, optional
+        How to read new files (``semiclip fit`` saves its column spec); numbers,
+        strings, lists, tuples and dicts.
+    fingerprint : dict, optional
+        From :func:`data_fingerprint`; default: the estimator's input size and
+        feature names, no row count.
+
+    Returns
+    -------
+    pathlib.Path
+
+    Examples
+    --------
+    >>> import tempfile, warnings
+    >>> from pathlib import Path
+    >>> from semiclip import SemiClippedTransformer
+    >>> from semiclip.datasets import make_weakly_paired
+    >>> data = make_weakly_paired(20, 10, n_batches=2, controls_per_batch=4,
+    ...                           image_dim=4, program_size=5, random_state=0)
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("ignore")
+    ...     est = SemiClippedTransformer(encoder_dim=4, max_iter=1, control_label="control",
+    ...                                  random_state=0)
+    ...     est = est.fit(data.X, data.y, image_bank=data.image_bank)
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     path = save_model(Path(d) / "model.semiclip", est)
+    ...     loaded = load_model(path)
+    >>> bool((loaded.estimator.transform(data.X) == est.transform(data.X)).all())
+    True
+    """
+    from sklearn.utils.validation import check_is_fitted
+
+    from .correction import ControlNormalizer
+    from .distill import SemiClippedTransformer
+
+    if type(estimator) is not SemiClippedTransformer:
+        raise TypeError(f"save_model saves a fitted SemiClippedTransformer; got "
+                        f"{type(estimator).__name__}. Pickle other objects from Python.")
+    try:
+        check_is_fitted(estimator)
+    except Exception:
+        raise ValueError("save_model: the SemiClippedTransformer is not fitted; call fit "
+                         "first.") from None
+    if normalizer is not None and type(normalizer) is not ControlNormalizer:
+        raise TypeError(f"normalizer must be a fitted ControlNormalizer or None; got "
+                        f"{type(normalizer).__name__}.")
+    if columns is not None and type(columns) is not dict:
+        raise TypeError(f"columns must be a dict or None; got {type(columns).__name__}.")
+    if fingerprint is None:
+        names = getattr(estimator, "feature_names_in_", None)
+        fingerprint = data_fingerprint(None, names, columns, n_columns=estimator.n_features_in_)
+    elif type(fingerprint) is not dict or set(fingerprint) != {"n_rows", "n_columns",
+                                                               "column_spec_sha256"}:
+        raise TypeError("fingerprint must be the dict of data_fingerprint(); got "
+                        f"{fingerprint!r}.")
+    store = ArrayWriter()
+    state = {"estimator": encode(estimator, store, "estimator"),
+             "normalizer": encode(normalizer, store, "normalizer"),
+             "columns": encode(columns, store, "columns")}
+    manifest = build_manifest(estimator, normalizer, columns, fingerprint)
+    texts = (json.dumps(manifest, indent=1, allow_nan=False),
+             json.dumps(state, allow_nan=False))
+    with atomic_write(path) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("manifest.json", texts[0])
+        zf.writestr("state.json", texts[1])
+        for i, arr in enumerate(store.arrays):
+            with zf.open(f"arrays/{i}.npy", "w") as fh:
+                np.save(fh, arr, allow_pickle=False)
+    return Path(path)
+
+
+def load_model(path, *, allow_pickle=False):
+    """Read a model file written by :func:`save_model` (or ``semiclip fit``); no code runs.
+
+    Parameters
+    ----------
+    path : str or path-like
+    allow_pickle : bool, default=False
+        Also read pickle/joblib files (models of ``semiclip fit`` before the
+        ``.semiclip`` format, or a pickled estimator), with a warning: a
+        pickle can run any code while it is read. Without it such a file is
+        refused before it is opened.
+
+    Returns
+    -------
+    LoadedModel
+
+    Examples
+    --------
+    >>> import pickle, tempfile
+    >>> from pathlib import Path
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     path = Path(d) / "old.joblib"
+    ...     _ = path.write_bytes(pickle.dumps({"any": "object"}))
+    ...     try:
+    ...         load_model(path)
+    ...     except ValueError as exc:
+    ...         print("refused:", "allow_pickle=True" in str(exc))
+    refused: True
+    """
+    path = _existing(path)
+    if not _is_zip(path):
+        return _load_pickle(path, allow_pickle)
+    from .correction import ControlNormalizer
+
+    try:
+        with zipfile.ZipFile(path) as zf:
+            manifest = _read_manifest(zf, path)
+            state = read_json(zf, "state.json")
+            if type(state) is not dict or "estimator" not in state:
+                raise Damaged("no 'estimator' in state.json")
+
+            def member_array(i):
+                return read_array(zf, i)
+
+            objects = {k: decode(state.get(k), member_array)
+                       for k in ("estimator", "normalizer", "columns")}
+    except Damaged as exc:
+        raise damaged(path, exc) from None
+    except (*_ZIP_ERRORS, *_TREE_ERRORS) as exc:
+        raise damaged(path, f"{type(exc).__name__}: {exc}") from None
+    except ValueError as exc:  # e.g. a type outside the trusted table
+        raise ValueError(f"{str(path)!r}: {exc}") from None
+    check_estimator(objects["estimator"], path)
+    if objects["normalizer"] is not None and type(objects["normalizer"]) is not ControlNormalizer:
+        raise ValueError(f"{str(path)!r} holds a {type(objects['normalizer']).__name__} as its "
+                         "normalizer, not a ControlNormalizer.")
+    if objects["columns"] is not None and type(objects["columns"]) is not dict:
+        raise damaged(path, "its column spec is not a dict")
+    return LoadedModel(objects["estimator"], objects["normalizer"], objects["columns"], manifest)
+
+
+def model_info(path, *, allow_pickle=False):
+    """The provenance of a model file (its ``manifest.json``), without loading the model.
+
+    Parameters
+    ----------
+    path : str or path-like
+    allow_pickle : bool, default=False
+        For a pickle/joblib file: load it (with a warning; a pickle can run
+        code) and describe what it holds; versions and creation time are
+        unknown (None).
+
+    Returns
+    -------
+    dict
+        ``format``, ``created``, ``versions``, ``estimator`` (``class``,
+        ``params``, ``random_state``, ``fitted``), ``normalizer``, ``columns``
+        and ``fingerprint``. Parameters that are not JSON values are given as
+        ``{"repr": repr(value), "json": False}``.
+
+    Examples
+    --------
+    A model of 10 keys with 4 samples each, teacher = one-hot rows:
+
+    >>> import tempfile, warnings
+    >>> import numpy as np
+    >>> from semiclip import ImageBank, SemiClippedTransformer
+    >>> X, keys = np.random.default_rng(0).normal(size=(40, 6)), np.repeat(np.arange(10), 4)
+    >>> bank = ImageBank(np.eye(10), np.arange(10))
+    >>> est = SemiClippedTransformer(encoder_dim=3, max_iter=1, random_state=7)
+    >>> with warnings.catch_warnings(), tempfile.TemporaryDirectory() as d:
+    ...     warnings.simplefilter("ignore")  # one epoch: not converged
+    ...     info = model_info(save_model(f"{d}/m.semiclip", est.fit(X, keys, image_bank=bank)))
+    >>> info["format"], info["estimator"]["class"], info["estimator"]["random_state"]
+    ('semiclip-model/1', 'SemiClippedTransformer', 7)
+    >>> sorted(info["versions"])
+    ['numpy', 'python', 'scikit-learn', 'scipy', 'semiclip', 'torch']
+    """
+    path = _existing(path)
+    if not _is_zip(path):
+        return _load_pickle(path, allow_pickle).manifest
+    try:
+        with zipfile.ZipFile(path) as zf:
+            return _read_manifest(zf, path)
+    except Damaged as exc:
+        raise damaged(path, exc) from None
+    except (*_ZIP_ERRORS, RecursionError) as exc:
+        raise damaged(path, f"{type(exc).__name__}: {exc}") from None
+
+
+# ------------------------------------------------------------------ helpers
+def _existing(path):
+    path = Path(os.fspath(path))
+    if path.is_dir():
+        raise ValueError(f"{str(path)!r} is a directory, not a model file.")
+    if not path.is_file():
+        raise FileNotFoundError(f"no file at {str(path)!r}.")
+    return path
+
+
+def _head(path):
+    with open(path, "rb") as fh:
+        return fh.read(8)
+
+
+def _is_zip(path):
+    return _head(path).startswith(_ZIP_MAGIC)
+
+
+def _read_manifest(zf, path):
+    if "manifest.json" not in zf.namelist():
+        raise ValueError(f"{str(path)!r} is not a semiclip model file: a zip archive with no "
+                         "manifest.json.")
+    manifest = read_json(zf, "manifest.json")
+    tag = manifest.get("format") if type(manifest) is dict else None
+    if tag == MODEL_FORMAT:
+        return manifest
+    if isinstance(tag, str) and tag.startswith("semiclip-model/"):
+        raise ValueError(f"{str(path)!r} is a model file of format {tag!r}, written by a newer "
+                         f"semiclip; this one reads {MODEL_FORMAT!r}: upgrade semiclip.")
+    raise ValueError(f"{str(path)!r} is not a semiclip model file: its manifest.json has the "
+                     f"format {tag!r}, not {MODEL_FORMAT!r}.")
+
+
+def _load_pickle(path, allow_pickle):
+    if not allow_pickle:
+        looks = _head(path).startswith(_PICKLE_MAGIC)
+        raise ValueError(
+            f"{str(path)!r} is not a semiclip model file (a zip archive with manifest.json)"
+            + ("; it looks like a pickle or joblib file, e.g. a model of `semiclip fit` before "
+               "the .semiclip format. A pickle can run any code while it is read, so it was "
+               "not opened. If you trust the file, pass allow_pickle=True (on the command "
+               "line: --allow-pickle), then save it again to get a file that runs no code."
+               if looks else ".")
+        )
+    warnings.warn(
+        f"reading {str(path)!r} as a pickle (allow_pickle=True): a pickle can run any code "
+        "while it is read, so do this only for files you trust. Save the model again "
+        "(semiclip.persistence.save_model, or `semiclip fit`) to get a file that runs no code.",
+        UserWarning, stacklevel=3)
+    import joblib
+
+    try:
+        obj = joblib.load(path)
+    except Exception as exc:
+        raise ValueError(f"{str(path)!r}: cannot read it as a pickle ({type(exc).__name__}: "
+                         f"{exc}).") from None
+    if type(obj) is dict and obj.get("format") == LEGACY_FORMAT:
+        missing = [k for k in ("estimator", "columns", "feature_names") if k not in obj]
+        if missing:
+            raise ValueError(f"{str(path)!r} has the tag {LEGACY_FORMAT!r} but no "
+                             f"{', '.join(map(repr, missing))}: it is damaged or was not "
+                             "written by `semiclip fit`.")
+        est, normalizer = obj["estimator"], obj.get("normalizer")
+        if type(obj["columns"]) is not dict:
+            raise damaged(path, "its column spec is not a dict")
+        columns = {**obj["columns"], "feature_names": [str(f) for f in obj["feature_names"]]}
+        tag = LEGACY_FORMAT
+    elif type(obj) is estimator_class():
+        est, normalizer, columns, tag = obj, None, None, "pickle"
+    else:
+        raise ValueError(f"{str(path)!r} holds a {type(obj).__name__}, not a semiclip model "
+                         f"(a SemiClippedTransformer, or the {LEGACY_FORMAT!r} dict of "
+                         "`semiclip fit`).")
+    check_estimator(est, path)
+    names = None if columns is None else columns["feature_names"]
+    fingerprint = data_fingerprint(None, names, columns, n_columns=est.n_features_in_)
+    manifest = build_manifest(est, normalizer, columns, fingerprint)
+    manifest.update(format=tag, created=None, versions=None)
+    return LoadedModel(est, normalizer, columns, manifest)
