@@ -2,6 +2,9 @@
 
 - the local-loss formulation gives, on every loss, the single-process loss
   and gradients of the same global minibatch (uneven split, repeated keys);
+  so do the structure terms (relational, CKA) over every rank's rows, alone
+  and with the loss (one shared gather for ``"clip"``), also with a rank that
+  has no row, and ``fit_loop`` with the terms trains the single-process model;
 - ``strategy="ddp"`` under an initialised process group (what torchrun
   gives) trains the same model on every rank, with a seed shared by rank 0;
 - :func:`semiclip.distributed.fit` returns a usable estimator equal (to
@@ -23,7 +26,15 @@ import pytest
 import torch
 
 from semiclip import SemiClippedTransformer, distributed
-from semiclip.nn import LOSSES, get_loss
+from semiclip.nn import (
+    LOSSES,
+    TrainConfig,
+    TrainData,
+    cka_loss,
+    fit_loop,
+    get_loss,
+    relational_loss,
+)
 
 pytestmark = [
     pytest.mark.skipif(not torch.distributed.is_available(),
@@ -51,6 +62,62 @@ def _model():
         for p in model.parameters():
             p.copy_(torch.randn(p.shape, generator=gen))
     return model.double()
+
+
+# (main loss, structure weight, preservation weight) of the structure-term cases
+_TERM_CASES = {
+    "relational": (None, 1.0, 0.0),
+    "cka": (None, 0.0, 1.0),
+    "soft_infonce+terms": ("soft_infonce", 2.0, 3.0),
+    "clip+terms": ("clip", 2.0, 3.0),
+}
+
+
+def _single_terms(model, x, teacher, keys, case):
+    """The single-process loss of a structure-term case (the reference is the input ``x``)."""
+    name, w_rel, w_cka = _TERM_CASES[case]
+    out = model(x)
+    loss = relational_loss(out, teacher) * w_rel + cka_loss(out, x) * w_cka
+    return loss if name is None else loss + get_loss(name)(out, teacher, keys, 0.5)
+
+
+def _local_terms(ctx, model, x, teacher, keys, rank, case):
+    """The same on one rank: its rows, the students gathered once for the loss and the terms."""
+    name, w_rel, w_cka = _TERM_CASES[case]
+    local = model(x[rank::WORLD])
+    gathered = ctx.gather_rows(local, teacher.shape[0])
+    rel, cka = ctx.local_terms(local, teacher, x[rank::WORLD], gathered)
+    loss = rel * w_rel + cka * w_cka
+    if name is not None:
+        loss = loss + ctx.local_loss(name, local, teacher, keys, 0.5, gathered=gathered)
+    return loss
+
+
+class _TwoRowsPerKey:
+    """A float64 weak-pair sampler: key ``c`` owns table rows ``2c`` and ``2c + 1``."""
+
+    def __init__(self, codes):
+        self.codes = codes
+        self.table = np.random.default_rng(2).standard_normal((12, 4))
+
+    def draw(self, positions, rng):
+        return 2 * self.codes[positions] + rng.integers(0, 2, size=len(positions))
+
+
+_LOOP_CONFIG = dict(loss="soft_infonce", target_temperature=0.7, batch_size=8, max_epochs=2,
+                    solver="adam", learning_rate=0.01, structure_weight=2.0,
+                    preservation_weight=3.0)
+
+
+def _fit_with_terms(dist=None):
+    """``fit_loop`` with both terms on 21 samples (minibatches 8, 8, 5: uneven rank splits)."""
+    x = np.random.default_rng(1).standard_normal((21, 5))
+    codes = np.arange(21) % 6
+    data = TrainData(codes=codes, sampler=_TwoRowsPerKey(codes), features=x)
+    model = _model()
+    history = fit_loop(model, data, TrainConfig(**_LOOP_CONFIG), rng=np.random.default_rng(0),
+                       device=torch.device("cpu"), dist=dist)
+    return [p.detach().clone() for p in model.parameters()], history
 
 
 def _launch_workers(case, workdir, timeout=120):
@@ -93,6 +160,21 @@ def _worker(rank, case, workdir):
     loss = ctx.local_loss("kd", model(x[:1][rank::WORLD]), teacher[:1], keys[:1], 0.5)
     loss.backward()
     out["kd_one_row"] = (None, [p.grad.clone() for p in model.parameters()])
+    for case in _TERM_CASES:  # the structure terms over both ranks' rows
+        model = torch.nn.parallel.DistributedDataParallel(_model())
+        loss = _local_terms(ctx, model, x, teacher, keys, rank, case)
+        loss.backward()
+        total = loss.detach().clone()
+        ctx.all_reduce_sum(total)
+        out[case] = (float(total) / WORLD, [p.grad.clone() for p in model.parameters()])
+    # the terms on a global minibatch of one row: rank 1 has none, yet joins the collectives
+    model = torch.nn.parallel.DistributedDataParallel(_model())
+    loss = _local_terms(ctx, model, x[:1], teacher[:1], keys[:1], rank, "clip+terms")
+    loss.backward()
+    out["terms_one_row"] = (None, [p.grad.clone() for p in model.parameters()])
+    weights, history = _fit_with_terms(ctx)
+    out["fit_terms"] = (weights, history.loss_curve, history.structure_curve,
+                        history.preservation_curve)
 
     data = np.load(os.path.join(workdir, "data.npz"))
     from semiclip import ImageBank
@@ -151,6 +233,29 @@ def test_local_losses_gradients_and_shared_seed(tiny_data, tmp_path):
     get_loss("kd")(model(x[:1]), teacher[:1], keys[:1]).backward()
     for g, p in zip(ranks[1]["kd_one_row"][1], model.parameters()):
         torch.testing.assert_close(g, p.grad, rtol=1e-10, atol=1e-12)
+    for case in _TERM_CASES:  # the terms over every rank's rows: the single-process ones
+        model = _model()
+        loss = _single_terms(model, x, teacher, keys, case)
+        loss.backward()
+        for out in ranks:
+            got_loss, got_grads = out[case]
+            assert got_loss == pytest.approx(loss.item(), rel=1e-12), case
+            for g, p in zip(got_grads, model.parameters()):
+                torch.testing.assert_close(g, p.grad, rtol=1e-10, atol=1e-12, msg=case)
+    model = _model()
+    _single_terms(model, x[:1], teacher[:1], keys[:1], "clip+terms").backward()
+    for out in ranks:
+        for g, p in zip(out["terms_one_row"][1], model.parameters()):
+            torch.testing.assert_close(g, p.grad, rtol=1e-10, atol=1e-12)
+    weights, history = _fit_with_terms()
+    assert all(v is not None for v in history.structure_curve + history.preservation_curve)
+    for out in ranks:
+        got_weights, losses, structure, preservation = out["fit_terms"]
+        for g, w in zip(got_weights, weights):
+            torch.testing.assert_close(g, w, rtol=1e-9, atol=1e-11)
+        np.testing.assert_allclose(losses, history.loss_curve, rtol=1e-10)
+        np.testing.assert_allclose(structure, history.structure_curve, rtol=1e-10)
+        np.testing.assert_allclose(preservation, history.preservation_curve, rtol=1e-10)
     # random_state=None: rank 0's seed is broadcast, both ranks hold the same model
     np.testing.assert_array_equal(ranks[0]["Z"], ranks[1]["Z"])
     assert ranks[0]["loss_curve"] == ranks[1]["loss_curve"]

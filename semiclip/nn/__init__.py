@@ -28,6 +28,7 @@ from ._encoded import EncodedRows
 from ._forward import (
     CHUNK_ROWS,
     AffineMap,
+    FineTuned,
     ModuleEncoder,
     forward_chunks,
     forward_numpy,
@@ -46,6 +47,8 @@ from ._losses import (
     masked_cross_entropy,
     siglip_loss,
     siglip_sum,
+    soft_cross_entropy,
+    soft_infonce_loss,
 )
 from ._prefetch import PREFETCH_DEPTH, Prefetcher, StreamFeatures, TensorFeatures, embed_source
 from ._sources import (
@@ -61,6 +64,7 @@ from ._sources import (
     float32_range_error,
     subsample_rows,
 )
+from ._structure import cka_loss, relational_loss, relational_sum
 from ._threads import ThreadBudget, thread_budget
 from .training import (
     DEFAULT_TIMEOUT,
@@ -90,6 +94,7 @@ __all__ = [
     "Callback",
     "DDPContext",
     "DecoderMoments",
+    "FineTuned",
     "Device",
     "EncodedRows",
     "H5Source",
@@ -113,6 +118,7 @@ __all__ = [
     "adapter_to_bytes",
     "as_row_source",
     "check_source",
+    "cka_loss",
     "clip_loss",
     "ddp_context",
     "decoder_from_embeddings",
@@ -137,9 +143,13 @@ __all__ = [
     "make_adapter",
     "make_optimizer",
     "masked_cross_entropy",
+    "relational_loss",
+    "relational_sum",
     "resolve_device",
     "siglip_loss",
     "siglip_sum",
+    "soft_cross_entropy",
+    "soft_infonce_loss",
     "split_fine_tuned",
     "subsample_rows",
     "thread_budget",

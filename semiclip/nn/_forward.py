@@ -22,6 +22,7 @@ from torch import nn
 __all__ = [
     "CHUNK_ROWS",
     "AffineMap",
+    "FineTuned",
     "ModuleEncoder",
     "forward_chunks",
     "forward_numpy",
@@ -163,8 +164,23 @@ class ModuleEncoder:
         return self.__dict__.copy()
 
 
+class FineTuned(nn.Sequential):
+    """``Sequential(encoder, adapter)``: the model trained with a trainable encoder.
+
+    The same forward pass as :class:`torch.nn.Sequential`. It tells the
+    training loop where the adapter's input is: the input-preservation term
+    of :func:`semiclip.nn.fit_loop` compares the student rows with the
+    output of :meth:`preservation_reference` (the encoder), not with the
+    model's input (the raw profiles).
+    """
+
+    def preservation_reference(self):
+        """The submodule whose output is the input-preservation term's reference."""
+        return self[0]
+
+
 def with_trainable_encoder(encoder, adapter):
-    """``Sequential(trainable copy of encoder, adapter)``, for fine-tuning the encoder.
+    """``FineTuned(trainable copy of encoder, adapter)``, for fine-tuning the encoder.
 
     An :class:`AffineMap` becomes an ``nn.Linear`` initialised with it; any
     other module is deep-copied (the caller's module is never trained).
@@ -175,7 +191,7 @@ def with_trainable_encoder(encoder, adapter):
     module.train()
     for p in module.parameters():
         p.requires_grad_(True)
-    return nn.Sequential(module, adapter)
+    return FineTuned(module, adapter)
 
 
 def split_fine_tuned(model):

@@ -4,9 +4,13 @@ Every loss takes a minibatch of student embeddings, the teacher embeddings
 drawn for them (row ``i`` of ``teacher`` is the weak pair of row ``i`` of
 ``student``) and the pairing-key id of every row. Rows of the same key are
 positives of each other, never negatives: contrastive losses mask them out of
-the denominator (InfoNCE, CLIP) or count them as positives (SigLIP).
+the denominator (InfoNCE, CLIP) or count them as positives (SigLIP). The
+soft-target loss (``"soft_infonce"``, as CWCL) needs no mask: its target for
+a student row is the teacher's own similarity profile, the same for rows of
+the same key.
 
-The building blocks :func:`masked_cross_entropy` and :func:`siglip_sum` also
+The building blocks :func:`masked_cross_entropy`, :func:`soft_cross_entropy`
+and :func:`siglip_sum` also
 take a separate set of candidate rows, which is how the distributed trainer
 computes a rank's share of the loss against the negatives of every rank.
 """
@@ -25,10 +29,12 @@ __all__ = [
     "masked_cross_entropy",
     "siglip_loss",
     "siglip_sum",
+    "soft_cross_entropy",
+    "soft_infonce_loss",
 ]
 
-LOSSES = ("infonce", "clip", "siglip", "kd", "kd_mse")
-CONTRASTIVE = ("infonce", "clip", "siglip")
+LOSSES = ("infonce", "clip", "siglip", "kd", "kd_mse", "soft_infonce")
+CONTRASTIVE = ("infonce", "clip", "siglip", "soft_infonce")
 """Losses that contrast a row with the other rows of the minibatch."""
 
 
@@ -66,6 +72,44 @@ def clip_loss(student, teacher, keys, temperature=0.1):
     forward = masked_cross_entropy(student, teacher, keys, keys, idx, temperature)
     backward = masked_cross_entropy(teacher, student, keys, keys, idx, temperature)
     return 0.5 * (forward + backward)
+
+
+def soft_cross_entropy(queries, candidates, target_queries, target_candidates, temperature,
+                       target_temperature):
+    """Mean cross-entropy of soft targets: the soft-target contrastive loss's building block.
+
+    For query ``i`` the target distribution over the candidates is
+    ``softmax_j(cos(target_queries_i, target_candidates_j) / target_temperature)``
+    and the prediction ``softmax_j(cos(queries_i, candidates_j) / temperature)``;
+    the value is the mean over queries of ``-sum_j target_ij log prediction_ij``.
+    The targets carry no gradient.
+    """
+    q = F.normalize(queries, dim=1)
+    c = F.normalize(candidates, dim=1)
+    log_pred = F.log_softmax(q @ c.T / temperature, dim=1)
+    with torch.no_grad():
+        tq = F.normalize(target_queries, dim=1)
+        tc = F.normalize(target_candidates, dim=1)
+        target = F.softmax(tq @ tc.T / target_temperature, dim=1)
+    return -(target * log_pred).sum(dim=1).mean()
+
+
+def soft_infonce_loss(student, teacher, keys=None, temperature=0.1, target_temperature=None):
+    """Soft-target contrastive loss (CWCL, Srinivasa et al. 2023), student -> teacher.
+
+    For each student row the target over the minibatch's teacher rows is
+    ``softmax_j(cos(t_i, t_j) / target_temperature)`` (the teacher's graded
+    similarity of the pairs, not a one-hot partner) and the loss is the
+    cross-entropy of ``softmax_j(cos(s_i, t_j) / temperature)`` against it
+    (see :func:`soft_cross_entropy`). ``target_temperature`` defaults to
+    ``temperature``. Rows of the same key have identical targets, so no
+    masking is needed (``keys`` is unused). Only the student receives
+    gradients.
+    """
+    if target_temperature is None:
+        target_temperature = temperature
+    return soft_cross_entropy(student, teacher, teacher, teacher, temperature,
+                              target_temperature)
 
 
 def siglip_sum(queries, candidates, query_keys, candidate_keys, temperature):
@@ -106,6 +150,7 @@ _LOSS_FUNCTIONS = {
     "siglip": siglip_loss,
     "kd": kd_cosine_loss,
     "kd_mse": kd_mse_loss,
+    "soft_infonce": soft_infonce_loss,
 }
 
 

@@ -1,5 +1,9 @@
 """The training loop and its callbacks, on small torch modules (no estimator involved)."""
 
+import copy
+import math
+import pickle
+
 import numpy as np
 import pytest
 import torch
@@ -7,13 +11,19 @@ import torch
 from semiclip import ImageBank
 from semiclip._bank import PairSampler
 from semiclip.nn import (
+    AffineMap,
     Callback,
+    History,
     TrainConfig,
     TrainData,
+    cka_loss,
     default_callbacks,
     fit_loop,
+    get_loss,
     init_adapter,
     make_adapter,
+    relational_loss,
+    with_trainable_encoder,
 )
 from semiclip.nn.training import validation_loss
 
@@ -157,7 +167,7 @@ def test_non_finite_loss_names_the_epoch():
                  device=torch.device("cpu"))
 
 
-@pytest.mark.parametrize("loss", ["infonce", "clip", "siglip"])
+@pytest.mark.parametrize("loss", ["infonce", "clip", "siglip", "soft_infonce"])
 @pytest.mark.parametrize("batch_size, n", [(1, 120), (16, 1)])
 def test_contrastive_minibatches_of_one_row_are_an_error(loss, batch_size, n):
     # such minibatches are skipped: the loop would report loss 0 with no optimiser step
@@ -209,6 +219,14 @@ def test_drawing_the_next_epoch_ahead_gives_the_same_training():
     ("learning_rate", float("nan"), "TrainConfig.learning_rate must be a finite number > 0"),
     ("momentum", 1.5, "TrainConfig.momentum must be a number in"),
     ("early_stopping", "yes", "TrainConfig.early_stopping must be True or False"),
+    ("structure_weight", -0.5, r"TrainConfig.structure_weight must be a finite number >= 0; "
+                               r"got -0.5"),
+    ("structure_weight", True, "TrainConfig.structure_weight must be a finite number >= 0"),
+    ("preservation_weight", math.inf, "TrainConfig.preservation_weight must be a finite "
+                                      "number >= 0; got inf"),
+    ("preservation_weight", "1", "TrainConfig.preservation_weight must be a finite number"),
+    ("target_temperature", 0.0, r"TrainConfig.target_temperature must be None \(the "
+                                r"temperature\) or a finite number > 0; got 0.0"),
 ])
 def test_config_is_validated_when_built(field, value, message):
     with pytest.raises(ValueError, match=message):
@@ -229,3 +247,158 @@ def test_config_and_data_are_frozen_and_data_is_validated():
         TrainData(codes=codes, sampler=sampler, features=X[:3])
     with pytest.raises(ValueError, match="all of val_features, val_codes and val_table"):
         TrainData(codes=codes, sampler=sampler, features=X, val_codes=codes)
+
+
+# ------------------------------------------------- structure-preserving terms
+def _one_step(loss="infonce", **kw):
+    """One full-batch plain-SGD step: its loss and update can be computed by hand."""
+    return _config(loss=loss, batch_size=12, max_epochs=1, solver="sgd", momentum=0.0,
+                   weight_decay=0.0, lr_schedule="constant", learning_rate=0.1, **kw)
+
+
+def _pairs():
+    """12 keys with one teacher row each: the weak-pair draw is fixed."""
+    X, codes, bank = _problem(n_keys=12, per_key=1)
+    teacher = torch.as_tensor(bank.centroids().astype(np.float32))[torch.as_tensor(codes)]
+    return X, codes, bank, teacher
+
+
+def _sgd_update(start, total, lr=0.1):
+    grads = torch.autograd.grad(total, list(start.parameters()), retain_graph=True)
+    return [(p - lr * g).detach() for p, g in zip(start.parameters(), grads)]
+
+
+@pytest.mark.parametrize("loss", ["infonce", "soft_infonce", "kd"])
+def test_one_step_adds_exactly_the_weighted_terms(loss):
+    X, codes, bank, teacher = _pairs()
+    module = _module()
+    start = copy.deepcopy(module)
+    config = _one_step(loss, structure_weight=2.5, preservation_weight=0.75)
+    history = fit_loop(module, _data(X, codes, bank), config, rng=np.random.default_rng(0),
+                       device=torch.device("cpu"))
+    x = torch.as_tensor(X)
+    out = start(x)
+    main = get_loss(loss)(out, teacher, torch.as_tensor(codes), config.temperature)
+    rel, cka = relational_loss(out, teacher), cka_loss(out, x)
+    assert rel.item() > 0.01 and cka.item() > 0.01
+    total = main + 2.5 * rel + 0.75 * cka
+    assert history.loss_curve == [pytest.approx(total.item(), rel=1e-6)]
+    assert history.structure_curve == [pytest.approx(rel.item(), rel=1e-6)]
+    assert history.preservation_curve == [pytest.approx(cka.item(), rel=1e-6)]
+    for got, want in zip(module.parameters(), _sgd_update(start, total)):
+        torch.testing.assert_close(got.detach(), want, rtol=1e-5, atol=1e-6)
+    plain = _sgd_update(start, main)  # the terms moved the weights
+    assert not all(torch.allclose(a, b, atol=1e-4) for a, b in zip(module.parameters(), plain))
+
+
+def test_preservation_compares_with_the_encoder_output_when_fine_tuning():
+    """With ``Sequential(encoder, adapter)`` (train_encoder) the reference is the encoder's
+    output, detached: the term pulls the student toward it, not the encoder toward the student."""
+    X, codes, bank, teacher = _pairs()
+    rng = np.random.default_rng(1)
+    model = with_trainable_encoder(AffineMap(rng.normal(size=(6, 4)), X.mean(axis=0)),
+                                   _module(d_in=4))
+    start = copy.deepcopy(model)
+    history = fit_loop(model, _data(X, codes, bank), _one_step(preservation_weight=1.5),
+                       rng=np.random.default_rng(0), device=torch.device("cpu"))
+    x = torch.as_tensor(X)
+    encoded = start[0](x)
+    out = start[1](encoded)
+    cka = cka_loss(out, encoded.detach())
+    assert abs(cka.item() - cka_loss(out, x).item()) > 1e-3  # not the raw profiles
+    assert history.preservation_curve == [pytest.approx(cka.item(), rel=1e-6)]
+    assert history.structure_curve == [None]
+    total = get_loss("infonce")(out, teacher, torch.as_tensor(codes), 0.1) + 1.5 * cka
+    for got, want in zip(model.parameters(), _sgd_update(start, total)):
+        torch.testing.assert_close(got.detach(), want, rtol=1e-5, atol=1e-6)
+
+
+def test_weights_zero_compute_no_term_and_records_say_none(monkeypatch):
+    import semiclip.nn.training._terms as terms
+
+    X, codes, bank = _problem()
+    data, config = _data(X, codes, bank), _config(max_epochs=2)
+    reference = _module()
+    fit_loop(reference, data, config, rng=np.random.default_rng(0), device=torch.device("cpu"))
+
+    def never(*args):
+        raise AssertionError("a structure term was computed")
+
+    monkeypatch.setattr(terms, "relational_loss", never)
+    monkeypatch.setattr(terms, "cka_loss", never)
+    rec = Recorder()
+    module = _module()
+    history = fit_loop(module, data, config, rng=np.random.default_rng(0),
+                       device=torch.device("cpu"),
+                       callbacks=[*default_callbacks(data, config), rec])
+    assert all(torch.equal(a, b) for a, b in zip(module.parameters(), reference.parameters()))
+    assert [(r["structure"], r["preservation"]) for r in rec.records] == [(None, None)] * 2
+    assert history.structure_curve == history.preservation_curve == [None, None]
+    with pytest.raises(AssertionError, match="a structure term was computed"):  # wired there
+        fit_loop(_module(), data, _config(max_epochs=1, structure_weight=1e-9),
+                 rng=np.random.default_rng(0), device=torch.device("cpu"))
+
+
+def test_term_records_are_the_epoch_means():
+    X, codes, bank = _problem()
+    rec = Recorder()
+    data = _data(X, codes, bank)
+    config = _config(max_epochs=2, structure_weight=1.0, preservation_weight=0.5)
+    history = fit_loop(_module(), data, config, rng=np.random.default_rng(0),
+                       device=torch.device("cpu"),
+                       callbacks=[*default_callbacks(data, config), rec])
+    assert [r["structure"] for r in rec.records] == history.structure_curve
+    assert [r["preservation"] for r in rec.records] == history.preservation_curve
+    assert all(0 < v < 4 for v in history.structure_curve)
+    assert all(0 < v < 1 for v in history.preservation_curve)
+
+
+def test_history_from_before_the_terms_continues():
+    """A History pickled before the term curves existed loads with them filled with None."""
+    old = History(loss_curve=[1.0, 0.5], n_iter=2)
+    state = {k: v for k, v in vars(old).items()
+             if k not in ("structure_curve", "preservation_curve")}
+    restored = History.__new__(History)
+    restored.__setstate__(state)
+    assert restored.structure_curve == restored.preservation_curve == [None, None]
+    assert pickle.loads(pickle.dumps(restored)) == restored
+
+
+def test_soft_infonce_validation_loss_has_soft_targets_over_the_centroids():
+    s = torch.tensor([[1.0, 0.0], [0.6, 0.8], [0.0, 2.0]], dtype=torch.float64)
+    table = torch.tensor([[2.0, 0.0], [0.0, 1.0], [-1.0, 0.0]], dtype=torch.float64)
+    cos = [[1.0, 0.0, -1.0], [0.6, 0.8, -0.6], [0.0, 1.0, 0.0]]  # cos(s_i, table_j)
+    cos_tt = [[1.0, 0.0, -1.0], [0.0, 1.0, 0.0], [-1.0, 0.0, 1.0]]  # cos(table_i, table_j)
+    codes = [1, 2, 0]
+
+    def soft_ce(pred, target):
+        zt, zp = sum(map(math.exp, target)), sum(map(math.exp, pred))
+        return -sum(math.exp(t) / zt * (p - math.log(zp)) for t, p in zip(target, pred))
+
+    expected = sum(soft_ce([c / 0.5 for c in cos[i]], [c / 2.0 for c in cos_tt[codes[i]]])
+                   for i in range(3)) / 3
+    config = TrainConfig(loss="soft_infonce", temperature=0.5, target_temperature=2.0)
+    got = validation_loss(torch.nn.Identity(), s, torch.tensor(codes), table, config,
+                          torch.device("cpu"))
+    assert got == pytest.approx(expected, rel=1e-12)
+
+
+def test_soft_infonce_trains_with_its_target_temperature():
+    """The loop's ``"soft_infonce"`` uses ``target_temperature`` for the targets, computed here
+    from the definition (softmax of teacher cosines against log-softmax of student cosines)."""
+    X, codes, bank, teacher = _pairs()
+    module = _module()
+    start = copy.deepcopy(module)
+    config = _one_step("soft_infonce", temperature=0.3, target_temperature=0.05)
+    history = fit_loop(module, _data(X, codes, bank), config, rng=np.random.default_rng(0),
+                       device=torch.device("cpu"))
+    s = torch.nn.functional.normalize(start(torch.as_tensor(X)), dim=1)
+    t = torch.nn.functional.normalize(teacher, dim=1)
+    target = torch.softmax(t @ t.T / 0.05, dim=1)
+    total = -(target * torch.log_softmax(s @ t.T / 0.3, dim=1)).sum(dim=1).mean()
+    default = -(torch.softmax(t @ t.T / 0.3, dim=1)
+                * torch.log_softmax(s @ t.T / 0.3, dim=1)).sum(dim=1).mean()
+    assert abs(total.item() - default.item()) > 1e-3  # the target temperature matters here
+    assert history.loss_curve == [pytest.approx(total.item(), rel=1e-6)]
+    for got, want in zip(module.parameters(), _sgd_update(start, total)):
+        torch.testing.assert_close(got.detach(), want, rtol=1e-5, atol=1e-6)

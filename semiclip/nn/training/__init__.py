@@ -17,8 +17,10 @@ from ._callbacks import (
 )
 from ._config import History, TrainConfig, TrainData
 from ._ddp import DEFAULT_TIMEOUT, DDPContext, ddp_context, distributed_module, init_process_group
-from ._loop import Trainer, default_callbacks, fit_loop, validation_loss
+from ._loop import Trainer, default_callbacks, fit_loop
 from ._optim import make_optimizer, optimizer_to, scheduled_lr
+from ._terms import StructureTerms, preservation_reference
+from ._validation import validation_loss
 
 __all__ = [
     "CHECK_EVERY",
@@ -30,6 +32,7 @@ __all__ = [
     "History",
     "NonFiniteLoss",
     "ProgressBar",
+    "StructureTerms",
     "ThreadRebalance",
     "TrainConfig",
     "TrainData",
@@ -41,6 +44,7 @@ __all__ = [
     "init_process_group",
     "make_optimizer",
     "optimizer_to",
+    "preservation_reference",
     "scheduled_lr",
     "validation_loss",
 ]

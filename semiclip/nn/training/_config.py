@@ -26,7 +26,23 @@ def _check(ok, name, value, what):
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Optimisation settings, resolved (no ``"auto"`` left) and validated."""
+    """Optimisation settings, resolved (no ``"auto"`` left) and validated.
+
+    Besides the optimiser's settings:
+
+    structure_weight : float, default=0.0
+        Weight of the teacher-structure term
+        (:func:`semiclip.nn.relational_loss` of the student and teacher rows
+        of each minibatch) added to the loss.
+    preservation_weight : float, default=0.0
+        Weight of the input-preservation term (:func:`semiclip.nn.cka_loss`
+        of the student rows and the adapter's input rows: the frozen
+        encoder's output, see :func:`semiclip.nn.fit_loop`) added to the loss.
+        With both weights 0 neither term is computed.
+    target_temperature : float, optional
+        Temperature of the soft targets of ``loss="soft_infonce"``; None
+        uses ``temperature``.
+    """
 
     loss: str = "infonce"
     temperature: float = 0.1
@@ -42,6 +58,19 @@ class TrainConfig:
     n_iter_no_change: int = 10
     tol: float = 1e-4
     verbose: int = 0
+    structure_weight: float = 0.0
+    preservation_weight: float = 0.0
+    target_temperature: float = None
+
+    @property
+    def soft_target_temperature(self):
+        """The temperature of ``"soft_infonce"``'s targets (``temperature`` unless set)."""
+        return self.temperature if self.target_temperature is None else self.target_temperature
+
+    @property
+    def has_terms(self):
+        """Whether a structure-preserving term has a non-zero weight."""
+        return self.structure_weight > 0 or self.preservation_weight > 0
 
     def __post_init__(self):
         def positive_int(v):
@@ -62,17 +91,26 @@ class TrainConfig:
         for name in ("temperature", "learning_rate"):
             _check(real(getattr(self, name), 0, closed=False), name, getattr(self, name),
                    "a finite number > 0")
-        for name in ("weight_decay", "min_learning_rate", "tol"):
+        for name in ("weight_decay", "min_learning_rate", "tol", "structure_weight",
+                     "preservation_weight"):
             _check(real(getattr(self, name), 0), name, getattr(self, name), "a finite number >= 0")
         _check(real(self.momentum, 0) and self.momentum <= 1, "momentum", self.momentum,
                "a number in [0, 1]")
+        _check(self.target_temperature is None or real(self.target_temperature, 0, closed=False),
+               "target_temperature", self.target_temperature,
+               "None (the temperature) or a finite number > 0")
         _check(isinstance(self.early_stopping, (bool, np.bool_)), "early_stopping",
                self.early_stopping, "True or False")
 
 
 @dataclass
 class History:
-    """What happened during training, appended to across warm starts."""
+    """What happened during training, appended to across warm starts.
+
+    ``structure_curve`` and ``preservation_curve`` hold the epoch mean of
+    each structure-preserving term (unweighted; None for an epoch in which
+    its weight was 0), aligned with ``loss_curve`` (the total loss).
+    """
 
     loss_curve: list = field(default_factory=list)
     validation_scores: list = field(default_factory=list)
@@ -84,6 +122,16 @@ class History:
     converged: bool = False
     interrupted: bool = False
     epoch_seconds: list = field(default_factory=list)
+    structure_curve: list = field(default_factory=list)
+    preservation_curve: list = field(default_factory=list)
+
+    def __setstate__(self, state):
+        """Restore a pickled or saved history; one from before the term curves gets them
+        filled with None (aligned with its ``loss_curve``)."""
+        self.__dict__.update(state)
+        for name in ("structure_curve", "preservation_curve"):
+            if name not in state:
+                setattr(self, name, [None] * len(self.loss_curve))
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,19 @@ whose backward sums each rank's gradient contributions back to the rank
 that owns the rows (a reduce-scatter); with the scaling above, DDP's
 averaging then again gives the single-process gradient, which
 ``tests/test_distributed.py`` checks against a one-process computation
-(float64, to a relative 1e-10).
+(float64, to a relative 1e-10). ``"soft_infonce"`` needs no communication
+(its targets are teacher-teacher similarities of the replicated bank rows).
+
+Structure terms (:meth:`DDPContext.local_terms`). Both are computed over the
+rows of *all* ranks, from the same gathered student rows as ``"clip"`` (one
+differentiable gather per step). The relational term decomposes over query
+rows: rank ``r`` returns ``world_size / n^2 * sum_{i in r, j} (...)^2``. CKA
+does not decompose (its normalisation is global): every rank computes it on
+the gathered rows (the reference rows gathered too, without gradient) and
+returns it whole; the all_gather backward then delivers ``world_size`` times
+each rank's gradient, which DDP's averaging divides back. In both cases the
+mean over ranks of the returned values is the single-process value (what the
+epoch loss sums) and the update is the single-process gradient.
 """
 
 import os
@@ -30,7 +42,8 @@ import torch
 import torch.nn.functional as F
 
 from .._device import resolve_device
-from .._losses import get_loss, masked_cross_entropy, siglip_sum
+from .._losses import get_loss, masked_cross_entropy, siglip_sum, soft_cross_entropy
+from .._structure import cka_loss, relational_sum
 
 __all__ = ["DEFAULT_TIMEOUT", "DDPContext", "ddp_context", "distributed_module",
            "init_process_group"]
@@ -170,17 +183,23 @@ class DDPContext:
         return torch.stack(parts, dim=1).reshape(-1, local.shape[1])[:n_global]
 
     # --------------------------------------------------------------- losses
-    def local_loss(self, name, student, teacher, keys, temperature):
+    def local_loss(self, name, student, teacher, keys, temperature, target_temperature=None,
+                   gathered=None):
         """This rank's share of the global-minibatch loss (see the module docstring).
 
         ``student`` holds this rank's rows; ``teacher`` and ``keys`` the whole
-        global minibatch.
+        global minibatch. ``target_temperature``: of ``"soft_infonce"``
+        (default ``temperature``); ``gathered``: every rank's student rows
+        when already gathered (:meth:`gather_rows`), for ``"clip"``.
         """
         n_global = teacher.shape[0]
         pos = torch.arange(self.rank, n_global, self.world_size, device=student.device)
         n_local = pos.numel()
         scale = n_local * self.world_size / n_global
-        gathered = self.gather_rows(student, n_global) if name == "clip" else None
+        if name == "clip" and gathered is None:
+            gathered = self.gather_rows(student, n_global)
+        if name != "clip":
+            gathered = None
         if n_local == 0:
             zero = student.sum() * 0.0
             return zero if gathered is None else zero + gathered.sum() * 0.0
@@ -193,9 +212,37 @@ class DDPContext:
                 )
                 loss = 0.5 * (loss + back)
             return loss * scale
+        if name == "soft_infonce":  # soft targets from the replicated teacher rows
+            tau_t = temperature if target_temperature is None else target_temperature
+            loss = soft_cross_entropy(student, teacher, teacher.index_select(0, pos), teacher,
+                                      temperature, tau_t)
+            return loss * scale
         if name == "siglip":  # this rank's rows against every rank's teacher rows
             return siglip_sum(student, teacher, keys_local, keys, temperature) * (
                 self.world_size / n_global
             )
         loss_fn = get_loss(name)  # per-row losses: kd, kd_mse
         return loss_fn(student, teacher.index_select(0, pos), keys_local, temperature) * scale
+
+    def local_terms(self, student, teacher, reference, gathered=None, *, relational=True,
+                    preservation=True):
+        """This rank's shares ``(relational, cka)`` of the structure terms over all ranks' rows.
+
+        ``student`` and ``reference`` (the preservation term's rows) hold this
+        rank's rows, ``teacher`` the whole global minibatch, ``gathered``
+        every rank's student rows when already gathered. A term that is off
+        is None. See the module docstring for the scaling.
+        """
+        n_global = teacher.shape[0]
+        if gathered is None:
+            gathered = self.gather_rows(student, n_global)
+        rel = cka = None
+        if relational:
+            pos = torch.arange(self.rank, n_global, self.world_size, device=student.device)
+            rel = relational_sum(student, gathered, teacher.index_select(0, pos), teacher)
+            # a rank without rows still takes part in the gather's backward
+            rel = rel * (self.world_size / max(n_global * n_global, 1)) + gathered.sum() * 0.0
+        if preservation:
+            inputs = self.gather_rows(reference.detach(), n_global)
+            cka = cka_loss(gathered, inputs)
+        return rel, cka

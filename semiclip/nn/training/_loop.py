@@ -14,9 +14,12 @@ trains; minibatches of an on-disk ``X`` are read ahead in another (see
 back only every :data:`CHECK_EVERY` steps, so a GPU never waits for the
 host. With a :class:`DDPContext` the same loop runs one rank of a DDP job:
 the context wraps the module, gives the rank's share of each minibatch
-loss and sums the epoch loss over the ranks.
+loss and sums the epoch loss over the ranks. The structure-preserving terms
+(``TrainConfig.structure_weight``, ``preservation_weight``) are added by
+:mod:`._terms`, and only when a weight is above 0.
 """
 
+import functools
 import math
 import time
 import warnings
@@ -25,19 +28,17 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .._losses import CONTRASTIVE, get_loss, masked_cross_entropy
+from .._losses import CONTRASTIVE, get_loss
 from .._prefetch import PREFETCH_DEPTH, Prefetcher, TensorFeatures
 from ._callbacks import CHECK_EVERY, EarlyStopping, EpochFeatures, NonFiniteLoss, ProgressBar
 from ._config import History
 from ._optim import make_optimizer, optimizer_to, scheduled_lr
+from ._terms import StructureTerms
+from ._validation import _acc_dtype, validation_loss
 
-__all__ = ["Trainer", "default_callbacks", "fit_loop", "validation_loss"]
+__all__ = ["Trainer", "default_callbacks", "fit_loop"]
 
 _OOM = getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError)
-
-
-def _acc_dtype(device):
-    return torch.float32 if device.type == "mps" else torch.float64
 
 
 @dataclass
@@ -105,6 +106,9 @@ class Trainer:
         )
         self.history = history if history is not None else History()
         self.loss_fn = get_loss(config.loss)
+        if config.loss == "soft_infonce":
+            self.loss_fn = functools.partial(self.loss_fn,
+                                             target_temperature=config.soft_target_temperature)
         module.to(device).train()
         if optimizer is None:
             optimizer = make_optimizer(module.parameters(), config)
@@ -146,6 +150,8 @@ class Trainer:
         self.epoch = self.step = 0
         self.learning_rate = config.learning_rate
         self.epoch_sum = None
+        self.terms = None if not config.has_terms else StructureTerms(
+            module, config, dist, torch.zeros((), dtype=_acc_dtype(device), device=device))
         self.stop_training = self.completed = False
         self.callbacks = []
 
@@ -167,14 +173,25 @@ class Trainer:
         for method in self._hooks[hook]:
             method(self, *args)
 
-    def loss(self, student, teacher, keys):
+    def loss(self, student, teacher, keys, x=None):
+        """The minibatch loss (this rank's share under DDP); ``x`` is the model's input."""
+        gathered = None
         if self.dist is None:
-            return self.loss_fn(student, teacher, keys, self.config.temperature)
-        return self.dist.local_loss(self.config.loss, student, teacher, keys,
-                                    self.config.temperature)
+            loss = self.loss_fn(student, teacher, keys, self.config.temperature)
+        else:
+            if self.terms is not None or self.config.loss == "clip":  # gathered once for all
+                gathered = self.dist.gather_rows(student, teacher.shape[0])
+            loss = self.dist.local_loss(
+                self.config.loss, student, teacher, keys, self.config.temperature,
+                target_temperature=self.config.soft_target_temperature, gathered=gathered)
+        if self.terms is not None:
+            loss = self.terms.add(loss, student, teacher, x, gathered)
+        return loss
 
     def close(self):
         self._prefetch.close()
+        if self.terms is not None:
+            self.terms.close()
 
 
 def default_callbacks(data, config, *, dist=None):
@@ -261,6 +278,8 @@ def run_epoch(trainer):
     local = perm if trainer.dist is None else plan.local.to(device, non_blocking=True)
     keys = trainer.codes.index_select(0, perm)
     trainer.epoch_sum = torch.zeros((), dtype=_acc_dtype(device), device=device)
+    if trainer.terms is not None:
+        trainer.terms.begin_epoch()
     seen = 0
     batches = trainer.features.batches(plan.local.numpy(), plan.local_bounds, positions_t=local)
     try:
@@ -272,10 +291,13 @@ def run_epoch(trainer):
     if trainer.dist is not None:
         trainer.dist.all_reduce_sum(trainer.epoch_sum)
     loss = float(trainer.epoch_sum) / max(seen, 1)
+    terms = (None, None) if trainer.terms is None else trainer.terms.end_epoch(seen)
     trainer.epoch += 1
     history.n_iter += 1
     history.t += seen
     history.loss_curve.append(loss)
+    history.structure_curve.append(terms[0])
+    history.preservation_curve.append(terms[1])
     score = None
     if trainer.validate and math.isfinite(loss):
         score = -validation_step(trainer)
@@ -287,7 +309,7 @@ def run_epoch(trainer):
         "epoch": history.n_iter, "loss": loss,
         "validation_loss": None if score is None else -score, "validation_score": score,
         "learning_rate": trainer.learning_rate, "samples": seen,
-        "seconds": history.epoch_seconds[-1],
+        "seconds": history.epoch_seconds[-1], "structure": terms[0], "preservation": terms[1],
     }
     trainer.emit("on_epoch_end", record)
 
@@ -299,7 +321,7 @@ def train_step(trainer, x, rows, keys):
         group["lr"] = trainer.learning_rate
     student = trainer.model(x)
     teacher = trainer.table.index_select(0, rows)
-    loss = trainer.loss(student, teacher, keys)
+    loss = trainer.loss(student, teacher, keys, x)
     trainer.optimizer.zero_grad(set_to_none=True)
     loss.backward()
     trainer.optimizer.step()
@@ -313,50 +335,6 @@ def validation_step(trainer):
     """The held-out loss after an epoch (see :func:`validation_loss`)."""
     return validation_loss(trainer.module, trainer.val_features, trainer.val_codes,
                            trainer.val_table, trainer.config, trainer.device)
-
-
-class _Given:
-    """A feature provider over a tensor already on the device."""
-
-    def __init__(self, tensor):
-        self.tensor, self.n = tensor, tensor.shape[0]
-
-    def batches(self, positions, bounds, positions_t=None):
-        for start, stop in bounds:
-            yield self.tensor[start:stop]
-
-
-def validation_loss(module, features, codes, table, config, device):
-    """Held-out loss of the module: key retrieval against teacher centroids.
-
-    For contrastive losses, each held-out sample is scored with InfoNCE
-    against the centroids of all held-out keys (its own key is the
-    positive); for feature distillation, the same loss as training against
-    its key's centroid. Independent of minibatch composition. ``features``
-    is a tensor or a feature provider (:mod:`semiclip.nn._prefetch`).
-    """
-    module.eval()
-    loss_fn = get_loss(config.loss)
-    if isinstance(features, torch.Tensor):
-        features = _Given(features)
-    elif isinstance(features, TensorFeatures):
-        features = _Given(features.tensor)
-    n = features.n
-    chunk = max(config.batch_size, 1024)
-    bounds = [(s, min(s + chunk, n)) for s in range(0, n, chunk)]
-    cand_keys = torch.arange(table.shape[0], device=device)
-    total = torch.zeros((), dtype=_acc_dtype(device), device=device)
-    with torch.no_grad():
-        for (start, stop), x in zip(bounds, features.batches(np.arange(n), bounds)):
-            out = module(x)
-            c = codes[start:stop]
-            if config.loss in CONTRASTIVE:
-                part = masked_cross_entropy(out, table, c, cand_keys, c, config.temperature)
-            else:
-                part = loss_fn(out, table[c], c, config.temperature)
-            total += part * out.shape[0]
-    module.train()
-    return float(total) / max(n, 1)
 
 
 def _oom_error(exc, config, device):
