@@ -11,6 +11,7 @@ import numpy as np
 
 from .._validation import check_finite_rows, check_labels, control_mask, format_examples
 from ._ap import average_precision, expected_ap, n_positives, random_ap
+from ._bootstrap import check_bootstrap, check_random_state, interval, mean_replicates
 from ._similarity import DISTANCES, PairwiseSimilarity, warn_degenerate
 
 if TYPE_CHECKING:
@@ -53,6 +54,16 @@ class MAPResult:
         Similarity used to rank.
     null_size : int or None
         Number of permutations behind ``label_p_values``.
+    ci_low, ci_high : float
+        Percentile bootstrap interval of ``map`` over the labels (see
+        :func:`mean_average_precision`); NaN when the bootstrap is off or
+        nothing was evaluated.
+    confidence : float
+        Level of the interval.
+    n_bootstrap : int
+        Number of bootstrap replicates (0: off).
+    replicates : ndarray of shape (n_bootstrap,)
+        The bootstrap replicates of ``map``.
     """
 
     map: float
@@ -68,6 +79,11 @@ class MAPResult:
     skipped_labels: np.ndarray = field(compare=False)
     distance: str
     null_size: object
+    ci_low: float = field(default=float("nan"), compare=False)
+    ci_high: float = field(default=float("nan"), compare=False)
+    confidence: float = field(default=0.95, compare=False)
+    n_bootstrap: int = field(default=0, compare=False)
+    replicates: np.ndarray = field(default_factory=lambda: np.zeros(0), compare=False)
 
     @property
     def n_skipped_labels(self):
@@ -78,8 +94,11 @@ class MAPResult:
         return float(self.map)
 
     def __repr__(self):
+        ci = ""
+        if self.n_bootstrap:
+            ci = f", {self.confidence:.0%} CI [{self.ci_low:.4f}, {self.ci_high:.4f}]"
         return (
-            f"MAPResult(map={self.map:.4f}, chance={self.chance:.4f}, "
+            f"MAPResult(map={self.map:.4f}{ci}, chance={self.chance:.4f}, "
             f"n_labels={len(self.labels)}, n_queries={int(np.sum(self.label_n_queries))}, "
             f"n_skipped_labels={self.n_skipped_labels}, distance={self.distance!r})"
         )
@@ -102,7 +121,8 @@ class MAPResult:
 def mean_average_precision(embeddings: ArrayLike, labels: ArrayLike, *,
                            groups: ArrayLike | None = None, distance: str = "cosine",
                            control_label: Any = None, null_size: int | None = None,
-                           random_state: int | np.random.RandomState | None = None) -> MAPResult:
+                           random_state: int | np.random.RandomState | None = None,
+                           confidence: float = 0.95, n_bootstrap: int | None = 1000) -> MAPResult:
     """Replicate / same-label retrieval mAP, as the copairs package computes it.
 
     Every sample is a query. Its candidates are ranked by decreasing
@@ -139,7 +159,13 @@ def mean_average_precision(embeddings: ArrayLike, labels: ArrayLike, *,
         Number of random rankings for a permutation p-value per label; ``None``
         skips it. See Notes for the null model.
     random_state : int, RandomState instance or None, default=None
-        Seed of the permutations.
+        Seed of the permutations and of the bootstrap (``None``: the
+        permutations use NumPy's global random state, the bootstrap fresh
+        entropy, leaving the global state alone).
+    confidence : float, default=0.95
+        Level of the bootstrap confidence interval of ``map``, in (0, 1).
+    n_bootstrap : int or None, default=1000
+        Bootstrap replicates; 0 or None turns the interval off (NaN).
 
     Returns
     -------
@@ -189,6 +215,12 @@ def mean_average_precision(embeddings: ArrayLike, labels: ArrayLike, *,
     the label mean (copairs' p-values are more conservative for labels whose
     queries share a configuration).
 
+    The confidence interval is a percentile bootstrap over the labels
+    (perturbations): a replicate draws the evaluated labels with replacement
+    and averages their mAP (a label drawn twice counts twice). The
+    per-label mAPs stay those of the full data (each label's ranking against
+    all samples), so the interval is over which perturbations were measured.
+
     copairs stores similarities in float32 and ranks by ``1 - similarity``
     in float32: near-tied similarities (within ~1e-7) can swap ranks there,
     so per-query APs may differ slightly from the float64 values here.
@@ -203,6 +235,8 @@ def mean_average_precision(embeddings: ArrayLike, labels: ArrayLike, *,
     1.0
     >>> res.n_positives.tolist(), res.n_candidates.tolist()
     ([1, 1, 1, 1], [3, 3, 3, 3])
+    >>> round(res.chance, 4), (res.ci_low, res.ci_high)  # chance: mAP of a random ranking
+    (0.6111, (1.0, 1.0))
     """
     X = np.asarray(embeddings)
     if X.ndim != 2:
@@ -219,6 +253,7 @@ def mean_average_precision(embeddings: ArrayLike, labels: ArrayLike, *,
         raise ValueError(
             f"distance must be one of {', '.join(map(repr, DISTANCES))}; got {distance!r}."
         )
+    confidence, n_bootstrap = check_bootstrap(confidence, n_bootstrap)
     if null_size is not None and (
         not isinstance(null_size, numbers.Integral) or isinstance(null_size, bool) or null_size < 1
     ):
@@ -286,6 +321,11 @@ def mean_average_precision(embeddings: ArrayLike, labels: ArrayLike, *,
             q_codes, k_all[queries], n_cand[queries], label_map, np.flatnonzero(evaluated),
             int(null_size), random_state,
         )
+    replicates, ci = np.zeros(0), (float("nan"), float("nan"))
+    if n_bootstrap and label_map.size:
+        rng = check_random_state(random_state)
+        replicates = mean_replicates(label_map, n_bootstrap, rng)
+        ci = interval(replicates, confidence, "the mAP", "NaN label mAP")
     if not queries.size:
         warnings.warn(
             "No sample has a positive (every label has a single member"
@@ -308,6 +348,11 @@ def mean_average_precision(embeddings: ArrayLike, labels: ArrayLike, *,
         skipped_labels=skipped,
         distance=distance,
         null_size=None if null_size is None else int(null_size),
+        ci_low=ci[0],
+        ci_high=ci[1],
+        confidence=confidence,
+        n_bootstrap=n_bootstrap,
+        replicates=replicates,
     )
 
 

@@ -8,8 +8,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .._validation import check_finite_rows, check_labels, control_mask, format_examples
+from .._validation import check_finite_rows, check_labels
+from ._bootstrap import check_bootstrap, check_random_state, interval, pair_ratio_replicates
 from ._null_ranks import chance_fraction, null_ranks
+from ._recall_inputs import aggregate, check_thresholds, control_rows, normalize_rows
 from ._relationship_sources import is_source_list, pairs_in_map, sources_of
 from ._similarity import PairwiseSimilarity, warn_degenerate
 
@@ -59,6 +61,17 @@ class RecallResult:
         pair's similarity.
     predicted : ndarray of bool, shape (n_pairs,)
         ``rank_right <= low`` or ``rank_left >= high``.
+    ci_low, ci_high : float
+        Percentile bootstrap interval of the recall over the genes (see
+        :func:`known_relationship_recall`); NaN when the bootstrap is off or
+        undefined.
+    confidence : float
+        Level of the interval.
+    n_bootstrap : int
+        Number of bootstrap replicates (0: off).
+    replicates : ndarray of shape (n_bootstrap,)
+        The bootstrap replicates of the recall (NaN where a replicate drew no
+        annotated pair).
     """
 
     recall: float
@@ -76,13 +89,18 @@ class RecallResult:
     rank_left: np.ndarray = field(compare=False)
     rank_right: np.ndarray = field(compare=False)
     predicted: np.ndarray = field(compare=False)
+    ci_low: float = field(default=float("nan"), compare=False)
+    ci_high: float = field(default=float("nan"), compare=False)
+    confidence: float = field(default=0.95, compare=False)
+    n_bootstrap: int = field(default=0, compare=False)
+    replicates: np.ndarray = field(default_factory=lambda: np.zeros(0), compare=False)
 
     def __float__(self):
         return float(self.recall)
 
     def __repr__(self):
         return (
-            f"RecallResult(recall={self.recall:.4f}, source={self.source!r}, "
+            f"RecallResult(recall={self.recall:.4f}{_ci_text(self)}, source={self.source!r}, "
             f"n_pairs={self.n_pairs}, n_genes={self.n_genes}, chance={self.chance:.4f}, "
             f"thresholds={self.thresholds}, normalize={self.normalize!r}, "
             f"n_pairs_dropped={self.n_pairs_dropped}, "
@@ -96,6 +114,8 @@ def known_relationship_recall(
     batch: ArrayLike | None = None, is_control: ArrayLike | None = None,
     control_label: Any = None, normalize: str | None = "tvn",
     thresholds: tuple[float, float] = (0.05, 0.95), data_dir: str | os.PathLike[str] | None = None,
+    confidence: float = 0.95, n_bootstrap: int | None = 1000,
+    random_state: int | np.random.RandomState | np.random.Generator | None = None,
 ) -> RecallResult | dict[str, RecallResult]:
     """Recall of known gene-gene relationships (the EFAAR benchmark).
 
@@ -144,6 +164,14 @@ def known_relationship_recall(
     data_dir : str or path-like, default=None
         Directory holding the database files (e.g. ``CORUM.txt``), used for
         source names.
+    confidence : float, default=0.95
+        Level of the bootstrap confidence interval, in (0, 1).
+    n_bootstrap : int or None, default=1000
+        Bootstrap replicates of the interval; 0 or None turns it off (the
+        ``ci_low``/``ci_high`` of the result are then NaN).
+    random_state : int, RandomState, Generator or None, default=None
+        Seed of the bootstrap. ``None`` uses fresh entropy and leaves NumPy's
+        global random state untouched.
 
     Returns
     -------
@@ -155,7 +183,15 @@ def known_relationship_recall(
     ValueError
         On NaN/inf embeddings (the rows are named), mismatched lengths, fewer
         than two genes, controls missing for a normalisation, or no gene of a
-        source present in the embedding.
+        source present in the embedding; on a ``confidence`` outside (0, 1) or
+        a negative ``n_bootstrap``.
+
+    Warns
+    -----
+    UserWarning
+        When gene means tie (all-zero or identical rows); when no pair of a
+        source is in the embedding; when over 1 % of the bootstrap replicates
+        draw no annotated pair (too few genes for a reliable interval).
 
     See Also
     --------
@@ -166,6 +202,19 @@ def known_relationship_recall(
     The similarity of a query pair is read from the same block product as
     the null, so each query occurs in the null exactly and its ranks match a
     full sort. The chance value assumes no ties in the null.
+
+    The confidence interval is a percentile bootstrap over the perturbations:
+    a replicate draws the genes of the embedding with replacement (gene ``i``
+    drawn ``w_i`` times) and its recall is
+    ``sum w_i w_j predicted_ij / sum w_i w_j`` over the annotated pairs (a
+    gene's copies are not a pair with each other). The similarity thresholds
+    stay those of the full data: the interval is over which perturbations
+    were measured, conditional on the null; it does not include the
+    variability of the null itself or of the replicates within a gene.
+    Replicates that draw no annotated pair are undefined and left out (with a
+    warning when they are over 1 %); with several sources every source sees the same draws, so
+    their replicates are paired. The point estimate does not depend on the
+    bootstrap.
 
     References
     ----------
@@ -181,9 +230,19 @@ def known_relationship_recall(
     >>> X = rng.normal(size=(10, 4))
     >>> res = known_relationship_recall(
     ...     X, genes, relationships=[["A", "B"], ["C", "D"]], normalize=None,
-    ...     thresholds=(0.2, 0.8))
+    ...     thresholds=(0.2, 0.8), n_bootstrap=0)
     >>> res.n_pairs, res.n_genes, res.n_null
     (2, 5, 10)
+
+    With more genes, the bootstrap interval over the genes:
+
+    >>> genes = np.repeat([f"g{i}" for i in range(30)], 2)
+    >>> X = rng.normal(size=(60, 4))
+    >>> pairs = [[f"g{i}", f"g{i + 1}"] for i in range(29)]
+    >>> res = known_relationship_recall(X, genes, relationships=pairs, normalize=None,
+    ...                                 random_state=0)
+    >>> bool(res.ci_low <= res.recall <= res.ci_high), res.n_bootstrap
+    (True, 1000)
     """
     X = np.asarray(embeddings)
     if X.ndim != 2:
@@ -197,15 +256,17 @@ def known_relationship_recall(
     n = X.shape[0]
     genes = check_labels(genes, n, "genes")
     batch = check_labels(batch, n, "batch", allow_none=True)
-    low, high = _check_thresholds(thresholds)
-    controls = _control_rows(genes, is_control, control_label, n)
+    low, high = check_thresholds(thresholds)
+    confidence, n_bootstrap = check_bootstrap(confidence, n_bootstrap)
+    rng = check_random_state(random_state) if n_bootstrap else None
+    controls = control_rows(genes, is_control, control_label, n)
     if normalize is not None and normalize not in _NORMALIZE:
         raise ValueError(
             f"normalize must be one of {_NORMALIZE} or None; got {normalize!r}."
         )
     if normalize is not None:
-        X = _normalize(X, genes, controls, batch, normalize)
-    names, means = _aggregate(X, genes, controls)
+        X = normalize_rows(X, genes, controls, batch, normalize)
+    names, means = aggregate(X, genes, controls)
     sources = sources_of(relationships)
     evaluated = {
         key: pairs_in_map(spec, names, key, data_dir) for key, spec in sources.items()
@@ -221,15 +282,24 @@ def known_relationship_recall(
     qj = np.concatenate([e[1] for e in evaluated.values()])
     values, c_lt, c_le, n_null = null_ranks(similarity, qi, qj)
     chance = chance_fraction(n_null, low, high)
+    bounds = np.cumsum([0] + [e[0].size for e in evaluated.values()])
+    replicates = np.full((bounds.size - 1, 0), np.nan)
+    if n_bootstrap:
+        hits = ((c_le / n_null <= low) | (c_lt / n_null >= high)).astype(np.float64)
+        replicates = pair_ratio_replicates(qi, qj, hits, bounds, names.size, n_bootstrap, rng)
     results, offset = {}, 0
-    for key, (i, j, n_dropped, n_missing) in evaluated.items():
+    for s, (key, (i, j, n_dropped, n_missing)) in enumerate(evaluated.items()):
         sl = slice(offset, offset + i.size)
         offset += i.size
         rank_left = c_lt[sl] / n_null
         rank_right = c_le[sl] / n_null
         predicted = (rank_right <= low) | (rank_left >= high)
+        ci = (float("nan"), float("nan"))
         if i.size:
             recall = np.count_nonzero(predicted) / i.size
+            if n_bootstrap:
+                ci = interval(replicates[s], confidence,
+                              f"the recall of {key!r}", "they drew no annotated pair")
         else:
             recall = float("nan")
             warnings.warn(
@@ -254,91 +324,19 @@ def known_relationship_recall(
             rank_left=rank_left,
             rank_right=rank_right,
             predicted=predicted,
+            ci_low=ci[0],
+            ci_high=ci[1],
+            confidence=confidence,
+            n_bootstrap=n_bootstrap,
+            replicates=replicates[s],
         )
     if isinstance(relationships, dict) or is_source_list(relationships):
         return results
     return next(iter(results.values()))
 
 
-def _check_thresholds(thresholds):
-    try:
-        low, high = (float(t) for t in thresholds)
-    except (TypeError, ValueError):
-        raise ValueError(
-            f"thresholds must be a pair of floats (low, high) in [0, 1]; got "
-            f"{thresholds!r}."
-        ) from None
-    low, high = min(low, high), max(low, high)
-    if not (0.0 <= low <= 1.0 and 0.0 <= high <= 1.0):
-        raise ValueError(
-            f"thresholds must lie in [0, 1] (fractions, not percents); got "
-            f"{thresholds!r}. For the 5th/95th percentiles pass (0.05, 0.95)."
-        )
-    return low, high
-
-
-def _control_rows(genes, is_control, control_label, n):
-    if is_control is not None and control_label is not None:
-        raise ValueError(
-            "Pass either is_control or control_label, not both (they would define "
-            "the controls twice)."
-        )
-    if is_control is not None:
-        mask = check_labels(is_control, n, "is_control")
-        if mask.dtype != bool:
-            raise TypeError(
-                f"is_control must be a boolean mask; got dtype {mask.dtype}. Use "
-                "control_label to name the control value of genes instead."
-            )
-        return mask
-    mask = control_mask(genes, control_label)
-    if control_label is not None and not mask.any():
-        raise ValueError(
-            f"control_label={control_label!r} matches no entry of genes (examples "
-            f"of genes: {format_examples(np.unique(genes))}); pass the label used "
-            "for the control samples."
-        )
-    return mask
-
-
-def _normalize(X, genes, controls, batch, method):
-    if not controls.any():
-        raise ValueError(
-            f"normalize={method!r} fits the batch correction on control samples, but "
-            "none were given: pass control_label or is_control, or normalize=None "
-            "for an embedding that is already batch-corrected."
-        )
-    from ..correction import ControlNormalizer
-
-    # integer labels with -1 for the controls, whatever the type of `genes`
-    y = np.unique(genes, return_inverse=True)[1].astype(np.int64)
-    y[controls] = -1
-    Xn = ControlNormalizer(method=method, control_label=-1).fit_transform(X, y, batch=batch)
-    Xn = np.asarray(Xn, dtype=np.float64)
-    check_finite_rows(
-        Xn,
-        f"the embeddings after normalize={method!r}",
-        fix="check that every batch has enough control samples",
-    )
-    return Xn
-
-
-def _aggregate(X, genes, controls):
-    """Mean row per gene over the non-control samples, genes in sorted order."""
-    keep = ~controls
-    names, codes = np.unique(genes[keep], return_inverse=True)
-    if names.size < 2:
-        raise ValueError(
-            f"known_relationship_recall needs at least 2 distinct non-control genes "
-            f"to form gene pairs; got {names.size} "
-            f"({format_examples(names) if names.size else 'none'})."
-        )
-    order = np.argsort(codes, kind="stable")
-    counts = np.bincount(codes)
-    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    means = np.add.reduceat(X[keep][order], starts, axis=0) / counts[:, np.newaxis]
-    names = names.astype(str)
-    if names.dtype != genes.dtype:  # e.g. integer labels: sort as strings for lookups
-        by_name = np.argsort(names, kind="stable")
-        names, means = names[by_name], means[by_name]
-    return names, means
+def _ci_text(result):
+    """``", 95% CI [a, b]"`` for the reprs, empty when the bootstrap was off."""
+    if not result.n_bootstrap:
+        return ""
+    return f", {result.confidence:.0%} CI [{result.ci_low:.4f}, {result.ci_high:.4f}]"

@@ -189,7 +189,7 @@ class PairwiseSimilarity:
 
 
 def warn_degenerate(similarity, codes, name, consequence, collapsed, *,
-                    other="another label", row_names=None, stacklevel=3):
+                    other="another label", row_names=None, row_kind="genes", stacklevel=3):
     """Warn about rows without a direction and rows no similarity tells apart.
 
     Parameters
@@ -207,6 +207,8 @@ def warn_degenerate(similarity, codes, name, consequence, collapsed, *,
         What an identical row is reported against.
     row_names : ndarray, default=None
         Names shown for the rows (``"genes: ..."``) instead of their indices.
+    row_kind : str, default="genes"
+        What the names are, for the message.
     stacklevel : int, default=3
         Passed to :func:`warnings.warn` (3: the caller of the metric).
     """
@@ -215,7 +217,7 @@ def warn_degenerate(similarity, codes, name, consequence, collapsed, *,
     def shown(rows):
         if row_names is None:
             return f"row indices: {format_examples(rows)}"
-        return f"genes: {format_examples(row_names[rows])}"
+        return f"{row_kind}: {format_examples(row_names[rows])}"
 
     zero = similarity.zero_rows
     if zero.size:
