@@ -19,9 +19,10 @@ _LAZY = {
     "RidgeDistiller": "semiclip.distill",
     "ControlNormalizer": "semiclip.correction",
     "PEAAugmenter": "semiclip.correction",
+    "GeneralizationWarning": "semiclip.exceptions",
 }
 _SUBMODULES = {"callbacks", "datasets", "metrics", "interpret", "plotting", "distributed", "cli",
-               "persistence"}
+               "persistence", "exceptions"}
 
 __all__ = sorted(_LAZY) + sorted(_SUBMODULES) + ["__version__"]
 

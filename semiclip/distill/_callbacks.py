@@ -7,7 +7,7 @@ from sklearn.exceptions import ConvergenceWarning
 from .._validation import format_examples
 from ..nn import Callback
 
-__all__ = ["ConvergenceCheck", "check_callbacks"]
+__all__ = ["ConvergenceCheck", "check_callbacks", "warn_not_converged"]
 
 _HOOKS = ("on_train_begin", "on_epoch_begin", "on_batch_end", "on_epoch_end", "on_train_end")
 
@@ -24,17 +24,24 @@ class ConvergenceCheck(Callback):
         self.quiet = quiet
 
     def on_train_end(self, trainer):
-        h = trainer.history
-        if self.quiet or not trainer.completed or h.converged or h.interrupted:
+        if self.quiet or not trainer.completed:
             return
-        warnings.warn(
-            f"{self.name} stopped at max_iter={trainer.config.max_epochs} epochs before the "
-            "loss stopped improving; raise max_iter if the embedding is not good enough.",
-            ConvergenceWarning,
-            # raised from the training loop's hook dispatch, at no fixed depth below the user's
-            # fit call; level 1 (this line) is where the warning has always pointed
-            stacklevel=1,
-        )
+        warn_not_converged(self.name, trainer.history, trainer.config.max_epochs)
+
+
+def warn_not_converged(name, history, max_epochs):
+    """The ``ConvergenceWarning`` of a run that used every epoch (none if it converged or was
+    interrupted)."""
+    if history.converged or history.interrupted:
+        return
+    warnings.warn(
+        f"{name} stopped at max_iter={max_epochs} epochs before the "
+        "loss stopped improving; raise max_iter if the embedding is not good enough.",
+        ConvergenceWarning,
+        # raised from the training loop's hook dispatch, at no fixed depth below the user's
+        # fit call; level 1 (this line) is where the warning has always pointed
+        stacklevel=1,
+    )
 
 
 def check_callbacks(callbacks):

@@ -22,6 +22,7 @@ from ..nn import (
     decoder_from_source,
     default_callbacks,
     fit_loop,
+    forward_numpy,
     init_adapter,
     make_adapter,
     make_optimizer,
@@ -29,11 +30,18 @@ from ..nn import (
     split_fine_tuned,
     with_trainable_encoder,
 )
-from ._callbacks import ConvergenceCheck, check_callbacks
+from ._callbacks import ConvergenceCheck, check_callbacks, warn_not_converged
 from ._degenerate import check_contrastive, check_teacher
 from ._encoded_pea import epoch_features
 from ._encoders import encoder_module, stream_encoders
 from ._recipes import resolve_recipe
+from ._selection import (
+    best_candidate,
+    held_out_scores,
+    structure_candidates,
+    validation_report,
+    warn_if_not_generalising,
+)
 
 __all__ = ["FitInputs", "FitStepsMixin"]
 
@@ -63,9 +71,37 @@ class FitStepsMixin:
         device = resolve_device(self.device) if ddp is None else ddp.device
         Xc, Z, d_in = self._encoder_step(inputs, rs, device)
         params, train_idx, val_idx = self._training_params(inputs, rs)
-        model, adapter, features = self._adapter_step(inputs, params, d_in, Xc, Z, seed)
-        data = self._training_data(inputs, features, train_idx, val_idx, device)
-        history = self._train(model, data, params, inputs, seed, device, ddp, threads)
+        weights = structure_candidates(
+            self.structure_weight, previous=params.get("structure_weight"),
+            has_validation=val_idx is not None and inputs.source is None,
+            incremental=inputs.incremental, warm=inputs.warm, n_keys=inputs.n_keys,
+            ddp=ddp is not None)
+        runs, search = [], None
+        for weight in weights:  # one run unless structure_weight="auto" searches
+            params["structure_weight"] = weight
+            model, adapter, features = self._adapter_step(inputs, params, d_in, Xc, Z, seed)
+            data = self._training_data(inputs, features, train_idx, val_idx, device)
+            history = self._train(model, data, params, inputs, seed, device, ddp, threads,
+                                  searching=len(weights) > 1)
+            runs.append((model, adapter, features, history))
+        if len(runs) > 1:
+            search = [{"structure_weight": w, **held_out_scores(
+                forward_numpy(m, f[val_idx], device), inputs.codes[val_idx],
+                inputs.bank.centroids())[0]} for w, (m, _, f, _) in zip(weights, runs)]
+            best = best_candidate(search)
+            params["structure_weight"] = weights[best]
+            runs = [runs[best]]
+        model, adapter, features, history = runs[0]
+        if search is not None:
+            warn_not_converged(type(self).__name__, history, params["max_iter"])
+        self.validation_report_ = None
+        if val_idx is not None and Z is not None:
+            self.validation_report_ = validation_report(
+                forward_numpy(model, features[val_idx], device), Z, inputs.codes, train_idx,
+                val_idx, inputs.bank.centroids(), seed=seed, key_names=inputs.bank.unique_keys,
+                search=search)
+            if not (inputs.incremental or (ddp is not None and ddp.rank != 0)):
+                warn_if_not_generalising(self.validation_report_, type(self).__name__)
         if self.train_encoder:
             self.encoder_, adapter = split_fine_tuned(model)
             Z = self._encode(Xc, device)
@@ -174,6 +210,8 @@ class FitStepsMixin:
     def _training_params(self, inputs, rs):
         """The resolved hyper-parameters and the split of the paired samples by key."""
         params = resolve_recipe(self, n_samples=inputs.paired.size, n_keys=inputs.n_keys)
+        if inputs.warm and "structure_weight" in getattr(self, "training_params_", {}):
+            params["structure_weight"] = self.training_params_["structure_weight"]
         if inputs.incremental:
             if inputs.warm:
                 params = dict(self.training_params_)
@@ -222,6 +260,8 @@ class FitStepsMixin:
             n_iter_no_change=self.n_iter_no_change,
             tol=self.tol,
             verbose=self.verbose,
+            structure_weight=params["structure_weight"],
+            preservation_weight=self.preservation_weight,
         )
 
     # ----------------------------------------------------------------- adapter
@@ -283,8 +323,12 @@ class FitStepsMixin:
         return TrainData(codes=codes[train_idx], sampler=sampler, **kwargs)
 
     # -------------------------------------------------------------------- loop
-    def _train(self, model, data, params, inputs, seed, device, ddp, threads):
-        """Run the training loop with the built-in and the user's callbacks."""
+    def _train(self, model, data, params, inputs, seed, device, ddp, threads, searching=False):
+        """Run the training loop with the built-in and the user's callbacks.
+
+        ``searching``: one run of the ``structure_weight="auto"`` search (the
+        convergence warning then waits for the chosen run).
+        """
         config = self._train_config(params, inputs.incremental)
         rng = np.random.default_rng(seed)
         if inputs.incremental and inputs.warm:  # a fresh shuffle and pairing draw for every chunk
@@ -297,7 +341,7 @@ class FitStepsMixin:
                 optimizer = make_optimizer(model.parameters(), config)
             self._partial_optimizer, self._partial_bank = optimizer, inputs.bank
         self.n_threads_ = threads.n_threads
-        quiet = inputs.incremental or (ddp is not None and ddp.rank != 0)
+        quiet = searching or inputs.incremental or (ddp is not None and ddp.rank != 0)
         callbacks = [ThreadRebalance(threads), *default_callbacks(data, config, dist=ddp),
                      ConvergenceCheck(type(self).__name__, quiet=quiet), *(self.callbacks or ())]
         return fit_loop(model, data, config, rng=rng, device=device, callbacks=callbacks,

@@ -33,6 +33,8 @@ TRANSFORMER_CONSTRAINTS = {
     "hidden_layer_sizes": [StrOptions({"auto"}), "array-like"],
     "loss": [StrOptions(set(LOSSES))],
     "temperature": [Interval(numbers.Real, 0, None, closed="neither")],
+    "structure_weight": [StrOptions({"auto"}), Interval(numbers.Real, 0, None, closed="left")],
+    "preservation_weight": [Interval(numbers.Real, 0, None, closed="left")],
     "target": [StrOptions({"sample", "centroid"})],
     "augmenter": [None, HasMethods(["fit", "sample"])],
     "recipe": [StrOptions({"auto", "paper"})],
@@ -80,6 +82,26 @@ image_bank : ImageBank or None, default=None
     ``fit`` (routed as metadata in pipelines and grid searches) is the
     usual path; this parameter serves tools that can only set
     parameters. ``clone`` shares the (immutable) bank instead of copying it.""",
+    "structure_weight": """\
+structure_weight : float or "auto", default=0.0
+    Weight of the teacher-structure term added to the loss: the mean over
+    the minibatch's pairs of ``(cos(s_i, s_j) - cos(t_i, t_j))**2``
+    (relational distillation, :func:`semiclip.nn.relational_loss`), which
+    teaches the graded similarity between perturbations that
+    known-relationship recall and mAP depend on, where the contrastive
+    loss only teaches to pick the partner. ``"auto"`` trains one adapter per
+    weight of ``(0, 1, 10)`` on the same split and keeps the one with the
+    highest held-out-key MRR + RSA (see ``validation_report_``); it needs
+    early stopping's held-out keys and fewer than 2,000 paired keys, and
+    is 0 otherwise (``partial_fit``, ``strategy="ddp"``, on-disk ``X``).
+    The chosen value is in ``training_params_``.""",
+    "preservation_weight": """\
+preservation_weight : float, default=0.0
+    Weight of the input-preservation term: 1 - linear CKA between the
+    minibatch's student rows and the frozen encoder's outputs
+    (:func:`semiclip.nn.cka_loss`). It keeps the embedding's similarity
+    structure close to the transcriptomics' (interpretability) at some
+    cost in recall; see the User Guide for the measured trade-off.""",
     "fit_keys": """\
 keys : array-like of shape (n_samples,), default=None
     Pairing keys when ``y`` holds something else, typically the target

@@ -84,13 +84,17 @@ class SemiClippedTransformer(
         integers (``()``: a linear adapter). ``"auto"``
         picks by the amount of data: linear (no hidden layer) below 2,000
         paired keys, ``(1024, 1024)`` above (the paper's adapter), see Notes.
-    loss : {"infonce", "clip", "siglip", "kd", "kd_mse"}, default="infonce"
+    loss : {"infonce", "clip", "siglip", "soft_infonce", "kd", "kd_mse"}, default="infonce"
         ``"infonce"``: one-sided InfoNCE student -> teacher on L2-normalised
         vectors (the paper's loss); ``"clip"``: symmetric InfoNCE;
-        ``"siglip"``: pairwise sigmoid loss; ``"kd"``: cosine feature
-        distillation; ``"kd_mse"``: mean squared error distillation.
+        ``"siglip"``: pairwise sigmoid loss; ``"soft_infonce"``: InfoNCE
+        with the teacher's own similarities as soft targets (CWCL);
+        ``"kd"``: cosine feature distillation; ``"kd_mse"``: mean squared
+        error distillation.
     temperature : float, default=0.1
         Fixed softmax temperature of the contrastive losses.
+    [[structure_weight]]
+    [[preservation_weight]]
     target : {"sample", "centroid"}, default="sample"
         ``"sample"`` pairs each sample with a random teacher row of its key
         (the paper); ``"centroid"`` with the key's mean teacher embedding.
@@ -195,6 +199,20 @@ class SemiClippedTransformer(
     n_features_in_ : int
     feature_names_in_ : ndarray of str
         Defined when ``X`` has string column names.
+    validation_report_ : dict or None
+        Scores on the held-out keys of early stopping (None without them):
+        ``mrr`` (cross-modal retrieval of the keys' teacher centroids),
+        ``mrr_chance``, its 95 % bootstrap interval over keys
+        (``mrr_ci_low``, ``mrr_ci_high``), ``rsa`` (Spearman of pairwise
+        cosine similarities, student vs teacher), the same for the frozen
+        encoder through a ridge map (``floor_mrr``, ``floor_rsa``),
+        ``below_floor``, ``above_chance``, ``generalises``, the held-out
+        ``keys``, ``n_keys``, ``n_samples`` and, after
+        ``structure_weight="auto"``, every candidate's scores
+        (``structure_weight_search``). A
+        :class:`~semiclip.GeneralizationWarning` says when the adapter does
+        not generalise (below the floor on both scores, or at chance), given
+        at least 10 held-out keys.
     n_paired_keys_ : int
         Distinct keys used for training (validation keys included), over
         every call that trained the same adapter (``partial_fit`` chunks,
@@ -239,7 +257,8 @@ class SemiClippedTransformer(
 
     def __init__(self, *, encoder: Any = "pca", encoder_dim: int = 256,
                  hidden_layer_sizes: str | Sequence[int] = "auto", loss: str = "infonce",
-                 temperature: float = 0.1, target: str = "sample",
+                 temperature: float = 0.1, structure_weight: float | str = 0.0,
+                 preservation_weight: float = 0.0, target: str = "sample",
                  augmenter: PEAAugmenter | None = None, recipe: str = "auto", solver: str = "auto",
                  batch_size: int | str = "auto", max_iter: int | str = "auto",
                  learning_rate_init: float | str = "auto", momentum: float = 0.95,
@@ -257,6 +276,8 @@ class SemiClippedTransformer(
         self.hidden_layer_sizes = hidden_layer_sizes
         self.loss = loss
         self.temperature = temperature
+        self.structure_weight = structure_weight
+        self.preservation_weight = preservation_weight
         self.target = target
         self.augmenter = augmenter
         self.recipe = recipe

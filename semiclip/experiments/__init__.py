@@ -28,23 +28,48 @@ from ._heldout import (
     score_embedding,
     summarize,
 )
+from ._realbench import REAL_ROWS, paired_differences, real_methods, real_table, run_real
+from ._settings import (
+    REAL_SETTINGS,
+    SETTING_TITLES,
+    consensus,
+    demo_setting,
+    graph_teacher,
+    ta_orf_knowledge,
+)
+from ._tradeoff import PRESERVATION_WEIGHTS, plot_tradeoff, run_tradeoff, tradeoff_table
 
 __all__ = [
     "BASELINE",
     "EVAL_NORMALIZE",
     "EXTRA_ROWS",
     "FULL",
+    "PRESERVATION_WEIGHTS",
     "QUICK",
+    "REAL_ROWS",
+    "REAL_SETTINGS",
     "ROWS",
+    "SETTING_TITLES",
     "benchmark_methods",
+    "consensus",
     "demo_methods",
+    "demo_setting",
     "expected_order",
+    "graph_teacher",
     "markdown_table",
+    "paired_differences",
     "plot_benchmark",
+    "plot_tradeoff",
     "prepare_heldout",
+    "real_methods",
+    "real_table",
     "run_benchmark",
     "run_experiment",
     "run_heldout",
+    "run_real",
+    "run_tradeoff",
     "score_embedding",
     "summarize",
+    "ta_orf_knowledge",
+    "tradeoff_table",
 ]

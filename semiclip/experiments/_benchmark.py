@@ -25,6 +25,8 @@ Rows (ids for ``--methods``):
 ==============  ==================================================================
 """
 
+import numpy as np
+
 __all__ = [
     "BASELINE",
     "EXTRA_ROWS",
@@ -133,33 +135,39 @@ def benchmark_methods(max_iter="auto", rows=None, verbose=0):
     return {labels[row]: factories[row]() for row in rows}
 
 
-def expected_order(table):
-    """Check the orderings the paper reports; returns ``[(claim, holds, detail)]``."""
+def expected_order(table, results=None):
+    """Check the orderings the paper reports; returns ``[(claim, holds, detail)]``.
+
+    With ``results`` (the per-seed scores of :func:`run_benchmark`, 2 seeds
+    or more) a claim ``A > B`` holds only when the 95 % t-interval of the
+    paired per-seed differences ``recall(A) - recall(B)`` excludes 0 (above
+    it); without, when the mean recall of A is above B's.
+    """
+    from .._stats import t_interval
+
     def recall(label):
         row = table.get(label)
         return None if row is None else row["recall"][0]
 
+    def claim(a, b, name):
+        ra, rb = recall(a), recall(b)
+        if ra is None or rb is None:
+            return None
+        detail = f"{ra:.3f} vs {rb:.3f}"
+        if results is None or len(results.get(a, ())) < 2:
+            return name, ra > rb, detail
+        diff = np.array([x["recall"] for x in results[a]]) - [x["recall"] for x in results[b]]
+        mean, half = t_interval(diff)
+        return name, bool(mean - half > 0), f"{detail}; paired difference {mean:+.3f} ± {half:.3f}"
+
     labels = dict(ROWS)
-    ours = recall(labels["semiclipped"])
-    checks = []
-    for other in ("clip", "siglip", "kd", "raw"):
-        theirs = recall(labels[other])
-        if ours is not None and theirs is not None:
-            checks.append((f"Semi-Clipped > {labels[other]}", ours > theirs,
-                           f"{ours:.3f} vs {theirs:.3f}"))
-    raw = recall(labels["raw"])
-    for other in ("clip", "siglip", "kd"):
-        theirs = recall(labels[other])
-        if raw is not None and theirs is not None:
-            checks.append((f"{labels[other]} > raw", theirs > raw, f"{theirs:.3f} vs {raw:.3f}"))
-    pea = recall(labels["pea"])
-    if pea is not None and ours is not None:
-        checks.append(("PEA > no PEA", pea > ours, f"{pea:.3f} vs {ours:.3f}"))
-    tuned = recall(labels["finetuned"])
-    if tuned is not None and ours is not None:
-        checks.append(("frozen encoder + adapter > fine-tuned encoder", ours > tuned,
-                       f"{ours:.3f} vs {tuned:.3f}"))
-    return checks
+    ours = labels["semiclipped"]
+    pairs = [(ours, labels[o], f"Semi-Clipped > {labels[o]}") for o in ("clip", "siglip", "kd",
+                                                                         "raw")]
+    pairs += [(labels[o], labels["raw"], f"{labels[o]} > raw") for o in ("clip", "siglip", "kd")]
+    pairs += [(labels["pea"], ours, "PEA > no PEA"),
+              (ours, labels["finetuned"], "frozen encoder + adapter > fine-tuned encoder")]
+    return [c for c in (claim(a, b, name) for a, b, name in pairs) if c is not None]
 
 
 def plot_benchmark(results, path, metrics=("recall", "map", "interpretability")):

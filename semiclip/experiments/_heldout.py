@@ -38,10 +38,10 @@ def score_embedding(Z, X_ref, y, batch, relationships, control_label, eval_norma
 
     rec = known_relationship_recall(
         Z, y, relationships=relationships, batch=batch, control_label=control_label,
-        normalize=eval_normalize,
+        normalize=eval_normalize, n_bootstrap=0,
     )
     trt = y != control_label
-    mp = mean_average_precision(Z[trt], y[trt], groups=batch[trt])
+    mp = mean_average_precision(Z[trt], y[trt], groups=batch[trt], n_bootstrap=0)
     interp = interpretability_score(
         Z, X_ref, batch=batch, control_label=control_label, y=y, random_state=0
     )
