@@ -50,7 +50,10 @@ class Attributions:
     values : ndarray of shape (n_samples, n_genes) or (n_genes,)
         Attribution of every gene (for every sample, for gradient attributions).
     feature_names : ndarray of str
-        Gene names (``feature_names_in_`` of the estimator, else ``x0, x1...``).
+        Gene names: ``feature_names=`` when given, else the columns of a
+        DataFrame ``X``, else ``feature_names_in_`` of the estimator (fitted
+        on a DataFrame, e.g. ``from_dataframe(..., as_frame=True).data``),
+        else ``x0, x1...``.
     method : str
         ``"gradient_x_input"`` or ``"decoder"``.
     """
@@ -76,6 +79,17 @@ class Attributions:
         values = self.values if self.values.ndim == 2 else self.values[None, :]
         return pd.DataFrame(values, columns=self.feature_names)
 
+    def to_series(self) -> pd.Series:
+        """Mean attribution per gene as a pandas Series indexed by gene (pandas required).
+
+        :func:`semiclip.plotting.plot_gene_attributions` draws it (or the
+        Attributions object itself) with the gene names.
+        """
+        import pandas as pd
+
+        return pd.Series(self.mean(), index=pd.Index(self.feature_names, name="gene"),
+                         name="score")
+
 
 def _split_pipeline(model):
     """(SemiClipped-like step, probe or None), refusing steps it cannot see through."""
@@ -93,19 +107,52 @@ def _split_pipeline(model):
     raise ValueError("The Pipeline has no fitted SemiClippedTransformer step.")
 
 
-def _names(est, n):
-    names = getattr(est, "feature_names_in_", None)
-    return (
-        np.asarray(names, dtype=object) if names is not None
-        else np.array([f"x{i}" for i in range(n)], dtype=object)
-    )
+def _names(est, n, feature_names=None, columns=None):
+    """Gene names: ``feature_names``, else a DataFrame's columns, else the estimator's."""
+    fitted = getattr(est, "feature_names_in_", None)
+    if columns is not None:
+        columns = np.asarray([str(c) for c in columns], dtype=object)
+        if fitted is not None and not np.array_equal(columns, np.asarray(fitted, dtype=object)):
+            differ = np.flatnonzero(columns != np.asarray(fitted, dtype=object))
+            raise ValueError(
+                f"X's columns differ from the feature names the estimator was fitted on at "
+                f"{differ.size} position(s) (e.g. position {differ[0]}: {columns[differ[0]]!r} "
+                f"instead of {fitted[differ[0]]!r}); pass the columns in the order of "
+                "feature_names_in_, e.g. X[est.feature_names_in_]."
+            )
+    if feature_names is not None:
+        names = np.asarray(feature_names, dtype=object).ravel()
+        if names.shape[0] != n:
+            raise ValueError(
+                f"feature_names has {names.shape[0]} entries but X has {n} genes (columns); "
+                "pass one name per gene, e.g. feature_names=data.feature_names."
+            )
+        return np.asarray([str(v) for v in names], dtype=object)
+    if columns is not None:
+        return columns
+    if fitted is not None:
+        return np.asarray(fitted, dtype=object)
+    return np.array([f"x{i}" for i in range(n)], dtype=object)
 
 
-def _readout(est, probe, direction, target):
-    """The vector ``v`` such that the explained scalar is ``v . embedding``."""
+def _readout(est, probe, direction, target, n_samples=None):
+    """The vector ``v`` such that the explained scalar is ``v . embedding``.
+
+    With ``n_samples``, ``direction`` may also hold one row per sample.
+    """
     if direction is not None:
-        v = np.asarray(direction, dtype=np.float32).ravel()
+        v = np.asarray(direction, dtype=np.float32)
         n_dims = adapter_layer_sizes(est.adapter_)[-1]
+        if v.ndim == 2 and n_samples is not None and v.shape != (1, n_dims):
+            if v.shape != (n_samples, n_dims):
+                raise ValueError(
+                    f"direction has shape {v.shape}; pass one direction of {n_dims} entries, "
+                    f"or one per sample, shape ({n_samples}, {n_dims})."
+                )
+            if not np.isfinite(v).all():
+                raise ValueError("direction contains NaN or inf; pass finite directions.")
+            return np.ascontiguousarray(v)
+        v = v.ravel()
         if v.shape[0] != n_dims:
             raise ValueError(
                 f"direction has {v.shape[0]} entries but the embedding has {n_dims} dimensions."
@@ -166,7 +213,8 @@ def _baseline(baseline, n_genes):
 
 def gradient_attributions(model: SemiClippedTransformer | Pipeline, X: ArrayLike, *,
                           direction: ArrayLike | None = None, target: Any = None,
-                          baseline: ArrayLike | None = None, batch_size: int = 1024,
+                          baseline: ArrayLike | None = None, batch: ArrayLike | None = None,
+                          feature_names: ArrayLike | None = None, batch_size: int = 1024,
                           device: str | torch.device = "auto") -> Attributions:
     """Gradient x input attribution of an embedding read-out to the input genes.
 
@@ -184,17 +232,29 @@ def gradient_attributions(model: SemiClippedTransformer | Pipeline, X: ArrayLike
         it (e.g. ``StandardScaler``, ``ControlNormalizer`` in the feature
         basis) keep the genes' identity but are not differentiated through.
     X : array-like of shape (n_samples, n_genes)
-        Profiles to explain, as the encoder receives them. For a transformer
-        fitted with an augmenter, that is the corrected profile
+        Profiles to explain, as the encoder receives them (a DataFrame's
+        columns name the genes). For a transformer fitted with an augmenter,
+        pass the uncorrected profiles with ``batch=``, or the corrected ones
         ``model.correction_.transform(X, batch=batch)``.
-    direction : array-like of shape (n_dims,), default=None
-        Read-out direction ``v`` in embedding space.
+    direction : array-like of shape (n_dims,) or (n_samples, n_dims), default=None
+        Read-out direction ``v`` in embedding space; a 2-D array gives every
+        sample its own direction (e.g. the mean embedding of its
+        perturbation), all in one batched pass.
     target : class label, default=None
         With a probe: explain this class's decision score (``v`` is its row
         of ``coef_``; for a binary probe, ``-coef_`` for ``classes_[0]``).
         Must be one of the probe's ``classes_``.
     baseline : array-like of shape (n_genes,), default=None
-        Reference profile ``b`` (finite, one value per gene).
+        Reference profile ``b`` (finite, one value per gene), as the encoder
+        receives it.
+    batch : array-like of shape (n_samples,), default=None
+        Only for a transformer fitted with an augmenter: the batch (plate)
+        of every sample; ``X`` is then corrected with ``model.correction_``
+        first (as ``transform(X, batch=batch)`` does). Without it ``X`` must
+        already be corrected.
+    feature_names : array-like of str, shape (n_genes,), default=None
+        Gene names of the columns of ``X`` (e.g. ``data.feature_names`` of a
+        table adapter), for an estimator fitted on an array.
     batch_size : int, default=1024
         Rows differentiated at once (a positive integer); the values do not
         depend on it beyond float rounding.
@@ -220,7 +280,8 @@ def gradient_attributions(model: SemiClippedTransformer | Pipeline, X: ArrayLike
     """
     est, probe = _split_pipeline(model)
     check_is_fitted(est)
-    X = np.asarray(X)
+    columns = X.columns if hasattr(X, "columns") and hasattr(X, "iloc") else None
+    X = X.to_numpy() if columns is not None else np.asarray(X)
     if X.ndim != 2 or X.shape[1] != est.n_features_in_:
         raise ValueError(f"X must have shape (n_samples, {est.n_features_in_}); got {X.shape}.")
     if X.dtype.kind not in "biuf":
@@ -229,14 +290,15 @@ def gradient_attributions(model: SemiClippedTransformer | Pipeline, X: ArrayLike
     rows = float32_overflow_rows(X)
     if rows.size:
         raise float32_range_error("X", rows[:5], count=rows.size)
-    X = np.asarray(X, dtype=np.float32)
+    names = _names(est, X.shape[1], feature_names, columns)
+    X = _corrected(est, np.asarray(X, dtype=np.float32), batch)
     if (isinstance(batch_size, (bool, np.bool_)) or not isinstance(batch_size, numbers.Integral)
             or batch_size < 1):
         raise ValueError(
             f"batch_size must be a positive integer; got {batch_size!r}. It is the number of "
             "rows differentiated at once (e.g. batch_size=1024)."
         )
-    v = _readout(est, probe, direction, target)
+    v = _readout(est, probe, direction, target, n_samples=X.shape[0])
     b = _baseline(baseline, X.shape[1])
     dev = resolve_device(device)
     encoder = encoder_module(est.encoder_).to(dev)
@@ -246,16 +308,41 @@ def gradient_attributions(model: SemiClippedTransformer | Pipeline, X: ArrayLike
     out = np.empty_like(X)
     for start in range(0, X.shape[0], batch_size):
         xb = torch.tensor(X[start : start + batch_size], device=dev, requires_grad=True)
-        score = (adapter(encoder(xb)) @ v_t).sum()
+        emb = adapter(encoder(xb))
+        if v_t.ndim == 2:  # one direction per sample
+            score = (emb * v_t[start : start + batch_size]).sum()
+        else:
+            score = (emb @ v_t).sum()
         (grad,) = torch.autograd.grad(score, xb)
         out[start : start + batch_size] = (
             (xb.detach() - torch.as_tensor(b, device=dev)) * grad
         ).cpu().numpy()
-    return Attributions(out, _names(est, X.shape[1]), "gradient_x_input")
+    return Attributions(out, names, "gradient_x_input")
+
+
+def _corrected(est, X, batch):
+    """``X`` through the estimator's canonical correction when ``batch`` is given."""
+    if batch is None:
+        return X
+    correction = getattr(est, "correction_", None)
+    if correction is None:
+        raise ValueError(
+            "batch= applies the canonical batch correction of a transformer fitted with an "
+            "augmenter, but this one has none (correction_ is None); drop batch=, X is "
+            "explained as given."
+        )
+    batch = np.asarray(batch)
+    if batch.shape != (X.shape[0],):
+        raise ValueError(
+            f"batch has shape {batch.shape}; pass one batch label per row of X "
+            f"({X.shape[0]})."
+        )
+    return np.asarray(correction.transform(X, batch=batch), dtype=np.float32)
 
 
 def decoder_attributions(model: SemiClippedTransformer | Pipeline, *,
-                         direction: ArrayLike | None = None, target: Any = None) -> Attributions:
+                         direction: ArrayLike | None = None, target: Any = None,
+                         feature_names: ArrayLike | None = None) -> Attributions:
     """Gene profile of a direction through the linear decoder of ``inverse_transform``.
 
     ``inverse_transform(z0 + v) - inverse_transform(z0)``: the change in
@@ -267,6 +354,8 @@ def decoder_attributions(model: SemiClippedTransformer | Pipeline, *,
         As in :func:`gradient_attributions`.
     direction : array-like of shape (n_dims,), default=None
     target : class label, default=None
+    feature_names : array-like of str, shape (n_genes,), default=None
+        As in :func:`gradient_attributions`.
 
     Returns
     -------
@@ -278,5 +367,6 @@ def decoder_attributions(model: SemiClippedTransformer | Pipeline, *,
     v = _readout(est, probe, direction, target)
     values = v @ est.decoder_.coef
     return Attributions(
-        np.asarray(values, dtype=np.float32), _names(est, values.shape[0]), "decoder"
+        np.asarray(values, dtype=np.float32), _names(est, values.shape[0], feature_names),
+        "decoder"
     )

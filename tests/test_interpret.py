@@ -1,5 +1,7 @@
 """Gene attributions: exactness on linear models, and recovery of known driver genes."""
 
+import re
+
 import numpy as np
 import pytest
 from sklearn.linear_model import LogisticRegression
@@ -147,3 +149,123 @@ def test_attributions_name_values_beyond_float32_range(linear_model, tiny_data):
     msg = r"X has values beyond float32's range .*\(row indices: 2\)"
     with pytest.raises(ValueError, match=msg):
         gradient_attributions(linear_model, X, direction=np.ones(8))
+
+
+# -- gene names, whichever way the model was fitted -------------------------------------
+def test_names_come_from_a_dataframe_x_or_feature_names(linear_model, tiny_data):
+    pd = pytest.importorskip("pandas")
+    names = [f"GENE{j}" for j in range(30)]
+    X = tiny_data.X[:3]
+    v = np.ones(8)
+    assert getattr(linear_model, "feature_names_in_", None) is None  # fitted on an array
+    by_frame = gradient_attributions(linear_model, pd.DataFrame(X, columns=names), direction=v)
+    by_arg = gradient_attributions(linear_model, X, direction=v, feature_names=names)
+    assert by_frame.feature_names.tolist() == names == by_arg.feature_names.tolist()
+    np.testing.assert_array_equal(by_frame.values, by_arg.values)
+    assert decoder_attributions(linear_model, direction=v,
+                                feature_names=names).feature_names.tolist() == names
+    with pytest.raises(ValueError, match="feature_names has 2 entries but X has 30 genes"):
+        gradient_attributions(linear_model, X, direction=v, feature_names=["a", "b"])
+
+
+def test_dataframe_columns_must_match_the_fitted_names(tiny_data, linear_model):
+    pd = pytest.importorskip("pandas")
+    names = [f"GENE{j}" for j in range(30)]
+    est = SemiClippedTransformer(**linear_model.get_params()).fit(
+        pd.DataFrame(tiny_data.X, columns=names), tiny_data.y, image_bank=tiny_data.image_bank)
+    swapped = pd.DataFrame(tiny_data.X[:2], columns=names[1::-1] + names[2:])
+    with pytest.raises(ValueError, match=re.escape("X's columns differ from the feature names the "
+                                                   "estimator was fitted on at 2 position(s) "
+                                                   "(e.g. position 0: 'GENE1' instead of "
+                                                   "'GENE0')")):
+        gradient_attributions(est, swapped, direction=np.ones(8))
+
+
+def test_one_direction_per_sample_equals_one_call_per_sample(linear_model, tiny_data):
+    X = tiny_data.X[:5]
+    V = np.random.default_rng(3).standard_normal((5, 8))
+    together = gradient_attributions(linear_model, X, direction=V, batch_size=2).values
+    apart = np.vstack([gradient_attributions(linear_model, X[i:i + 1], direction=V[i]).values
+                       for i in range(5)])
+    np.testing.assert_allclose(together, apart, rtol=1e-6, atol=1e-7)
+    # and the closed form of a linear model: (x - 0) * C^T A^T v_i
+    C = linear_model.encoder_.components_.astype(np.float64)
+    A = linear_model.adapter_[0].weight.detach().numpy().astype(np.float64)
+    np.testing.assert_allclose(together, X * (V @ A @ C), rtol=1e-4, atol=1e-4)
+    with pytest.raises(ValueError, match=re.escape("direction has shape (4, 8); pass one "
+                                                   "direction of 8 entries, or one per sample, "
+                                                   "shape (5, 8)")):
+        gradient_attributions(linear_model, X, direction=V[:4])
+
+
+def test_batch_applies_the_canonical_correction_of_a_pea_model(tiny_data):
+    from semiclip import PEAAugmenter
+
+    d = tiny_data
+    est = SemiClippedTransformer(encoder_dim=8, hidden_layer_sizes=(), max_iter=2,
+                                 control_label="control", random_state=0,
+                                 augmenter=PEAAugmenter(random_state=0))
+    est.fit(d.X, d.y, image_bank=d.image_bank, batch=d.batch)
+    v = np.ones(8)
+    corrected = est.correction_.transform(d.X[:6], batch=d.batch[:6])
+    np.testing.assert_array_equal(
+        gradient_attributions(est, d.X[:6], direction=v, batch=d.batch[:6]).values,
+        gradient_attributions(est, corrected, direction=v).values)
+
+
+def test_batch_without_a_correction_is_refused(linear_model, tiny_data):
+    with pytest.raises(ValueError, match="batch= applies the canonical batch correction"):
+        gradient_attributions(linear_model, tiny_data.X[:2], direction=np.ones(8),
+                              batch=tiny_data.batch[:2])
+
+
+@pytest.fixture(scope="module")
+def ta_orf():
+    """The shipped TA-ORF table through the docs' recipe, with a random teacher per gene."""
+    pytest.importorskip("pandas")
+    from semiclip import ImageBank
+    from semiclip.datasets import from_dataframe, load_ta_orf_l1000
+
+    table = load_ta_orf_l1000(as_frame=True).frame
+    tx = from_dataframe(table, key="Metadata_gene", batch="Metadata_Plate",
+                        control=("Metadata_pert_type", ["ctl_vector", "ctl_untrt"]),
+                        as_frame=True)
+    genes = np.unique(tx.y[~tx.is_control].astype(str))
+    bank = ImageBank(np.random.default_rng(0).standard_normal((genes.size, 4)), genes)
+    return table, tx, bank
+
+
+def test_the_from_dataframe_recipe_gives_gene_symbols(ta_orf):
+    table, tx, bank = ta_orf
+    est = SemiClippedTransformer(encoder_dim=4, hidden_layer_sizes=(), max_iter=1,
+                                 control_label=tx.control_label, random_state=0)
+    est.fit(tx.data, tx.y, image_bank=bank)
+    symbols = list(table.columns[7:])  # the published column names
+    assert est.feature_names_in_.tolist() == symbols
+    att = gradient_attributions(est, tx.data.iloc[:4], direction=np.ones(4))
+    assert att.feature_names.tolist() == symbols
+    names, _ = att.top(5)
+    assert set(names) <= set(symbols) and not any(re.fullmatch(r"x\d+", n) for n in names)
+    assert att.to_series().index.tolist() == symbols
+    assert decoder_attributions(est, direction=np.ones(4)).feature_names.tolist() == symbols
+
+
+def test_a_pea_model_fitted_on_a_dataframe_warns_nothing_about_feature_names(tiny_data):
+    pd = pytest.importorskip("pandas")
+    import warnings
+
+    from semiclip import PEAAugmenter
+
+    d = tiny_data
+    frame = pd.DataFrame(d.X, columns=[f"GENE{j}" for j in range(d.X.shape[1])])
+    est = SemiClippedTransformer(encoder_dim=8, hidden_layer_sizes=(), max_iter=2,
+                                 control_label="control", random_state=0,
+                                 augmenter=PEAAugmenter(random_state=0))
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".*feature names")
+        warnings.filterwarnings("ignore", category=UserWarning, message="^(?!.*feature names)")
+        est.fit(frame, d.y, image_bank=d.image_bank, batch=d.batch)
+        Z = est.transform(frame, batch=d.batch)
+        att = gradient_attributions(est, frame.iloc[:4], direction=np.ones(8), batch=d.batch[:4])
+    np.testing.assert_array_equal(Z, est.transform(d.X, batch=d.batch))
+    assert att.feature_names.tolist() == list(frame.columns)

@@ -248,3 +248,21 @@ def test_draws_on_a_given_axes():
     fig, (left, right) = plt.subplots(1, 2)
     ax = plotting.plot_gene_attributions([1.0, -2.0], ["a", "b"], ax=right)
     assert ax is right and len(left.patches) == 0 and len(right.patches) == 2
+
+
+def test_gene_attributions_take_an_attributions_object_with_its_gene_names():
+    from semiclip.interpret import Attributions
+
+    values = np.array([[1.0, -4.0, 0.5], [3.0, -2.0, 0.5]])  # mean: 2, -3, 0.5
+    att = Attributions(values, np.array(["TP53", "KRAS", "MYC"], dtype=object))
+    ax = plotting.plot_gene_attributions(att, top=2, title="BRAF")
+    labels = dict(zip(ax.get_yticks(), (t.get_text() for t in ax.get_yticklabels())))
+    assert [labels[p] for p in sorted(labels, reverse=True)] == ["KRAS", "TP53"]
+    widths = sorted(p.get_width() for p in ax.patches)
+    np.testing.assert_allclose(widths, [-3.0, 2.0])  # the mean over samples
+    assert ax.get_title() == "BRAF"
+
+
+def test_recall_bars_title():
+    ax = plotting.plot_recall_bars({"HuMAP": 0.2}, chance=0.1, title="held out")
+    assert ax.get_title() == "held out"

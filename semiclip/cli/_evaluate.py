@@ -1,5 +1,8 @@
 """``semiclip evaluate``: EFAAR recall per relationship source and replicate mAP of a table.
 
+Compound screens without relationship databases get mAP only (``--relationships none``,
+or automatically when no key is a gene of the shipped databases).
+
 Reads an embedding table (e.g. written by ``semiclip transform``),
 batch-corrects it on its controls (center-scale per plate by default; see the
 user guide on when TVN hurts learned embeddings) and prints a Markdown table.
@@ -29,11 +32,16 @@ def _embedding_features(table):
 def run(args):
     """The body of ``semiclip evaluate``: recall per source and mAP of an embedding table."""
     from ..correction import ControlNormalizer
-    from ..metrics import known_relationship_recall, mean_average_precision
+    from ..metrics import mean_average_precision
     from ._tables import check_columns, load_samples, read_input, write_table
 
-    if len(args.key_col) != 1:
-        raise ValueError("evaluate: --key-col takes one column, the perturbed gene.")
+    sources, auto = _sources(args.relationships)
+    if sources and len(args.key_col) != 1:
+        raise ValueError(
+            f"--key-col names {len(args.key_col)} columns, but recall needs one, the perturbed "
+            "gene; for a compound screen (e.g. compound and dose) pass --relationships none "
+            "to score replicate mAP only."
+        )
     for flag in ("out", "plot"):  # checked before any work; written whole at the end
         if getattr(args, flag):
             check_output(getattr(args, flag), f"--{flag}", inputs=(("--emb", args.emb),))
@@ -50,9 +58,13 @@ def run(args):
                              f"{args.features_prefix!r}.")
     else:
         features = _embedding_features(table)
+    obsm = args.obsm
+    if (hasattr(table, "obsm") and obsm is None and args.layer is None
+            and "X_semiclip" in table.obsm):  # written by semiclip transform
+        obsm = "X_semiclip"
     data = load_samples(table, args.emb, "--emb", key=args.key_col, batch=args.batch_col,
                         control=control, control_label=control_label, layer=args.layer,
-                        obsm=args.obsm, features=features, exclude=args.exclude_cols)
+                        obsm=obsm, features=features, exclude=args.exclude_cols)
     Z, genes, batch = data.X.astype(np.float64), data.y, data.batch
     if args.normalize_symbols:
         from ..datasets import normalize_gene_symbols
@@ -75,25 +87,30 @@ def run(args):
             warnings.filterwarnings("ignore", message=".*zero variance in the controls")
             Z = ControlNormalizer(method, control_label=label, basis="feature").fit_transform(
                 Z, y, batch=batch)
-    sources = args.relationships
-    recall = known_relationship_recall(Z, genes, relationships=list(sources),
-                                       is_control=data.is_control, normalize=None,
-                                       data_dir=args.data_dir)
+    seed = {"random_state": args.random_state}  # the bootstrap intervals, reproducible
+    recall, note = _recall(Z, genes, sources, auto, data, args.data_dir, seed)
     trt = ~data.is_control
     mp = mean_average_precision(Z[trt], genes[trt],
-                                groups=None if batch is None else batch[trt])
-    rows = [{"metric": "recall", "source": name, "value": r.recall, "n": r.n_pairs,
-             "chance": r.chance} for name, r in recall.items()]
-    rows.append({"metric": "mAP", "source": "replicates" + (" (other plate)" if batch is not None
-                                                             else ""),
-                 "value": mp.map, "n": int(np.sum(trt)), "chance": np.nan})
-    lines = ["| metric | source | value | n | chance |", "|---|---|---|---|---|"]
+                                groups=None if batch is None else batch[trt], **seed)
+    rows = [_row("recall", name, r.recall, r.n_pairs, r) for name, r in recall.items()]
+    rows.append(_row("mAP", "replicates" + (" (other plate)" if batch is not None else ""),
+                     mp.map, int(np.sum(trt)), mp))
+    lines = ["| metric | source | value | 95 % interval | n | chance |",
+             "|---|---|---|---|---|---|"]
     for r in rows:
         chance = "" if np.isnan(r["chance"]) else f"{r['chance']:.3f}"
-        lines.append(f"| {r['metric']} | {r['source']} | {r['value']:.4f} | {r['n']} | {chance} |")
-    first = next(iter(recall.values()))
-    print(f"{first.n_genes} genes; batch correction: {method}; recall thresholds "
-          f"{first.thresholds} (n = annotated pairs evaluated; mAP: n = queries)")
+        interval = ("" if np.isnan(r["ci_low"]) else
+                    f"{r['ci_low']:.4f} to {r['ci_high']:.4f}")
+        lines.append(f"| {r['metric']} | {r['source']} | {r['value']:.4f} | {interval} | "
+                     f"{r['n']} | {chance} |")
+    n_keys = np.unique(genes[trt].astype(str)).size
+    if recall:
+        first = next(iter(recall.values()))
+        print(f"{first.n_genes} genes; batch correction: {method}; recall thresholds "
+              f"{first.thresholds} (n = annotated pairs evaluated; mAP: n = queries)")
+    else:
+        print(f"{n_keys} keys; batch correction: {method}; mAP only{note} (n = queries; "
+              "chance = the mAP of a random embedding)")
     print("\n".join(lines), flush=True)
     if args.out:
         import pandas as pd
@@ -104,14 +121,57 @@ def run(args):
         else:
             write_table(pd.DataFrame(rows), args.out, "--out")
         print(f"Results saved to {args.out}")
-    if args.plot:
+    if args.plot and recall:
+        first = next(iter(recall.values()))
         from ..plotting import plot_recall_bars
 
         with atomic_write(args.plot) as tmp:
             plot_recall_bars({name: r.recall for name, r in recall.items()},
                              chance=first.chance, path=tmp)
         print(f"Figure saved to {args.plot}")
+    elif args.plot:
+        print("No figure: --plot draws recall per database, and none was scored.")
     return 0
+
+
+_DEFAULT_SOURCES = ("HuMAP", "Reactome", "StringDB")
+
+
+def _sources(given):
+    """``(sources, auto)``: the databases asked for; ``auto`` when none was named."""
+    if given is None:
+        return list(_DEFAULT_SOURCES), True
+    if [str(g).lower() for g in given] == ["none"]:
+        return [], False
+    if any(str(g).lower() == "none" for g in given):
+        raise ValueError("--relationships none means mAP only; do not combine it with "
+                         f"sources ({' '.join(given)}).")
+    return list(given), False
+
+
+def _recall(Z, genes, sources, auto, data, data_dir, seed):
+    """Recall per source; with the default sources, none when no key is a gene of theirs."""
+    from ..metrics import known_relationship_recall
+
+    if not sources:
+        return {}, " (--relationships none)"
+    try:
+        return known_relationship_recall(Z, genes, relationships=list(sources),
+                                         is_control=data.is_control, normalize=None,
+                                         data_dir=data_dir, **seed), ""
+    except ValueError as exc:
+        if auto and "No gene of the embedding is in relationships" in str(exc):
+            return {}, (": no key is a gene of the shipped HuMAP, Reactome or StringDB (a "
+                        "compound screen?); name --relationships to score recall")
+        raise
+
+
+def _row(metric, source, value, n, result):
+    """One result row; intervals where the metrics provide them (NaN otherwise)."""
+    return {"metric": metric, "source": source, "value": value, "n": n,
+            "chance": float(getattr(result, "chance", float("nan"))),
+            "ci_low": float(getattr(result, "ci_low", float("nan"))),
+            "ci_high": float(getattr(result, "ci_high", float("nan")))}
 
 
 def add_parser(subparsers):
@@ -123,10 +183,10 @@ def add_parser(subparsers):
     ev.add_argument("--emb", required=True, metavar="PATH")
     add_column_options(ev, batch_help="batch (plate) column: per-plate correction, and mAP "
                                        "positives from another plate")
-    ev.add_argument("--relationships", nargs="+", default=["HuMAP", "Reactome", "StringDB"],
-                    metavar="SOURCE",
-                    help="CORUM, HuMAP, Reactome, SIGNOR, StringDB or CSV paths "
-                         "(default: the shipped HuMAP Reactome StringDB)")
+    ev.add_argument("--relationships", nargs="+", default=None, metavar="SOURCE",
+                    help="CORUM, HuMAP, Reactome, SIGNOR, StringDB or CSV paths, or 'none' "
+                         "for mAP only (default: the shipped HuMAP Reactome StringDB; mAP "
+                         "only when no key is a gene of theirs, e.g. compounds)")
     ev.add_argument("--data-dir", help="directory holding CORUM.txt/SIGNOR.txt")
     ev.add_argument("--normalize", choices=NORMALIZE_CHOICES, default="auto",
                     help="batch correction on controls before scoring "
@@ -136,6 +196,8 @@ def add_parser(subparsers):
                     help="normalise gene symbols before looking them up")
     ev.add_argument("--strip-variant", action="store_true",
                     help="with --normalize-symbols: BRAF_V600E -> BRAF")
+    ev.add_argument("--random-state", type=int, default=0,
+                    help="seed of the bootstrap intervals (default 0)")
     ev.add_argument("--out", metavar="PATH", help="save the results (.md, .csv, .parquet)")
     ev.add_argument("--plot", metavar="PNG", help="recall bars per database")
     ev.set_defaults(func=run)

@@ -48,7 +48,8 @@ def _read_bank(args, dose, anchor):
         image_dose = (column, kwargs)
     edit_key_columns(table, image_key, normalize_symbols=args.normalize_symbols, dose=image_dose)
     data = load_samples(table, args.images, "--images", key=image_key, obsm=args.image_obsm,
-                        exclude=args.image_exclude_cols)
+                        exclude=args.image_exclude_cols, embedding=args.image_embedding_col,
+                        exclude_flag="--image-exclude-cols")
     try:
         return ImageBank(data.X, data.y)
     except ValueError as exc:
@@ -183,7 +184,12 @@ def add_parser(subparsers):
     fit.add_argument("--image-key-col", nargs="+", metavar="COL",
                      help="key column(s) of --images (default: --key-col)")
     fit.add_argument("--image-obsm", help=".h5ad --images: use adata.obsm[OBSM]")
-    fit.add_argument("--image-exclude-cols", nargs="+", default=(), metavar="COL")
+    fit.add_argument("--image-exclude-cols", nargs="+", default=(), metavar="COL",
+                     help="columns of --images that are neither features nor Metadata_ "
+                          "columns")
+    fit.add_argument("--image-embedding-col", metavar="COL",
+                     help="--images holds one vector per row in this list column (e.g. a "
+                          "Parquet 'pheno_embedding' column) instead of numeric columns")
     fit.add_argument("--normalize-symbols", action="store_true",
                      help="normalise gene symbols (case, whitespace) of the first key column "
                           "on both sides")

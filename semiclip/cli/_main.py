@@ -1,4 +1,4 @@
-"""The ``semiclip`` command line: demo, fit, transform, info, evaluate, benchmark.
+"""The ``semiclip`` command line: demo, fit, transform, attribute, info, evaluate, benchmark.
 
 One module per command, each with ``add_parser(subparsers)`` and
 ``run(args)``; heavy imports happen inside ``run`` so that
@@ -9,11 +9,11 @@ on stderr, ``semiclip COMMAND: error: ...``, and exit status 2.
 import argparse
 import sys
 
-from . import _benchmark, _demo, _evaluate, _fit, _info, _transform
+from . import _attribute, _benchmark, _demo, _evaluate, _fit, _info, _transform
 
 __all__ = ["build_parser", "main"]
 
-COMMANDS = (_demo, _fit, _transform, _info, _evaluate, _benchmark)
+COMMANDS = (_demo, _fit, _transform, _attribute, _info, _evaluate, _benchmark)
 
 
 def build_parser():
@@ -22,6 +22,9 @@ def build_parser():
         description="Distil microscopy embeddings into transcriptomics representations "
         "(Semi-Clipped + PEA).",
     )
+    from .. import __version__
+
+    parser.add_argument("--version", action="version", version=f"semiclip {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     for command in COMMANDS:
         command.add_parser(sub)

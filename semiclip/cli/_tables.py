@@ -8,6 +8,7 @@ columns that exist.
 """
 
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,7 @@ from ..persistence import atomic_write
 
 __all__ = [
     "check_columns",
+    "cli_wording",
     "coerce_like",
     "edit_key_columns",
     "load_samples",
@@ -177,40 +179,87 @@ def edit_key_columns(table, columns, *, normalize_symbols=False, dose=None,
 
 
 def load_samples(table, path, what, *, key, batch=None, control=None, control_label=None,
-                 layer=None, obsm=None, features=None, exclude=()):
-    """``X``, keys, batch and controls of a DataFrame or AnnData (adapter Bunch)."""
+                 layer=None, obsm=None, features=None, exclude=(), embedding=None,
+                 exclude_flag="--exclude-cols"):
+    """``X``, keys, batch and controls of a DataFrame or AnnData (adapter Bunch).
+
+    ``key`` may be None (a table that is only embedded); ``embedding`` names
+    a list column holding one vector per row; ``exclude_flag`` is the option
+    that lists this file's non-feature columns (named in the hints).
+    """
     from ..datasets import from_anndata, from_dataframe
 
+    key = None if key is None else list(key)
     control_col = control[0] if isinstance(control, tuple) else control
-    check_columns(table, list(key) + [batch, control_col], what, path, "key/batch/control")
+    check_columns(table, (key or []) + [batch, control_col], what, path, "key/batch/control")
+    one_key = None if key is None else key if len(key) > 1 else key[0]
     try:
         if is_anndata(table):
             if exclude:
-                raise ValueError("--exclude-cols applies to tables, not to .h5ad files.")
-            data = from_anndata(table, key=key, batch=batch, control=control,
+                raise ValueError(f"{exclude_flag} applies to tables, not to .h5ad files.")
+            if embedding is not None:
+                raise ValueError("the embedding-column option applies to tables; for .h5ad "
+                                 "files name the obsm entry instead.")
+            data = from_anndata(table, key=one_key, batch=batch, control=control,
                                 control_label=control_label, layer=layer, obsm=obsm)
             if features is not None:
                 data = _select_features(data, features, what, path)
             return data
         if layer is not None or obsm is not None:
             raise ValueError("--layer/--obsm apply to .h5ad files, not to tables.")
-        frame = table.drop(columns=[c for c in exclude if c in table.columns])
         unknown = [c for c in exclude if c not in table.columns]
         if unknown:
-            check_columns(table, unknown, what, path, "--exclude-cols")
+            check_columns(table, unknown, what, path, exclude_flag)
+        frame = table.drop(columns=list(exclude))
+        if embedding is not None:
+            check_columns(frame, [embedding], what, path, "embedding")
+        elif features is None:
+            _check_text_columns(frame, (key or []) + [batch, control_col], exclude_flag)
         if features is not None:
             check_columns(frame, features, what, path, "feature")
-        return from_dataframe(frame, key=key if len(key) > 1 else key[0], batch=batch,
-                              control=control, control_label=control_label,
-                              features=features)
+        return from_dataframe(frame, key=one_key, batch=batch, control=control,
+                              control_label=control_label, features=features,
+                              embedding=embedding)
     except ValueError as exc:
         message = str(exc)
         if message.startswith(what):
             raise
-        if "pass features=" in message:
-            message += (" On the command line: give metadata columns the Metadata_ prefix, "
-                        "or list the non-feature columns with --exclude-cols.")
-        raise ValueError(f"{what} ({path}): {message}") from None
+        message = re.sub(r"[Pp]ass features=\[\.\.\.\]\.?",
+                         f"list the non-feature columns with {exclude_flag}.", message)
+        raise ValueError(f"{what} ({path}): {cli_wording(message)}") from None
+
+
+#: the Python wording of the adapters' messages, and the flags meant on the command line
+_FLAGS = (
+    (r"control=\((?P<col>'[^']*'), value\)", r"--control-col \g<col> --control-values VALUE"),
+    (r"control=\(column, values\)", "--control-col COL --control-values VALUE ..."),
+    (r"control=\((?P<col>'[^']*'), \[?(?P<v>[^)\]]*)\]?\)",
+     r"--control-col \g<col> --control-values \g<v>"),
+    (r"control_label=(?P<v>\S+)", r"--control-label \g<v>"),
+    (r"\(key=\.\.\.\)", "(--key-col)"),
+    (r"pass key=, or control= to", "pass --key-col, or --control-col to"),
+)
+
+
+def cli_wording(message):
+    """An adapter's message with the command-line flags in place of Python arguments."""
+    for pattern, flag in _FLAGS:
+        message = re.sub(pattern, flag, message)
+    return message
+
+
+def _check_text_columns(frame, used, exclude_flag):
+    """Refuse non-numeric columns that would be features, naming the flag that drops them."""
+    used = {c for c in used if c is not None}
+    wrong = [c for c in frame.columns if not str(c).startswith("Metadata_") and c not in used
+             and frame[c].dtype.kind not in "biuf"]
+    if wrong:
+        raise ValueError(
+            f"{len(wrong)} column(s) are neither numeric features nor Metadata_ columns: "
+            f"{format_examples(wrong)}. Give metadata columns the Metadata_ prefix, or pass "
+            f"{exclude_flag} {' '.join(str(c) for c in wrong[:5])}"
+            f"{' ...' if len(wrong) > 5 else ''}."
+        )
 
 
 def _select_features(data, features, what, path):
@@ -252,24 +301,38 @@ def write_table(frame, path, what="output"):
     return path
 
 
-def write_embedding(meta, Z, columns, path):
-    """Save metadata plus embedding columns in the format of ``path``'s suffix."""
+def write_embedding(meta, Z, columns, path, *, adata=None, X=None, feature_names=None,
+                    uns=None):
+    """Save the embedding in the format of ``path``'s suffix.
+
+    A table gets the metadata plus one column per embedding dimension. An
+    ``.h5ad`` file follows the scanpy / scvi-tools convention: the input
+    AnnData (``adata``; else one built from the table's features ``X`` with
+    ``feature_names`` as ``var_names`` and ``meta`` as ``obs``) with the
+    embedding in ``obsm["X_semiclip"]`` and ``uns["semiclip"]`` (the model's
+    parameters and provenance).
+    """
     import pandas as pd
 
     fmt = table_format(path, "--output")
     if fmt == "h5ad":
         import anndata
 
-        obs = meta.copy()
-        obs.index = obs.index.astype(str)
-        for c in obs.columns:  # h5ad stores strings or numbers
-            if obs[c].dtype.kind == "O":
-                obs[c] = obs[c].astype(str)
-        adata = anndata.AnnData(np.asarray(Z, dtype=np.float32), obs=obs,
-                                var=pd.DataFrame(index=list(columns)))
+        if adata is not None:
+            out = adata.copy()
+        else:
+            obs = meta.copy()
+            obs.index = obs.index.astype(str)
+            for c in obs.columns:  # h5ad stores strings or numbers
+                if obs[c].dtype.kind == "O":
+                    obs[c] = obs[c].astype(str)
+            out = anndata.AnnData(np.asarray(X, dtype=np.float32), obs=obs,
+                                  var=pd.DataFrame(index=[str(f) for f in feature_names]))
+        out.obsm["X_semiclip"] = np.asarray(Z, dtype=np.float32)
+        out.uns["semiclip"] = dict(uns or {})
         _check_directory(path, "--output")
         with atomic_write(path) as tmp:
-            adata.write_h5ad(tmp)
+            out.write_h5ad(tmp)
         return path
     emb = pd.DataFrame(np.asarray(Z), columns=list(columns), index=meta.index)
     return write_table(pd.concat([meta, emb], axis=1), path, "--output")

@@ -11,28 +11,61 @@ import warnings
 from ._files import check_output, read_model
 from ._options import add_model_options
 
-__all__ = ["add_parser", "run"]
+__all__ = ["add_parser", "corrected", "embed", "metadata_of", "provenance", "read_for_model",
+           "run"]
 
 
 def run(args):
     """The body of ``semiclip transform``."""
-    import copy
-
-    from sklearn.base import clone
-
-    from ._tables import edit_key_columns, load_samples, read_input, table_format, write_embedding
+    from ._tables import read_input, table_format, write_embedding
 
     check_output(args.output, "--output", inputs=(("--tx", args.tx), ("--model", args.model)),
                  overwrite=args.overwrite, check_format=lambda p: table_format(p, "--output"))
     loaded = read_model(args.model, allow_pickle=args.allow_pickle, command="transform")
-    cols = loaded.columns
     table = read_input(args.tx, "--tx")
-    edit_key_columns(table, cols["key"], normalize_symbols=cols["normalize_symbols"],
-                     dose=cols["dose"], control_label=cols["control_label"])
-    data = load_samples(table, args.tx, "--tx", key=cols["key"], batch=cols["batch"],
-                        control=cols["control"], control_label=cols["control_label"],
-                        layer=cols["layer"], obsm=cols["obsm"], exclude=cols["exclude"],
-                        features=cols["feature_names"])
+    data = read_for_model(loaded, table, args.tx, refit=args.refit_normalizer)
+    Z = embed(loaded, data, refit=args.refit_normalizer)
+    est = loaded.estimator
+    names = [str(n) for n in est.get_feature_names_out()]
+    write_embedding(metadata_of(table, data), Z, names, args.output,
+                    adata=table if hasattr(table, "obs") else None, X=data.X,
+                    feature_names=data.feature_names, uns=provenance(loaded, args.model, names))
+    print(f"Wrote {Z.shape[0]} x {Z.shape[1]} embedding ({names[0]}..{names[-1]}) "
+          f"to {args.output}", flush=True)
+    return 0
+
+
+def read_for_model(loaded, table, path, *, refit=False):
+    """The samples of ``table`` read as the model's column spec says (the key is optional)."""
+    from ._tables import columns_of, edit_key_columns, load_samples
+
+    cols = loaded.columns
+    present = set(columns_of(table))
+    has_key = all(k in present for k in cols["key"])
+    control, label = cols["control"], cols["control_label"]
+    control_col = control[0] if isinstance(control, tuple) else control
+    if not has_key and (control_col is None or control_col not in present):
+        if refit:
+            raise ValueError(
+                f"--refit-normalizer finds the controls through the key column(s) "
+                f"{cols['key']} or the control column, which --tx lacks."
+            )
+        control, label = None, None  # inference needs X (and the batch) only
+    if has_key:
+        edit_key_columns(table, cols["key"], normalize_symbols=cols["normalize_symbols"],
+                         dose=cols["dose"], control_label=cols["control_label"])
+    return load_samples(table, path, "--tx", key=cols["key"] if has_key else None,
+                        batch=cols["batch"], control=control, control_label=label,
+                        layer=cols["layer"], obsm=cols["obsm"], features=cols["feature_names"])
+
+
+def embed(loaded, data, *, refit=False):
+    """The embedding of ``data`` through the model's correction and estimator."""
+    import copy
+
+    from sklearn.base import clone
+
+    cols = loaded.columns
     est, normalizer = loaded.estimator, loaded.normalizer
     X, batch = data.X, data.batch
     correction = normalizer if normalizer is not None else getattr(est, "correction_", None)
@@ -43,7 +76,7 @@ def run(args):
         )
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*zero variance in the controls")
-        if args.refit_normalizer and correction is not None:
+        if refit and correction is not None:
             if not data.is_control.any():
                 raise ValueError("--refit-normalizer needs control samples in --tx.")
             correction = clone(correction).fit(X, data.y, batch=batch)
@@ -51,19 +84,48 @@ def run(args):
                 est = copy.copy(est)  # the loaded model keeps its own correction
                 est.correction_ = correction
         if normalizer is not None:
-            X = _apply_correction(correction, X, batch)
-            Z = est.transform(X)
-        elif correction is not None:
-            Z = est.transform(X, batch=batch)
-        else:
-            Z = est.transform(X)
-    names = [str(n) for n in est.get_feature_names_out()]
-    used = cols["key"] + [c for c in (cols["batch"], _control_col(cols["control"])) if c]
-    meta = data.metadata[[c for c in dict.fromkeys(used) if c in data.metadata.columns]]
-    write_embedding(meta, Z, names, args.output)
-    print(f"Wrote {Z.shape[0]} x {Z.shape[1]} embedding ({names[0]}..{names[-1]}) "
-          f"to {args.output}", flush=True)
-    return 0
+            return est.transform(_apply_correction(correction, X, batch))
+        if correction is not None:
+            return est.transform(X, batch=batch)
+        return est.transform(X)
+
+
+def corrected(loaded, data):
+    """``data.X`` as the encoder receives it (through the model's batch correction)."""
+    est, normalizer = loaded.estimator, loaded.normalizer
+    correction = normalizer if normalizer is not None else getattr(est, "correction_", None)
+    if correction is None:
+        return data.X
+    if data.batch is None:
+        raise ValueError(f"the model batch-corrects on controls, so --tx needs its batch column "
+                         f"{loaded.columns['batch']!r}.")
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*zero variance in the controls")
+        return _apply_correction(correction, data.X, data.batch)
+
+
+def metadata_of(table, data):
+    """Every non-feature column of the input (``obs`` of an AnnData)."""
+    if hasattr(table, "obs"):
+        return table.obs
+    features = set(str(f) for f in data.feature_names)
+    return table[[c for c in table.columns if str(c) not in features]]
+
+
+def provenance(loaded, model_path, names):
+    """``uns["semiclip"]``: the model's parameters and provenance (JSON text where nested)."""
+    import json
+    import os
+
+    params = {k: v for k, v in loaded.estimator.get_params(deep=False).items()}
+    return {
+        "model": os.path.basename(os.fspath(model_path)),
+        "n_dims": len(names),
+        "embedding_columns": list(names),
+        "params": json.dumps(params, default=str, sort_keys=True),
+        "provenance": json.dumps(loaded.manifest, default=str, sort_keys=True),
+        "feature_names": [str(f) for f in loaded.columns["feature_names"]],
+    }
 
 
 def _apply_correction(correction, X, batch):
@@ -76,10 +138,6 @@ def _apply_correction(correction, X, batch):
                 "on; pass --refit-normalizer to fit it on this file's own controls."
             ) from None
         raise
-
-
-def _control_col(control):
-    return control[0] if isinstance(control, tuple) else control
 
 
 def add_parser(subparsers):

@@ -9,7 +9,10 @@
 
 Both return the same Bunch as :func:`semiclip.datasets.make_weakly_paired`:
 ``X`` (float32), ``y`` (pairing keys), ``batch``, ``is_control``,
-``control_label``, ``feature_names``, plus ``metadata``.
+``control_label``, ``feature_names``, plus ``metadata`` and ``data`` (``X``,
+or with ``as_frame=True`` a DataFrame whose columns are the feature names:
+fit on it and the gene names follow through to ``feature_names_in_`` and the
+attributions of :mod:`semiclip.interpret`).
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import numpy as np
 from sklearn.utils import Bunch
 
 from .._validation import format_examples
-from ._columns import columns_message, labels_from_columns
+from ._columns import columns_message, labels_from_columns, stack_vectors
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -33,10 +36,11 @@ __all__ = ["from_dataframe", "from_anndata"]
 
 
 _COMMON_PARAMS = """\
-    key : str or list of str
+    key : str or list of str, optional
         Column(s) holding the pairing key. Several columns (e.g.
         perturbation and concentration) are joined into one string key
-        with :func:`make_keys`.
+        with :func:`make_keys`. None for a table that is only embedded
+        (``transform`` needs no key): ``y`` is then None.
     batch : str, optional
         Column holding the batch (plate) of every sample.
     control : str or (str, value or list), optional
@@ -52,13 +56,20 @@ _COMMON_PARAMS = """\
         controls (default ``"control"``), kept exactly: a string turns
         numeric keys into text (:func:`make_keys`), a number keeps them
         numeric in a dtype that holds both (``-0.5`` makes integer keys
-        floats); a number with string keys is an error."""
+        floats); a number with string keys is an error.
+    as_frame : bool, default=False
+        Also return the features as a pandas DataFrame, ``data``, with the
+        feature names as columns and the table's index (scikit-learn's
+        ``as_frame``). An estimator fitted on ``data`` records the names in
+        ``feature_names_in_``, so attributions and plots name the genes."""
 
 _RETURNS = """\
     data : Bunch
         ``X`` : ndarray of shape (n_samples, n_features), float32 (NaN kept:
         impute or drop them before fitting).
-        ``y`` : ndarray of shape (n_samples,), the pairing keys.
+        ``data`` : ``X``, or a DataFrame of it when ``as_frame=True``.
+        ``y`` : ndarray of shape (n_samples,), the pairing keys (None
+        without ``key``).
         ``batch`` : ndarray of shape (n_samples,) or None.
         ``is_control`` : ndarray of bool.
         ``control_label`` : the key of the controls (None when there are none).
@@ -66,9 +77,10 @@ _RETURNS = """\
         ``metadata`` : DataFrame of the non-feature columns."""
 
 
-def from_dataframe(frame: pd.DataFrame, *, key: str | Sequence[str], batch: str | None = None,
-                   control: str | tuple[str, Any] | None = None, control_label: Any = None,
-                   features: Sequence[str] | None = None) -> Bunch:
+def from_dataframe(frame: pd.DataFrame, *, key: str | Sequence[str] | None = None,
+                   batch: str | None = None, control: str | tuple[str, Any] | None = None,
+                   control_label: Any = None, features: Sequence[str] | None = None,
+                   embedding: str | None = None, as_frame: bool = False) -> Bunch:
     """Split a pycytominer-style table into ``X``, keys, batch and controls.
 
     Parameters
@@ -81,6 +93,10 @@ def from_dataframe(frame: pd.DataFrame, *, key: str | Sequence[str], batch: str 
         Feature columns. By default every column that does not start with
         ``"Metadata_"`` and is not the key, batch or control column; they
         must all be numeric.
+    embedding : str, optional
+        Instead of feature columns, a column holding one vector per row (a
+        Parquet list column, e.g. ``"pheno_embedding"``); the features are
+        named ``"{{embedding}}_0"``, ``"{{embedding}}_1"``...
 
     Returns
     -------
@@ -99,6 +115,8 @@ def from_dataframe(frame: pd.DataFrame, *, key: str | Sequence[str], batch: str 
     ...                    control=("Metadata_pert_type", "ctl"))
     >>> d.X.shape, d.y.tolist(), d.is_control.tolist(), d.feature_names.tolist()
     ((3, 2), ['TP53', 'TP53', 'control'], [False, False, True], ['g1', 'g2'])
+    >>> from_dataframe(frame, key="Metadata_gene", as_frame=True).data.columns.tolist()
+    ['g1', 'g2']
     """
     if not hasattr(frame, "columns") or not hasattr(frame, "iloc"):
         raise TypeError(
@@ -124,7 +142,22 @@ def from_dataframe(frame: pd.DataFrame, *, key: str | Sequence[str], batch: str 
         control=control,
         control_label=control_label,
         is_feature=is_feature,
+        n_rows=len(frame),
     )
+    if embedding is not None:
+        if features is not None:
+            raise ValueError("pass features= or embedding=, not both: they are two sources of "
+                             "features.")
+        if embedding not in set(columns):
+            raise ValueError(
+                f"embedding column {embedding!r} not found in the DataFrame; "
+                f"{columns_message(columns, is_feature)}."
+            )
+        X = stack_vectors(frame[embedding].to_numpy(), embedding)
+        names = [f"{embedding}_{j}" for j in range(X.shape[1])]
+        return _bunch(X, names, frame.index, as_frame, y=y, batch=batch_values,
+                      is_control=is_control, control_label=control_label,
+                      metadata=frame.drop(columns=[embedding]))
     if features is None:
         features = [c for c in columns if not str(c).startswith("Metadata_") and c not in used]
         wrong = [c for c in features if frame[c].dtype.kind not in "biuf"]
@@ -153,15 +186,22 @@ def from_dataframe(frame: pd.DataFrame, *, key: str | Sequence[str], batch: str 
             "column. Pass features=[...]."
         )
     X = frame[features].to_numpy(dtype=np.float32, na_value=np.nan)
-    return Bunch(
-        X=np.ascontiguousarray(X),
-        y=y,
-        batch=batch_values,
-        is_control=is_control,
-        control_label=control_label if is_control.any() else None,
-        feature_names=np.asarray([str(c) for c in features], dtype=object),
-        metadata=frame.drop(columns=features),
-    )
+    return _bunch(np.ascontiguousarray(X), [str(c) for c in features], frame.index, as_frame,
+                  y=y, batch=batch_values, is_control=is_control, control_label=control_label,
+                  metadata=frame.drop(columns=features))
+
+
+def _bunch(X, names, index, as_frame, *, y, batch, is_control, control_label, metadata):
+    """The adapters' Bunch; ``data`` is ``X`` or, with ``as_frame``, a DataFrame of it."""
+    names = np.asarray(names, dtype=object)
+    data = X
+    if as_frame:
+        import pandas as pd
+
+        data = pd.DataFrame(X, columns=pd.Index(names, dtype=object), index=index, copy=False)
+    return Bunch(X=X, data=data, y=y, batch=batch, is_control=is_control,
+                 control_label=control_label if is_control.any() else None,
+                 feature_names=names, metadata=metadata)
 
 
 def _dense_float32(matrix, what):
@@ -182,10 +222,10 @@ def _dense_float32(matrix, what):
     return np.ascontiguousarray(matrix, dtype=np.float32)
 
 
-def from_anndata(adata: AnnData | str | os.PathLike[str], *, key: str | Sequence[str],
+def from_anndata(adata: AnnData | str | os.PathLike[str], *, key: str | Sequence[str] | None = None,
                  batch: str | None = None, control: str | tuple[str, Any] | None = None,
                  control_label: Any = None, layer: str | None = None, obsm: str | None = None,
-                 var_column: str | None = None) -> Bunch:
+                 var_column: str | None = None, as_frame: bool = False) -> Bunch:
     """Take ``X``, keys, batch and controls from an AnnData object.
 
     Parameters
@@ -211,7 +251,8 @@ def from_anndata(adata: AnnData | str | os.PathLike[str], *, key: str | Sequence
     Returns
     -------
 {returns}
-        ``metadata`` is ``adata.obs``.
+        ``metadata`` is ``adata.obs``; ``data`` (``as_frame=True``) has the
+        feature names (``var_names``) as columns and ``obs_names`` as index.
 
     Notes
     -----
@@ -256,6 +297,7 @@ def from_anndata(adata: AnnData | str | os.PathLike[str], *, key: str | Sequence
         batch=batch,
         control=control,
         control_label=control_label,
+        n_rows=adata.n_obs,
     )
     if obsm is not None:
         if obsm not in adata.obsm:
@@ -292,15 +334,8 @@ def from_anndata(adata: AnnData | str | os.PathLike[str], *, key: str | Sequence
         else:
             names = [str(v) for v in adata.var[var_column].to_numpy()]
         X = _dense_float32(matrix, what)
-    return Bunch(
-        X=X,
-        y=y,
-        batch=batch_values,
-        is_control=is_control,
-        control_label=control_label if is_control.any() else None,
-        feature_names=np.asarray(names, dtype=object),
-        metadata=obs,
-    )
+    return _bunch(X, names, obs.index, as_frame, y=y, batch=batch_values,
+                  is_control=is_control, control_label=control_label, metadata=obs)
 
 
 if from_dataframe.__doc__:  # None under python -OO

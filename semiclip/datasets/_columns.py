@@ -8,7 +8,7 @@ import numpy as np
 from .._keys import make_keys, missing_rows
 from .._validation import check_one_type, control_mask, format_examples, type_name, value_types
 
-__all__ = ["columns_message", "labels_from_columns"]
+__all__ = ["columns_message", "labels_from_columns", "stack_vectors"]
 
 
 def columns_message(columns, is_feature=None):
@@ -23,17 +23,23 @@ def columns_message(columns, is_feature=None):
     )
 
 
-def labels_from_columns(get, columns, where, *, key, batch, control, control_label, is_feature=None
-):
+def labels_from_columns(get, columns, where, *, key, batch, control, control_label, is_feature=None,
+                        n_rows=None):
     """Keys, batch and control mask from named columns (shared by both adapters).
 
     ``get(name)`` returns a column as a 1-D numpy array; ``columns`` lists
-    the names that exist. Returns ``(y, batch, is_control, control_label,
-    used_columns)``.
+    the names that exist; ``n_rows`` is their length (needed without key).
+    Returns ``(y, batch, is_control, control_label, used_columns)``; ``y`` is
+    None when ``key`` is None (a table for inference only).
     """
-    key_cols = [key] if isinstance(key, str) else list(key)
-    if not key_cols:
+    key_cols = [] if key is None else [key] if isinstance(key, str) else list(key)
+    if key is not None and not key_cols:
         raise ValueError("key must name at least one column.")
+    if key is None and control is None and control_label is not None:
+        raise ValueError(
+            f"control_label={control_label!r} needs the key column (key=...) to find the "
+            "controls; pass key=, or control= to mark them from another column."
+        )
     if isinstance(control, tuple):
         if len(control) != 2:
             raise ValueError(
@@ -65,7 +71,9 @@ def labels_from_columns(get, columns, where, *, key, batch, control, control_lab
             )
         if arrays[name].dtype.kind == "O":
             check_one_type(arrays[name], f"{arg} column {name!r}")
-    if len(key_cols) == 1:
+    if not key_cols:
+        y = None
+    elif len(key_cols) == 1:
         y = arrays[key_cols[0]]
         if y.dtype.kind in "US":
             y = y.astype(object)
@@ -75,7 +83,7 @@ def labels_from_columns(get, columns, where, *, key, batch, control, control_lab
 
     if control_col is None:
         if control_label is None:
-            is_control = np.zeros(y.shape[0], dtype=bool)
+            is_control = np.zeros(n_rows if y is None else y.shape[0], dtype=bool)
         else:
             is_control = control_mask(y, control_label)
             if not is_control.any():
@@ -105,6 +113,10 @@ def labels_from_columns(get, columns, where, *, key, batch, control, control_lab
                 )
         if control_label is None:
             control_label = "control"
+        if y is None:  # no keys to relabel
+            used = [c for c in (batch, control_col) if c is not None]
+            return None, arrays[batch] if batch is not None else None, is_control, \
+                control_label, used
         clash = ~is_control & control_mask(y, control_label)
         if clash.any():
             raise ValueError(
@@ -116,6 +128,51 @@ def labels_from_columns(get, columns, where, *, key, batch, control, control_lab
     used = key_cols + [c for c in (batch, control_col) if c is not None]
     batch_values = arrays[batch] if batch is not None else None
     return y, batch_values, is_control, control_label, used
+
+
+def stack_vectors(cells, name):
+    """The rows of a list column (one vector per cell, e.g. from Parquet) as a float32 matrix."""
+    cells = np.asarray(cells, dtype=object)
+    what = f"embedding column {name!r}"
+    missing = missing_rows(cells)
+    if missing.any():
+        rows = np.flatnonzero(missing)
+        raise ValueError(
+            f"{what} has {rows.size} missing value(s) (None/NaN) at rows "
+            f"{format_examples(rows)}; drop or fill those rows first."
+        )
+    if cells.size and isinstance(cells[0], (str, bytes)):
+        raise ValueError(
+            f"{what} holds text such as {str(cells[0])[:40]!r}, not vectors: a list column "
+            "written to CSV comes back as text. Store the table as Parquet (which keeps lists), "
+            "or spread the vector into one numeric column per dimension."
+        )
+    try:
+        matrix = np.stack(cells) if cells.size else None  # lists or arrays, one per row
+    except (ValueError, TypeError):
+        matrix = None
+    if matrix is None or matrix.ndim != 2:
+        lengths = np.array([np.size(c) if np.ndim(c) == 1 else -1 for c in cells])
+        bad = np.flatnonzero(lengths != lengths[0]) if lengths.size else np.array([], int)
+        if lengths.size == 0:
+            raise ValueError(f"{what} is empty: no rows.")
+        if lengths[0] < 0 or (lengths < 0).any():
+            rows = np.flatnonzero(lengths < 0)
+            raise ValueError(
+                f"{what} must hold one 1-D vector per row; {rows.size} row(s) (rows "
+                f"{format_examples(rows)}) do not, e.g. {str(cells[rows[0]])[:40]!r}."
+            )
+        raise ValueError(
+            f"{what} holds vectors of different lengths: {bad.size} row(s) (rows "
+            f"{format_examples(bad)}) differ from the {lengths[0]} entries of row 0 (lengths "
+            f"{format_examples(np.unique(lengths))}); every row needs the same dimensions."
+        )
+    if matrix.dtype.kind not in "biuf":
+        raise ValueError(
+            f"{what} must hold numbers; its vectors have dtype {matrix.dtype} (e.g. "
+            f"{str(cells[0])[:40]!r})."
+        )
+    return np.ascontiguousarray(matrix, dtype=np.float32)
 
 
 _KIND_NAMES = {"b": "bool", "i": "int", "u": "int", "f": "float", "c": "complex", "U": "str",

@@ -47,6 +47,7 @@ def _interval(values, ci):
 @fill_doc
 def plot_recall_bars(results: Mapping[Any, Any], ax: Axes | None = None, *, ci: float | None = 0.95,
                      chance: float | None = None, ylabel: str = "recall",
+                     title: str | None = None,
                      path: str | os.PathLike[str] | None = None) -> Axes:
     """Bar plot of recall per database, with intervals over seeds.
 
@@ -65,6 +66,8 @@ def plot_recall_bars(results: Mapping[Any, Any], ax: Axes | None = None, *, ci: 
     chance : float, optional
         Draw a dashed horizontal line at the chance level.
     ylabel : str, default="recall"
+    title : str, optional
+        Title of the axes.
     [[path]]
 
     Returns
@@ -117,6 +120,8 @@ def plot_recall_bars(results: Mapping[Any, Any], ax: Axes | None = None, *, ci: 
     ax.set_xticks(x)
     ax.set_xticklabels([str(db) for db in databases])
     ax.set_ylabel(ylabel)
+    if title is not None:
+        ax.set_title(str(title))
     if nested or chance is not None:
         ax.legend(loc="best")
     return finish(ax, path)

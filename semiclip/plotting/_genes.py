@@ -15,25 +15,32 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from numpy.typing import ArrayLike
 
+    from ..interpret import Attributions
+
 __all__ = ["plot_gene_attributions"]
 
 
 @fill_doc
-def plot_gene_attributions(scores: ArrayLike, feature_names: ArrayLike | None = None, *,
-                           top: int = 20, ax: Axes | None = None,
+def plot_gene_attributions(scores: ArrayLike | Attributions,
+                           feature_names: ArrayLike | None = None, *, top: int = 20,
+                           title: str | None = None, ax: Axes | None = None,
                            path: str | os.PathLike[str] | None = None) -> Axes:
     """Horizontal bars of the ``top`` features with the largest absolute attribution.
 
     Parameters
     ----------
-    scores : array-like of shape (n_features,)
+    scores : array-like of shape (n_features,) or Attributions
         One attribution per feature (gene); a pandas Series gives its index
-        as names. Average 2-D attributions first (e.g.
-        ``np.abs(A).mean(axis=0)``).
+        as names; an :class:`~semiclip.interpret.Attributions` object its
+        mean over samples and its gene names. Average other 2-D
+        attributions first (e.g. ``np.abs(A).mean(axis=0)``).
     feature_names : array-like of shape (n_features,), optional
-        Names of the features; default the Series index or ``"feature i"``.
+        Names of the features; default the Series index, the Attributions'
+        ``feature_names``, or ``"feature i"``.
     top : int, default=20
         Number of features shown, largest ``|score|`` at the top.
+    title : str, optional
+        Title of the axes (e.g. the perturbation or direction explained).
     [[ax]]
     [[path]]
 
@@ -49,6 +56,11 @@ def plot_gene_attributions(scores: ArrayLike, feature_names: ArrayLike | None = 
     >>> [t.get_text() for t in ax.get_yticklabels()]  # from the top
     ['KRAS', 'MYC']
     """
+    if hasattr(scores, "feature_names") and callable(getattr(scores, "mean", None)) \
+            and hasattr(scores, "values") and not hasattr(scores, "index"):  # Attributions
+        if feature_names is None:
+            feature_names = scores.feature_names
+        scores = scores.mean()
     if feature_names is None and hasattr(scores, "index") and hasattr(scores, "to_numpy"):
         feature_names = np.asarray(scores.index)
     s = np.asarray(scores, dtype=np.float64)
@@ -80,4 +92,6 @@ def plot_gene_attributions(scores: ArrayLike, feature_names: ArrayLike | None = 
     ax.set_yticklabels([str(n) for n in names[order]])
     ax.axvline(0, color="black", linewidth=0.8)
     ax.set_xlabel("attribution")
+    if title is not None:
+        ax.set_title(str(title))
     return finish(ax, path)

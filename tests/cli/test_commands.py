@@ -74,12 +74,16 @@ def test_h5ad_round_trip_matches_csv(data, files, tmp_path):
                      "-o", str(tmp_path / out)]) == 0
     emb = anndata.read_h5ad(tmp_path / "emb.h5ad")
     assert list(emb.obs_names[:2]) == ["w0", "w1"]
-    assert list(emb.obs.columns) == ["gene", "plate"]
-    np.testing.assert_allclose(emb.X, _api_embedding(data), rtol=1e-5, atol=1e-5)
+    # every obs column is kept, and the embedding is obsm["X_semiclip"], not X (the old
+    # expectation, obs = key + batch and X = embedding, was the bug of issue 14)
+    assert list(emb.obs.columns) == ["gene", "plate", "n_counts"]
+    np.testing.assert_allclose(emb.obsm["X_semiclip"], _api_embedding(data), rtol=1e-5,
+                               atol=1e-5)
     frame = pd.read_parquet(tmp_path / "emb.parquet")
     assert list(frame.index[:2]) == ["w0", "w1"]
-    np.testing.assert_allclose(frame[_emb_columns(frame)].to_numpy(), emb.X, rtol=1e-5,
-                               atol=1e-6)
+    assert "n_counts" in frame.columns
+    np.testing.assert_allclose(frame[_emb_columns(frame)].to_numpy(), emb.obsm["X_semiclip"],
+                               rtol=1e-5, atol=1e-6)
 
 
 def test_evaluate_matches_metrics(data, files, tmp_path, capsys):
@@ -298,18 +302,41 @@ def test_benchmark_rows_and_orderings(capsys):
     assert checks["frozen encoder + adapter > fine-tuned encoder"] is False
 
 
-def test_demo_tiny(capsys, monkeypatch):
+def test_demo_tiny(capsys, monkeypatch, tmp_path):
     from functools import partial
 
     import semiclip.datasets
+    import semiclip.plotting as plotting
     from semiclip import experiments
 
     # the command's wiring at toy size: 50 genes, 2 epochs
     monkeypatch.setattr(semiclip.datasets, "make_weakly_paired",
                         partial(semiclip.datasets.make_weakly_paired, n_genes=50))
     monkeypatch.setattr(experiments, "demo_methods", partial(experiments.demo_methods, max_iter=2))
-    assert main(["demo", "--seeds", "1", "--n-perturbations", "60", "--no-pea", "--plot", "",
-                 "--verbose", "0"]) == 0
+    drawn = {}
+    original = plotting.plot_recall_bars
+
+    def spy(*args, **kwargs):
+        drawn["ax"] = original(*args, **kwargs)
+        return drawn["ax"]
+
+    monkeypatch.setattr(plotting, "plot_recall_bars", spy)
+    png = tmp_path / "demo.png"
+    assert main(["demo", "--seeds", "1", "--n-perturbations", "60", "--no-pea", "--plot",
+                 str(png), "--verbose", "0"]) == 0
     out = capsys.readouterr().out
-    assert re.search(r"\| Semi-Clipped \| 0\.\d{3} ± 0\.000 \|", out)
+    # one seed: a value without "± 0.000" (that interval was the bug of issue 14)
+    assert re.search(r"\| Semi-Clipped \| 0\.\d{3} \|", out)
+    assert "±" not in out.split("Known-relationship")[0]
     assert "Known-relationship recall on held-out perturbations" in out
+    assert "intervals need --seeds 2 or more" in out
+    # the columns explained, and why mAP / interpretability drop
+    assert re.search(r"mAP: .*replicates", out) and "interpretability: how well" in out
+    assert "Both drop as distillation gets stronger" in out
+    # the figure: a title and a chance line at the printed chance level
+    assert png.stat().st_size > 0
+    ax = drawn["ax"]
+    assert "held-out recall" in ax.get_title()
+    chance = float(re.search(r"\(chance (\d\.\d+)\)", out).group(1))
+    lines = [ln for ln in ax.get_lines() if ln.get_label() == "chance"]
+    assert len(lines) == 1 and lines[0].get_ydata()[0] == pytest.approx(chance, abs=0.005)

@@ -331,3 +331,87 @@ def test_object_numeric_keys_with_a_str_control_label_become_text():
     with pytest.raises(ValueError, match=re.escape("control_label=nan is a missing value")):
         from_dataframe(frame, key="Metadata_gene", control="Metadata_is_ctl",
                        control_label=float("nan"))
+
+
+# -- feature names as a DataFrame, tables without keys, list columns of embeddings -------
+def test_as_frame_gives_the_features_as_a_dataframe_of_gene_symbols():
+    tx = load_ta_orf_l1000(as_frame=True)
+    d = from_dataframe(tx.frame, key="Metadata_gene", batch="Metadata_Plate",
+                       control=("Metadata_pert_type", ["ctl_vector", "ctl_untrt"]), as_frame=True)
+    # the published table's own column names, in order, after the 7 Metadata_ columns
+    assert list(d.data.columns) == list(tx.frame.columns[7:])
+    assert d.data.columns[:3].tolist() == ["PSME1", "CISD1", "VDAC1"]
+    assert d.data.index.equals(tx.frame.index) and d.data.dtypes.unique().tolist() == [
+        np.float32]
+    np.testing.assert_array_equal(d.data.to_numpy(), tx.X)
+    assert isinstance(d.X, np.ndarray)  # X stays the array, as in load_ta_orf_l1000
+    plain = from_dataframe(tx.frame, key="Metadata_gene")
+    assert plain.data is plain.X  # as_frame=False: data is X
+
+
+@needs_anndata
+def test_from_anndata_as_frame_keeps_var_names_and_obs_names():
+    adata = _adata(DENSE)
+    d = from_anndata(adata, key="gene", as_frame=True)
+    assert d.data.columns.tolist() == list(adata.var_names)
+    assert d.data.index.tolist() == list(adata.obs_names)
+    np.testing.assert_array_equal(d.data.to_numpy(), DENSE)
+    d = from_anndata(adata, key="gene", var_column="symbol", as_frame=True)
+    assert d.data.columns.tolist() == ["TP53", "KRAS", "MYC", "EGFR"]
+
+
+def test_tables_without_a_key_column_give_features_for_inference():
+    frame = _frame().drop(columns=["Metadata_gene"])
+    d = from_dataframe(frame, batch="Metadata_Plate")
+    assert d.y is None and d.control_label is None and not d.is_control.any()
+    assert d.feature_names.tolist() == ["g1", "g2"]
+    np.testing.assert_array_equal(d.batch, frame["Metadata_Plate"].to_numpy())
+    d = from_dataframe(frame, control="Metadata_is_ctl")
+    assert d.is_control.tolist() == [False, False, False, True, True] and d.y is None
+    with pytest.raises(ValueError, match=re.escape("control_label='EMPTY' needs the key column "
+                                                   "(key=...)")):
+        from_dataframe(frame, control_label="EMPTY")
+
+
+def _list_frame(n_dims=3):
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(size=(4, n_dims)).astype(np.float32)
+    frame = pd.DataFrame({"compound": ["a", "a", "b", "c"], "conc": [1.0, 1.0, 3.0, 1.0],
+                          "pheno_embedding": list(vectors), "note": ["x", "y", "z", "w"]})
+    return frame, vectors
+
+
+def test_a_list_column_of_embeddings_is_the_features(tmp_path):
+    frame, vectors = _list_frame()
+    frame.to_parquet(tmp_path / "emb.parquet")
+    read = pd.read_parquet(tmp_path / "emb.parquet")  # cells come back as arrays
+    d = from_dataframe(read, key=["compound", "conc"], embedding="pheno_embedding")
+    np.testing.assert_array_equal(d.X, vectors)
+    assert d.X.dtype == np.float32 and d.X.flags.c_contiguous
+    assert d.y.tolist() == make_keys(frame["compound"], frame["conc"]).tolist()
+    assert d.feature_names.tolist() == ["pheno_embedding_0", "pheno_embedding_1",
+                                        "pheno_embedding_2"]
+    assert "note" in d.metadata.columns and "pheno_embedding" not in d.metadata.columns
+    as_lists = frame.assign(pheno_embedding=[v.tolist() for v in vectors])
+    np.testing.assert_array_equal(from_dataframe(as_lists, key="compound",
+                                                 embedding="pheno_embedding").X, vectors)
+
+
+def test_list_column_errors_name_rows_and_the_fix():
+    frame, vectors = _list_frame()
+    ragged = frame.assign(pheno_embedding=[vectors[0], vectors[1][:2], vectors[2], vectors[3][:1]])
+    with pytest.raises(ValueError, match=re.escape(
+            "embedding column 'pheno_embedding' holds vectors of different lengths: 2 row(s) "
+            "(rows 1, 3) differ from the 3 entries of row 0")):
+        from_dataframe(ragged, key="compound", embedding="pheno_embedding")
+    missing = frame.assign(pheno_embedding=[vectors[0], None, vectors[2], vectors[3]])
+    with pytest.raises(ValueError, match=re.escape(
+            "embedding column 'pheno_embedding' has 1 missing value(s) (None/NaN) at rows 1")):
+        from_dataframe(missing, key="compound", embedding="pheno_embedding")
+    text = frame.assign(pheno_embedding=[str(v.tolist()) for v in vectors])  # as read from CSV
+    with pytest.raises(ValueError, match="holds text such as .*Store the table as Parquet"):
+        from_dataframe(text, key="compound", embedding="pheno_embedding")
+    with pytest.raises(ValueError, match="embedding column 'emb' not found"):
+        from_dataframe(frame, key="compound", embedding="emb")
+    with pytest.raises(ValueError, match="pass features= or embedding=, not both"):
+        from_dataframe(frame, key="compound", embedding="pheno_embedding", features=["conc"])
