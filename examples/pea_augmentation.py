@@ -1,4 +1,6 @@
-"""PEA standalone and in an imbalanced-learn pipeline.
+"""
+PEA standalone and in an imbalanced-learn pipeline
+==================================================
 
 :class:`semiclip.PEAAugmenter` draws, for every plate, a random control-based
 correction (center, center-scale or TVN, steps dropped at random, statistics

@@ -1,4 +1,6 @@
-"""Real data end to end: the TA-ORF L1000 plates, batch correction, EFAAR evaluation.
+"""
+Real data: the TA-ORF L1000 plates, batch correction and EFAAR evaluation
+=========================================================================
 
 The TA-ORF over-expression screen (U2OS, 978 landmark genes, 3 plates with
 empty-vector and untreated controls) ships with semiclip. This script

@@ -1,4 +1,6 @@
-"""Training callbacks: log every epoch to a CSV file (or TensorBoard), stop on your own rule.
+"""
+Training callbacks: log every epoch, stop on your own rule
+==========================================================
 
 ``SemiClippedTransformer(callbacks=[...])`` hands each callback the record of
 every epoch (loss, held-out loss, learning rate, samples, seconds), so an

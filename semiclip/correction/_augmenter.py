@@ -18,10 +18,12 @@ from ._checks import (
     check_controls,
     check_controls_per_batch,
     check_X,
+    constant_features_note,
     encode_batches,
     fill_doc,
+    warn_degenerate_controls,
 )
-from ._normalizer import ControlNormalizer
+from ._normalizer import ControlNormalizer, fit_statistics
 from ._plan import PEAFamily, PEASampler
 from ._tvn import TVNStats
 from ._whitening import fit_whitening
@@ -217,14 +219,18 @@ class PEAAugmenter(BaseEstimator):
         self.batches_, codes = encode_batches(batch, X.shape[0])
         ctrl = check_controls_per_batch(controls, codes, self.batches_)
         self.n_controls_ = ctrl.counts
-        self.canonical_ = ControlNormalizer(
+        # the canonical TVN is PEA's own choice: its null components (fewer controls than
+        # features) are expected and handled, so only constant features are worth a warning
+        self.canonical_ = fit_statistics(ControlNormalizer(
             "tvn",
             control_label=self.control_label,
             reg_covar=self.reg_covar,
             shrinkage=self.shrinkage,
             basis="feature",
-        ).fit(X, y, batch=batch)
+        ), X, y, batch=batch)
         full = self.canonical_.statistics_
+        warn_degenerate_controls(type(self).__name__, constant_features_note(
+            full.center_scale.degenerate, getattr(self, "feature_names_in_", None)))
         base = dict(basis="feature", coral=())
         self._global = {
             (True, True): TVNStats(full.center_scale, full.whitening, **base),

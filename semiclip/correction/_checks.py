@@ -3,8 +3,12 @@
 Each raises an error that names the argument, the offending values and the fix.
 """
 
+import inspect
 import numbers
+import os
+import sys
 import warnings
+from pathlib import Path
 
 import numpy as np
 from sklearn.utils._param_validation import Interval, StrOptions
@@ -23,7 +27,10 @@ __all__ = [
     "check_controls",
     "check_controls_per_batch",
     "encode_batches",
-    "warn_degenerate",
+    "SILENCE",
+    "constant_features_note",
+    "external_stacklevel",
+    "warn_degenerate_controls",
 ]
 
 #: ``shrinkage`` parameter constraint of both estimators
@@ -187,12 +194,95 @@ def check_controls_per_batch(controls, codes, classes, minimum=2):
     return groups
 
 
-def warn_degenerate(where, n_degenerate, n_total, what):
-    if n_degenerate:
-        warnings.warn(
-            f"{n_degenerate} of {n_total} {what} have (near) zero variance in the "
-            f"controls{where}; they are kept but left unscaled (scale 1) instead of "
-            "being divided by ~0.",
-            UserWarning,
-            stacklevel=4,
-        )
+#: how to silence the degenerate-controls warning (the phrase every internal filter matches)
+SILENCE = "warnings.filterwarnings('ignore', message='.*zero variance in the controls')"
+
+
+def _internal_prefixes():
+    import sklearn
+
+    roots = [Path(__file__).resolve().parents[1], Path(sklearn.__file__).resolve().parent]
+    for name in ("joblib", "imblearn"):  # grid searches and imbalanced-learn pipelines
+        module = sys.modules.get(name)
+        if module is not None and getattr(module, "__file__", None):
+            roots.append(Path(module.__file__).resolve().parent)
+    return tuple(str(r) + os.sep for r in roots)
+
+
+def external_stacklevel():
+    """``stacklevel`` for a ``warnings.warn`` in the caller: the first frame outside semiclip.
+
+    Frames of scikit-learn (pipelines, ``_fit_context``), joblib and
+    imbalanced-learn are skipped too, so the warning names the user's line
+    (``norm.fit(...)``, ``pipe.fit(...)``, ``search.fit(...)``).
+    """
+    prefixes = _internal_prefixes()
+    frame = inspect.currentframe().f_back  # the function calling warnings.warn: level 1
+    level = 1
+    while frame.f_back is not None and os.path.abspath(frame.f_code.co_filename).startswith(
+            prefixes):
+        frame = frame.f_back
+        level += 1
+    return level
+
+
+def constant_features_note(degenerate, feature_names=None, batches=None):
+    """The sentence on features with no control variance, or None when there are none.
+
+    ``degenerate`` is the ``(n_groups, n_features)`` mask of a center-scale
+    fit; ``batches`` the batch label of each group (None for one group).
+    """
+    if degenerate is None or not degenerate.any():
+        return None
+    cols = np.flatnonzero(degenerate.any(axis=0))
+    d = degenerate.shape[1]
+    names = cols if feature_names is None else np.asarray(feature_names, dtype=object)[cols]
+    what = "feature" if cols.size == 1 else "features"
+    text = f"{cols.size} of {d} features have (near) zero variance in the controls"
+    if batches is None:
+        return f"{text} ({what} {format_examples(names)})"
+    rows = np.flatnonzero(degenerate.any(axis=1))
+    kind = "batch" if rows.size == 1 else "batches"
+    return (f"{text} of some batches ({what} {format_examples(names)}; {kind} "
+            f"{format_examples(batches[rows])})")
+
+
+def warn_degenerate_controls(owner, constant=None, null=None, n_controls=0):
+    """One UserWarning for everything a fit left unscaled, with what to do; none when all is well.
+
+    ``owner`` names the estimator the user made (``"ControlNormalizer(method='tvn')"``),
+    ``constant`` is the note of :func:`constant_features_note` (None: no
+    constant feature), ``null`` the mask of TVN's PCA components with no
+    control variance (None, or all False: none) and ``n_controls`` the
+    number of controls the PCA was fitted on (only a ControlNormalizer
+    passes ``null``: the advice names its ``method`` and ``shrinkage``).
+    """
+    null = None if null is None or not null.any() else null
+    if constant is None and null is None:
+        return
+    notes = [] if constant is None else [constant]
+    advice = ["They are kept but left unscaled (scale 1) instead of being divided by ~0: the "
+              "output stays finite, only their scaling by the controls is skipped."]
+    if null is not None:
+        d, n_null = null.size, int(null.sum())
+        notes.append(f"{n_null} of {d} PCA components have (near) zero variance in the "
+                     f"controls (rank-deficient: the {n_controls} controls span {d - n_null} "
+                     f"of {d} dimensions)")
+        if n_controls <= d:
+            advice.append(
+                "This is expected with fewer controls than features: TVN whitens only the "
+                "directions the controls span. With few controls per plate prefer "
+                "method='center_scale' (per-feature scaling, no covariance to estimate) or "
+                "shrinkage='ledoit-wolf' (better-conditioned per-plate covariances); to whiten "
+                f"every direction, use at least {d + 1} controls.")
+        else:
+            advice.append("The controls are collinear (constant or duplicated features): drop "
+                          "such features, or use method='center_scale'.")
+    if constant is not None:
+        advice.append("Drop features that are constant in the controls (they have no control "
+                      "scale), or add controls to these batches.")
+    warnings.warn(
+        f"{owner}: " + "; ".join(notes) + ". " + " ".join(advice) + f" To silence it: {SILENCE}.",
+        UserWarning,
+        stacklevel=external_stacklevel(),
+    )

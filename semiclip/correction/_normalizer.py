@@ -17,9 +17,10 @@ from ._checks import (
     check_controls,
     check_controls_per_batch,
     check_X,
+    constant_features_note,
     encode_batches,
     fill_doc,
-    warn_degenerate,
+    warn_degenerate_controls,
 )
 from ._groups import group_rows
 from ._tvn import apply_tvn, fit_tvn
@@ -27,7 +28,43 @@ from ._tvn import apply_tvn, fit_tvn
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike
 
-__all__ = ["ControlNormalizer"]
+__all__ = ["ControlNormalizer", "fit_statistics"]
+
+
+def fit_statistics(norm, X, y=None, *, batch=None, keys=None):
+    """Fit the control statistics of ``norm`` (a ControlNormalizer) and set its attributes.
+
+    :meth:`ControlNormalizer.fit` without its warning, for the estimators of
+    this package that fit a normalizer of their own choice
+    (:class:`~semiclip.PEAAugmenter`'s canonical TVN) and say themselves what
+    the user should know. Returns ``norm``.
+    """
+    X = check_X(norm, X, reset=True)
+    _, controls = check_controls(norm, y, X.shape[0], keys)
+    norm.batches_, codes = encode_batches(batch, X.shape[0])
+    ctrl = check_controls_per_batch(controls, codes, norm.batches_)
+    norm.n_controls_ = ctrl.counts
+    if norm.method == "tvn":
+        stats = fit_tvn(
+            X,
+            ctrl,
+            codes,
+            reg=norm.reg_covar,
+            shrinkage=norm.shrinkage,
+            per_batch=norm.per_batch_scaling,
+            basis=norm.basis,
+        )
+        cs, w = stats.center_scale, stats.whitening
+        norm.components_ = w.components
+        norm.component_scale_ = w.scale
+        norm.null_components_ = w.null
+    else:
+        cs = fit_center_scale(X, ctrl, with_scale=norm.method == "center_scale")
+        stats = cs
+        norm.components_ = norm.component_scale_ = norm.null_components_ = None
+    norm.mean_, norm.scale_ = cs.mean, cs.scale
+    norm.statistics_ = stats
+    return norm
 
 
 @fill_doc
@@ -118,14 +155,18 @@ class ControlNormalizer(TransformerMixin, BaseEstimator):
     guarded with an epsilon test: a standard deviation indistinguishable
     from zero (scikit-learn's ``StandardScaler`` rule, or below
     ``max(n, d) * eps`` times the largest one) is replaced by 1, so outputs
-    stay finite; a warning says how many.
+    stay finite; one warning per ``fit`` names them and what to do.
 
     Rank-deficient controls (fewer controls than features, e.g. 158 controls
     and 978 L1000 genes) give PCA components with no control variance. EFAAR
     divides them by their rounding-noise standard deviation (~1e-15), which
     turns treated samples into noise of size ~1e13 along them; here they are
-    kept, left unscaled and a warning is emitted. Dropping them would
-    delete every treated-sample direction the controls do not span.
+    kept and left unscaled, and ``fit`` emits one UserWarning that says how
+    many, what it means and what to do (``method="center_scale"``,
+    ``shrinkage="ledoit-wolf"`` or more controls); silence it with
+    ``warnings.filterwarnings("ignore", message=".*zero variance in the
+    controls")``. Dropping them would delete every treated-sample direction
+    the controls do not span.
 
     When TVN helps: with many controls per batch (tens to hundreds per
     plate and not many more features than controls) CORAL removes
@@ -190,45 +231,16 @@ class ControlNormalizer(TransformerMixin, BaseEstimator):
         self : ControlNormalizer
             Fitted estimator.
         """
-        X = check_X(self, X, reset=True)
-        _, controls = check_controls(self, y, X.shape[0], keys)
-        self.batches_, codes = encode_batches(batch, X.shape[0])
-        ctrl = check_controls_per_batch(controls, codes, self.batches_)
-        self.n_controls_ = ctrl.counts
-        where = "" if self.batches_ is None else " of some batches"
-        if self.method == "tvn":
-            stats = fit_tvn(
-                X,
-                ctrl,
-                codes,
-                reg=self.reg_covar,
-                shrinkage=self.shrinkage,
-                per_batch=self.per_batch_scaling,
-                basis=self.basis,
-            )
-            cs, w = stats.center_scale, stats.whitening
-            self.components_ = w.components
-            self.component_scale_ = w.scale
-            self.null_components_ = w.null
-            warn_degenerate(
-                where if self.per_batch_scaling else "", cs.degenerate.any(axis=0).sum(),
-                X.shape[1], "features",
-            )
-            warn_degenerate(
-                f" (rank-deficient: the {ctrl.order.size} controls span "
-                f"{X.shape[1] - w.null.sum()} of {X.shape[1]} dimensions)",
-                w.null.sum(),
-                X.shape[1],
-                "PCA components",
-            )
+        fit_statistics(self, X, y, batch=batch, keys=keys)
+        if self.method == "tvn" and not self.per_batch_scaling:
+            batches = None  # one center-scale on all controls
         else:
-            cs = fit_center_scale(X, ctrl, with_scale=self.method == "center_scale")
-            stats = cs
-            self.components_ = self.component_scale_ = self.null_components_ = None
-            if cs.degenerate is not None:
-                warn_degenerate(where, cs.degenerate.any(axis=0).sum(), X.shape[1], "features")
-        self.mean_, self.scale_ = cs.mean, cs.scale
-        self.statistics_ = stats
+            batches = self.batches_
+        cs = self.statistics_ if self.method != "tvn" else self.statistics_.center_scale
+        constant = constant_features_note(cs.degenerate, getattr(self, "feature_names_in_", None),
+                                          batches)
+        warn_degenerate_controls(f"{type(self).__name__}(method={self.method!r})", constant,
+                                 self.null_components_, int(self.n_controls_.sum()))
         return self
 
     def transform(self, X: ArrayLike, *, batch: ArrayLike | None = None) -> np.ndarray:
