@@ -54,7 +54,6 @@ make PEA more useful.
 """
 
 import argparse
-import copy
 import time
 import warnings
 
@@ -67,74 +66,23 @@ SETTINGS = {
     "new": ("new plates", "new", {}),
     "new_gain": ("new plates, plate_gain=0.5", "new", {"plate_gain": 0.5}),
 }
-N_TRAIN_PLATES = 8
-
-
-class _CorrectedOnNewPlates:
-    """A PEA-trained estimator whose inference correction is fitted on the new plates.
-
-    ``SemiClippedTransformer.transform`` applies the canonical correction
-    fitted on the training plates, which does not know the new plates; this
-    wrapper applies ``test_correction`` (the same correction the no-PEA model's
-    input gets) instead, then the trained encoder and adapter.
-    """
-
-    def __init__(self, estimator, test_correction):
-        self.estimator = estimator
-        self.augmenter = estimator.augmenter  # run_heldout: uncorrected X + batch
-        self.test_correction = test_correction
-
-    def fit(self, X, y, *, image_bank, batch):
-        self.estimator.fit(X, y, image_bank=image_bank, batch=batch)
-        return self
-
-    def transform(self, X, *, batch):
-        est = copy.copy(self.estimator)
-        est.correction_ = self.test_correction
-        return est.transform(X, batch=batch)
-
-
-def prepare_new_plates(data, *, seed, test_size=1 / 3, n_train_plates=N_TRAIN_PLATES):
-    """``prepare_heldout`` for the new-plates protocol; also returns the test correction.
-
-    Held-out keys (same split as :func:`~semiclip.experiments.prepare_heldout`)
-    are scored on the plates after the first ``n_train_plates``; training keys
-    are used on the first ``n_train_plates`` plates only. Each side is
-    TVN-corrected on its own controls.
-    """
-    from semiclip import ControlNormalizer
-    from semiclip.datasets import split_by_key
-
-    ctl = data.control_label
-    tr_key, te_key = split_by_key(data.y, test_size=test_size, control_label=ctl,
-                                  random_state=seed)
-    train_plates = np.isin(data.batch, np.unique(data.batch)[:n_train_plates])
-    tr, te = tr_key & train_plates, te_key & ~train_plates
-    X, y, b = data.X, data.y, data.batch
-
-    def tvn():
-        return ControlNormalizer("tvn", control_label=ctl, basis="feature")
-
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*zero variance in the controls")
-        Xtr = tvn().fit_transform(X[tr], y[tr], batch=b[tr])
-        test_norm = tvn().fit(X[te], y[te], batch=b[te])
-        Xte = test_norm.transform(X[te], batch=b[te])
-    return (tr, te, Xtr, Xte), test_norm
-
-
 def run_setting(protocol, data_params, seed):
     """Held-out recall of (no PEA, PEA) on one seed."""
     from semiclip import PEAAugmenter, SemiClippedTransformer
     from semiclip.datasets import make_weakly_paired
-    from semiclip.experiments import prepare_heldout, run_heldout
+    from semiclip.experiments import (
+        CorrectedOnNewPlates,
+        prepare_heldout,
+        prepare_new_plates,
+        run_heldout,
+    )
 
     data = make_weakly_paired(random_state=seed, **data_params)
     if protocol == "same":
         prepared, wrap = prepare_heldout(data, seed=seed), (lambda est: est)
     else:
         prepared, test_norm = prepare_new_plates(data, seed=seed)
-        wrap = lambda est: _CorrectedOnNewPlates(est, test_norm)  # noqa: E731
+        wrap = lambda est: CorrectedOnNewPlates(est, test_norm)  # noqa: E731
 
     def no_pea(s):
         return SemiClippedTransformer(control_label="control", random_state=s, n_threads=1)

@@ -28,6 +28,7 @@ from ._heldout import (
     score_embedding,
     summarize,
 )
+from ._newplates import N_TRAIN_PLATES, CorrectedOnNewPlates, NewPlates, prepare_new_plates
 from ._realbench import REAL_ROWS, paired_differences, real_methods, real_table, run_real
 from ._settings import (
     REAL_SETTINGS,
@@ -41,6 +42,9 @@ from ._tradeoff import PRESERVATION_WEIGHTS, plot_tradeoff, run_tradeoff, tradeo
 
 __all__ = [
     "BASELINE",
+    "N_TRAIN_PLATES",
+    "CorrectedOnNewPlates",
+    "NewPlates",
     "EVAL_NORMALIZE",
     "EXTRA_ROWS",
     "FULL",
@@ -60,6 +64,7 @@ __all__ = [
     "paired_differences",
     "plot_benchmark",
     "plot_tradeoff",
+    "prepare_new_plates",
     "prepare_heldout",
     "real_methods",
     "real_table",

@@ -21,6 +21,9 @@ Rows (ids for ``--methods``):
 ``finetuned``   adapter ablation: Semi-Clipped with the PCA-initialised encoder
                 trained jointly (``train_encoder=True``); compare with
                 ``semiclipped`` (frozen encoder + adapter)
+``newplates``   Semi-Clipped scored on new plates: held-out keys on plates 9-12,
+                never trained on, TVN-corrected on their own controls
+``newplates_pea`` the same with PEA (the setting where the paper's PEA helps)
 ``paper``       Semi-Clipped with ``recipe="paper"`` (not in the default set)
 ==============  ==================================================================
 """
@@ -50,6 +53,8 @@ ROWS = (
     ("pea", "Semi-Clipped + PEA"),
     ("ridge", "ridge distillation baseline"),
     ("finetuned", "ablation: encoder fine-tuned (train_encoder=True)"),
+    ("newplates", "new plates: Semi-Clipped"),
+    ("newplates_pea", "new plates: Semi-Clipped + PEA"),
 )
 EXTRA_ROWS = (("paper", "Semi-Clipped, recipe='paper'"),)
 BASELINE = "raw transcriptomics"
@@ -103,6 +108,7 @@ def benchmark_methods(max_iter="auto", rows=None, verbose=0):
     """
     from ..correction import PEAAugmenter
     from ..distill import RidgeDistiller, SemiClippedTransformer
+    from ._newplates import NewPlates
 
     labels = dict(ROWS + EXTRA_ROWS)
     rows = [r for r, _ in ROWS] if rows is None else list(rows)
@@ -131,6 +137,9 @@ def benchmark_methods(max_iter="auto", rows=None, verbose=0):
         "ridge": lambda: lambda seed: RidgeDistiller(control_label="control", random_state=seed),
         "finetuned": lambda: semiclipped(train_encoder=True),
         "paper": lambda: semiclipped(recipe="paper"),
+        "newplates": lambda: NewPlates(semiclipped()),
+        "newplates_pea": lambda: NewPlates(lambda seed: semiclipped(
+            augmenter=PEAAugmenter(random_state=seed))(seed)),
     }
     return {labels[row]: factories[row]() for row in rows}
 
@@ -166,6 +175,7 @@ def expected_order(table, results=None):
                                                                          "raw")]
     pairs += [(labels[o], labels["raw"], f"{labels[o]} > raw") for o in ("clip", "siglip", "kd")]
     pairs += [(labels["pea"], ours, "PEA > no PEA"),
+              (labels["newplates_pea"], labels["newplates"], "PEA > no PEA on new plates"),
               (ours, labels["finetuned"], "frozen encoder + adapter > fine-tuned encoder")]
     return [c for c in (claim(a, b, name) for a, b, name in pairs) if c is not None]
 

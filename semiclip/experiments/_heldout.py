@@ -147,16 +147,28 @@ def demo_methods(max_iter="auto"):
 
 
 def run_experiment(methods, *, seeds=(0, 1, 2), data_params=None, progress=None):
-    """Run every method on every seed; return ``{method: [scores per seed]}``."""
+    """Run every method on every seed; return ``{method: [scores per seed]}``.
+
+    Methods wrapped in :class:`~semiclip.experiments.NewPlates` are
+    scored under the new-plates protocol (held-out keys on plates never
+    trained on, corrected on their own controls).
+    """
     from ..datasets import make_weakly_paired
+    from ._newplates import NewPlates, prepare_new_plates
 
     data_params = dict(data_params or {})
     results = {name: [] for name in methods}
     for seed in seeds:
         data = make_weakly_paired(random_state=seed, **data_params)
         prepared = prepare_heldout(data, seed=seed)
+        new = None
+        if any(isinstance(m, NewPlates) for m in methods.values()):
+            new = prepare_new_plates(data, seed=seed)
         for name, method in methods.items():
-            scores = run_heldout(method, data, seed=seed, prepared=prepared)
+            split = prepared
+            if isinstance(method, NewPlates):  # held-out keys on plates never trained on
+                split, method = new[0], method.bind(new[1])
+            scores = run_heldout(method, data, seed=seed, prepared=split)
             results[name].append(scores)
             if progress is not None:
                 progress(name, seed, scores)

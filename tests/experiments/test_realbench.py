@@ -128,3 +128,33 @@ def test_paper_orderings_need_the_paired_interval_to_exclude_zero():
     diff = np.array([0.2, -0.1, 0.2])
     assert paired[name_kd][0] is False  # mean +0.1, but the interval includes 0
     assert f"paired difference {diff.mean():+.3f} ± {half_width(diff):.3f}" in paired[name_kd][1]
+
+
+def test_new_plates_split_trains_and_scores_on_disjoint_plates():
+    from semiclip.datasets import make_weakly_paired
+    from semiclip.experiments import N_TRAIN_PLATES, prepare_heldout, prepare_new_plates
+
+    data = make_weakly_paired(n_perturbations=40, n_genes=30, n_batches=12,
+                              controls_per_batch=6, samples_per_perturbation=3, random_state=0)
+    (tr, te, Xtr, Xte), norm = prepare_new_plates(data, seed=0)
+    plates = np.unique(data.batch)
+    assert set(data.batch[tr]) <= set(plates[:N_TRAIN_PLATES])
+    assert set(data.batch[te]) <= set(plates[N_TRAIN_PLATES:])
+    same_tr, same_te, _, _ = prepare_heldout(data, seed=0)  # the same keys are held out
+    assert set(data.y[te]) <= set(data.y[same_te])
+    assert not set(data.y[tr]) - {"control"} & set(data.y[te]) - {"control"}
+    # the test correction is fitted on the new plates only: it does not know a training plate
+    with pytest.raises(ValueError, match="batch"):
+        norm.transform(data.X[tr][:5], batch=data.batch[tr][:5])
+    assert Xtr.shape[0] == tr.sum() and Xte.shape[0] == te.sum()
+
+
+def test_new_plates_rows_run_and_are_ordered():
+    from semiclip.experiments import benchmark_methods, run_experiment
+
+    methods = benchmark_methods(max_iter=2, rows=["newplates", "newplates_pea"])
+    res = run_experiment(methods, seeds=(0,), data_params=dict(
+        n_perturbations=40, n_genes=30, controls_per_batch=6, samples_per_perturbation=3,
+        image_dim=8, latent_dim=4, nuisance_dim=4, program_size=10))
+    assert list(res) == ["new plates: Semi-Clipped", "new plates: Semi-Clipped + PEA"]
+    assert all(np.isfinite(r[0]["recall"]) for r in res.values())
