@@ -142,21 +142,25 @@ def validation_report(student_val, features, codes, train_idx, val_idx, centroid
 
 
 def warn_if_not_generalising(report, name):
-    """A :class:`GeneralizationWarning` when the adapter beats its floor on neither score."""
+    """A :class:`GeneralizationWarning` when the report says the adapter does not generalise."""
     if report is None or report["generalises"] or report["n_keys"] < MIN_WARN_KEYS:
         return
-    why = ("falls below the frozen encoder's ridge floor on both scores"
-           if report["below_floor"] else
-           "is not above chance (the MRR's 95 % interval includes it)")
+    if report["below_floor"]:
+        what = ("does not generalise beyond the frozen encoder: on {n} held-out keys it falls "
+                "below the frozen encoder's ridge floor on both scores")
+        advice = ("A ridge map (semiclip.RidgeDistiller) is better here; try "
+                  "structure_weight='auto', more epochs or more keys.")
+    else:
+        what = ("does not generalise to new keys: on {n} held-out keys its retrieval of the "
+                "teacher is not above chance (the MRR's 95 % interval includes it)")
+        advice = ("Check that the teacher relates to the transcriptomics (keys matched, the "
+                  "right embedding), or add keys.")
     warnings.warn(
-        f"{name}: the distilled embedding does not generalise beyond the frozen encoder: on "
-        f"{report['n_keys']} held-out keys it {why}. Cross-modal MRR {report['mrr']:.3f} "
-        f"(95 % interval {report['mrr_ci_low']:.3f}-{report['mrr_ci_high']:.3f}; ridge floor "
-        f"{report['floor_mrr']:.3f}; chance {report['mrr_chance']:.3f}), RSA with the teacher "
-        f"{report['rsa']:.3f} (floor {report['floor_rsa']:.3f}). A ridge map "
-        "(semiclip.RidgeDistiller) is at least as good here; try structure_weight='auto', "
-        "more keys, or check that the teacher relates to the transcriptomics. See "
-        "validation_report_.",
+        f"{name}: the distilled embedding {what.format(n=report['n_keys'])}. Cross-modal MRR "
+        f"{report['mrr']:.3f} (95 % interval {report['mrr_ci_low']:.3f}-"
+        f"{report['mrr_ci_high']:.3f}; ridge floor {report['floor_mrr']:.3f}; chance "
+        f"{report['mrr_chance']:.3f}), RSA with the teacher {report['rsa']:.3f} (floor "
+        f"{report['floor_rsa']:.3f}). {advice} See validation_report_.",
         GeneralizationWarning,
         stacklevel=5,  # here, _fit, fit, scikit-learn's fit wrapper, the caller
     )

@@ -138,7 +138,8 @@ def test_warning_when_below_the_floor(related):
     message = str(warned[0].message)
     assert "does not generalise beyond the frozen encoder" in message
     assert "falls below the frozen encoder's ridge floor on both scores" in message
-    assert f"on {r['n_keys']} held-out keys" in message and "RidgeDistiller" in message
+    assert f"on {r['n_keys']} held-out keys" in message and "RidgeDistiller) is better" in message
+    assert f"MRR {r['mrr']:.3f}" in message and f"ridge floor {r['floor_mrr']:.3f}" in message
 
 
 def test_warning_when_nothing_generalises(unrelated):
@@ -146,7 +147,9 @@ def test_warning_when_nothing_generalises(unrelated):
     r = est.validation_report_
     assert not r["above_chance"] and not r["generalises"]
     assert len(warned) == 1
-    assert "not above chance" in str(warned[0].message)
+    message = str(warned[0].message)
+    assert "does not generalise to new keys" in message and "not above chance" in message
+    assert "RidgeDistiller" not in message and "teacher relates to the transcriptomics" in message
 
 
 def test_no_report_without_held_out_keys(tiny_data, fast_params):
