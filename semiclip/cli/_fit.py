@@ -128,6 +128,8 @@ def run(args):
         raise ValueError("--pea corrects each plate on its own controls: pass --batch-col.")
     est = SemiClippedTransformer(
         loss=args.loss, encoder_dim=args.encoder_dim,
+        structure_weight=_weight(args.structure_weight, "--structure-weight", auto=True),
+        preservation_weight=_weight(args.preservation_weight, "--preservation-weight"),
         hidden_layer_sizes=sizes, recipe=args.recipe,
         max_iter=args.max_iter if args.max_iter is not None else "auto",
         unpaired=args.unpaired, control_label=data.control_label, device=args.device,
@@ -204,7 +206,12 @@ def add_parser(subparsers):
     fit.add_argument("--pea", action="store_true",
                      help="train with PEA augmentation (needs --batch-col and controls)")
     fit.add_argument("--loss", default="infonce",
-                     choices=("infonce", "clip", "siglip", "kd", "kd_mse"))
+                     choices=("infonce", "clip", "siglip", "soft_infonce", "kd", "kd_mse"))
+    fit.add_argument("--structure-weight", default="0", metavar="W",
+                     help="weight of the teacher-structure term, or 'auto' (chosen on held-out "
+                          "keys among 0, 1, 10); default 0")
+    fit.add_argument("--preservation-weight", default="0", metavar="W",
+                     help="weight of the input-preservation term (1 - CKA); default 0")
     fit.add_argument("--encoder-dim", type=int, default=256)
     fit.add_argument("--hidden-layer-sizes", default="auto",
                      help="'auto', 'linear' or e.g. 1024,1024")
@@ -225,3 +232,17 @@ def add_parser(subparsers):
                      help="replace an existing --output file (never an input file)")
     fit.set_defaults(func=run)
     return fit
+
+
+def _weight(text, flag, auto=False):
+    """A term weight from the command line: a number >= 0 (or 'auto' where allowed)."""
+    if auto and text == "auto":
+        return "auto"
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not value >= 0 or value == float("inf"):
+        allowed = "a number >= 0" + (" or 'auto'" if auto else "")
+        raise ValueError(f"{flag} must be {allowed}; got {text!r}.")
+    return value

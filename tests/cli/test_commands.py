@@ -340,3 +340,18 @@ def test_demo_tiny(capsys, monkeypatch, tmp_path):
     chance = float(re.search(r"\(chance (\d\.\d+)\)", out).group(1))
     lines = [ln for ln in ax.get_lines() if ln.get_label() == "chance"]
     assert len(lines) == 1 and lines[0].get_ydata()[0] == pytest.approx(chance, abs=0.005)
+
+
+def test_fit_passes_the_term_weights(files, tmp_path, capsys):
+    model = tmp_path / "m.semiclip"
+    assert main(["fit", "--tx", str(files / "tx.csv"), "--images", str(files / "img.csv"),
+                 *COLS, *FIT_PARAMS, "--structure-weight", "2", "--preservation-weight", "0.5",
+                 "--loss", "soft_infonce", "-o", str(model)]) == 0
+    est = load_model(model).estimator
+    assert (est.structure_weight, est.preservation_weight, est.loss) == (2.0, 0.5,
+                                                                         "soft_infonce")
+    for flag, value in (("--structure-weight", "-1"), ("--preservation-weight", "auto"),
+                        ("--structure-weight", "lots")):
+        assert main(["fit", "--tx", str(files / "tx.csv"), "--images", str(files / "img.csv"),
+                     *COLS, *FIT_PARAMS, flag, value, "-o", str(tmp_path / "x.semiclip")]) == 2
+        assert f"{flag} must be a number >= 0" in capsys.readouterr().err
