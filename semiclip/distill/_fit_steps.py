@@ -71,37 +71,8 @@ class FitStepsMixin:
         device = resolve_device(self.device) if ddp is None else ddp.device
         Xc, Z, d_in = self._encoder_step(inputs, rs, device)
         params, train_idx, val_idx = self._training_params(inputs, rs)
-        weights = structure_candidates(
-            self.structure_weight, previous=params.get("structure_weight"),
-            has_validation=val_idx is not None and inputs.source is None,
-            incremental=inputs.incremental, warm=inputs.warm, n_keys=inputs.n_keys,
-            ddp=ddp is not None)
-        runs, search = [], None
-        for weight in weights:  # one run unless structure_weight="auto" searches
-            params["structure_weight"] = weight
-            model, adapter, features = self._adapter_step(inputs, params, d_in, Xc, Z, seed)
-            data = self._training_data(inputs, features, train_idx, val_idx, device)
-            history = self._train(model, data, params, inputs, seed, device, ddp, threads,
-                                  searching=len(weights) > 1)
-            runs.append((model, adapter, features, history))
-        if len(runs) > 1:
-            search = [{"structure_weight": w, **held_out_scores(
-                forward_numpy(m, f[val_idx], device), inputs.codes[val_idx],
-                inputs.bank.centroids())[0]} for w, (m, _, f, _) in zip(weights, runs)]
-            best = best_candidate(search)
-            params["structure_weight"] = weights[best]
-            runs = [runs[best]]
-        model, adapter, features, history = runs[0]
-        if search is not None:
-            warn_not_converged(type(self).__name__, history, params["max_iter"])
-        self.validation_report_ = None
-        if val_idx is not None and Z is not None:
-            self.validation_report_ = validation_report(
-                forward_numpy(model, features[val_idx], device), Z, inputs.codes, train_idx,
-                val_idx, inputs.bank.centroids(), seed=seed, key_names=inputs.bank.unique_keys,
-                search=search)
-            if not (inputs.incremental or (ddp is not None and ddp.rank != 0)):
-                warn_if_not_generalising(self.validation_report_, type(self).__name__)
+        model, adapter, history = self._train_and_select(
+            inputs, params, d_in, Xc, Z, seed, train_idx, val_idx, device, ddp, threads)
         if self.train_encoder:
             self.encoder_, adapter = split_fine_tuned(model)
             Z = self._encode(Xc, device)
@@ -294,6 +265,47 @@ class FitStepsMixin:
         X = Xc.toarray() if hasattr(Xc, "toarray") else Xc
         return with_trainable_encoder(module, adapter), adapter, np.ascontiguousarray(
             X, dtype=np.float32)
+
+    # --------------------------------------------------------------- selection
+    def _train_and_select(self, inputs, params, d_in, Xc, Z, seed, train_idx, val_idx, device,
+                          ddp, threads):
+        """``(model, adapter, history)``: train, one run per candidate of
+        ``structure_weight="auto"`` (keeping the best on the held-out keys), and fill
+        ``validation_report_`` (see :mod:`._selection`).
+        """
+        weights = structure_candidates(
+            self.structure_weight, previous=params.get("structure_weight"),
+            has_validation=val_idx is not None and Z is not None,
+            incremental=inputs.incremental, warm=inputs.warm, n_keys=inputs.n_keys,
+            ddp=ddp is not None)
+        centroids, runs = inputs.bank.centroids(), []
+        for weight in weights:
+            params["structure_weight"] = weight
+            model, adapter, features = self._adapter_step(inputs, params, d_in, Xc, Z, seed)
+            data = self._training_data(inputs, features, train_idx, val_idx, device)
+            history = self._train(model, data, params, inputs, seed, device, ddp, threads,
+                                  searching=len(weights) > 1)
+            held_out = None  # the held-out samples' embeddings (in memory only)
+            if val_idx is not None and Z is not None:
+                held_out = forward_numpy(model, features[val_idx], device)
+            runs.append((model, adapter, history, held_out))
+        search = None
+        if len(runs) > 1:
+            search = [{"structure_weight": w, **held_out_scores(
+                out, inputs.codes[val_idx], centroids)[0]} for w, (*_, out) in zip(weights, runs)]
+            best = best_candidate(search)
+            params["structure_weight"] = weights[best]
+            runs = [runs[best]]
+            warn_not_converged(type(self).__name__, runs[0][2], params["max_iter"])
+        model, adapter, history, held_out = runs[0]
+        self.validation_report_ = None
+        if held_out is not None:
+            self.validation_report_ = validation_report(
+                held_out, Z, inputs.codes, train_idx, val_idx, centroids, seed=seed,
+                key_names=inputs.bank.unique_keys, search=search)
+            if not (inputs.incremental or (ddp is not None and ddp.rank != 0)):
+                warn_if_not_generalising(self.validation_report_, type(self).__name__)
+        return model, adapter, history
 
     # -------------------------------------------------------------------- data
     def _training_data(self, inputs, features, train_idx, val_idx, device):

@@ -162,5 +162,5 @@ def warn_if_not_generalising(report, name):
         f"{report['mrr_chance']:.3f}), RSA with the teacher {report['rsa']:.3f} (floor "
         f"{report['floor_rsa']:.3f}). {advice} See validation_report_.",
         GeneralizationWarning,
-        stacklevel=5,  # here, _fit, fit, scikit-learn's fit wrapper, the caller
+        stacklevel=6,  # here, _train_and_select, _fit, fit, scikit-learn's fit wrapper, the caller
     )
