@@ -17,7 +17,7 @@ from ._validation import check_one_type, format_examples, missing_mask
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike
 
-__all__ = ["distinct_values", "make_keys", "missing_rows"]
+__all__ = ["check_no_missing", "distinct_values", "make_keys", "missing_rows"]
 
 def missing_rows(values):
     """Boolean mask of the missing entries of a 1-D array (vectorised, no row loop).
@@ -25,6 +25,17 @@ def missing_rows(values):
     None, NaN, ``pandas.NA`` and NaT, as :func:`semiclip._validation.missing_mask`.
     """
     return missing_mask(values)
+
+
+def check_no_missing(values, what, fix="drop or fill those rows first"):
+    """A ValueError naming the rows of ``values`` that are missing (None/NaN), and ``fix``."""
+    missing = missing_rows(values)
+    if missing.any():
+        rows = np.flatnonzero(missing)
+        raise ValueError(
+            f"{what} has {rows.size} missing value(s) (None/NaN) at rows "
+            f"{format_examples(rows)}; {fix}."
+        )
 
 
 def _float_text(v):
@@ -114,13 +125,7 @@ def make_keys(*columns: ArrayLike, sep: str = "|") -> np.ndarray:
         )
     keys = None
     for i, a in enumerate(arrays):
-        missing = missing_rows(a)
-        if missing.any():
-            rows = np.flatnonzero(missing)
-            raise ValueError(
-                f"make_keys column {i} has {rows.size} missing value(s) (None/NaN) at rows "
-                f"{format_examples(rows)}; fill or drop those rows first."
-            )
+        check_no_missing(a, f"make_keys column {i}", "fill or drop those rows first")
         uniq, inverse = distinct_values(a, f"make_keys column {i}")
         text = _format_distinct(uniq)
         bad = np.array([sep in t for t in text], dtype=bool)

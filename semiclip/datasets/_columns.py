@@ -5,7 +5,7 @@ import warnings
 
 import numpy as np
 
-from .._keys import make_keys, missing_rows
+from .._keys import check_no_missing, make_keys, missing_rows
 from .._validation import check_one_type, control_mask, format_examples, type_name, value_types
 
 __all__ = ["columns_message", "labels_from_columns", "stack_vectors"]
@@ -62,13 +62,7 @@ def labels_from_columns(get, columns, where, *, key, batch, control, control_lab
             )
     arrays = {name: np.asarray(get(name)) for _, name in wanted}
     for arg, name in wanted:
-        missing = missing_rows(arrays[name])
-        if missing.any():
-            rows = np.flatnonzero(missing)
-            raise ValueError(
-                f"{arg} column {name!r} has {rows.size} missing value(s) (None/NaN) at rows "
-                f"{format_examples(rows)}; drop or fill those rows first."
-            )
+        check_no_missing(arrays[name], f"{arg} column {name!r}")
         if arrays[name].dtype.kind == "O":
             check_one_type(arrays[name], f"{arg} column {name!r}")
     if not key_cols:
@@ -134,13 +128,7 @@ def stack_vectors(cells, name):
     """The rows of a list column (one vector per cell, e.g. from Parquet) as a float32 matrix."""
     cells = np.asarray(cells, dtype=object)
     what = f"embedding column {name!r}"
-    missing = missing_rows(cells)
-    if missing.any():
-        rows = np.flatnonzero(missing)
-        raise ValueError(
-            f"{what} has {rows.size} missing value(s) (None/NaN) at rows "
-            f"{format_examples(rows)}; drop or fill those rows first."
-        )
+    check_no_missing(cells, what)
     if cells.size and isinstance(cells[0], (str, bytes)):
         raise ValueError(
             f"{what} holds text such as {str(cells[0])[:40]!r}, not vectors: a list column "
