@@ -19,9 +19,10 @@ def _seeds(args, default):
 
 
 def _progress(name, seed, scores):
-    shown = {k: v for k, v in scores.items()
-             if k in ("rsa", "mrr", "interpretability") or (k.startswith("recall ")
-                                                           and k.count(" ") == 1)}
+    from ..experiments import recall_metrics
+
+    keep = {*recall_metrics(scores), "rsa", "mrr", "interpretability"}
+    shown = {k: v for k, v in scores.items() if k in keep}
     text = " ".join(f"{k.replace(' ', '_')}={v:.3f}" for k, v in shown.items())
     print(f"  seed {seed} {name:<42} {text} ({scores['fit_seconds']:.1f} s)", flush=True)
 

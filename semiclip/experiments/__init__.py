@@ -29,7 +29,14 @@ from ._heldout import (
     summarize,
 )
 from ._newplates import N_TRAIN_PLATES, CorrectedOnNewPlates, NewPlates, prepare_new_plates
-from ._realbench import REAL_ROWS, paired_differences, real_methods, real_table, run_real
+from ._realbench import (
+    REAL_ROWS,
+    paired_differences,
+    real_methods,
+    real_table,
+    recall_metrics,
+    run_real,
+)
 from ._settings import (
     REAL_SETTINGS,
     SETTING_TITLES,
@@ -68,6 +75,7 @@ __all__ = [
     "prepare_heldout",
     "real_methods",
     "real_table",
+    "recall_metrics",
     "run_benchmark",
     "run_experiment",
     "run_heldout",

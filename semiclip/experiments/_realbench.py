@@ -23,9 +23,11 @@ from .._stats import t_interval
 
 __all__ = [
     "REAL_ROWS",
+    "cell",
     "paired_differences",
     "real_methods",
     "real_table",
+    "recall_metrics",
     "run_real",
     "score_setting",
 ]
@@ -153,7 +155,13 @@ def paired_differences(results, metric, baseline=BASELINE):
     return out
 
 
-def _cell(values):
+def recall_metrics(scores):
+    """The recall columns of one run's scores (``"recall <database>"``), in order."""
+    return [m for m in scores if m.startswith("recall ") and m.count(" ") == 1]
+
+
+def cell(values):
+    """``"mean ± half-width"`` of a 95 % t-interval (the mean alone for one value; "-" none)."""
     values = [v for v in values if v is not None and np.isfinite(v)]
     if not values:
         return "-"
@@ -180,17 +188,17 @@ def real_table(results, metrics=None, differences=None):
     seen = {m for runs in results.values() for m in runs[0]}
     if metrics is None:
         first = next(iter(results.values()))[0]
-        metrics = [m for m in first if m.startswith("recall ") and m.count(" ") == 1]
+        metrics = recall_metrics(first)
         metrics += [m for m in ("map", "rsa", "mrr", "interpretability") if m in seen]
     if differences is None:  # the first database's recall, and RSA
-        differences = [*[m for m in metrics if m.startswith("recall ")][:1], "rsa"]
+        differences = [*recall_metrics(metrics)[:1], "rsa"]
     diffs = {m: paired_differences(results, m) for m in differences if BASELINE in results}
     warned = any("warned" in r for runs in results.values() for r in runs)
     head = ["method", *metrics, *(f"{m} - ridge" for m in diffs), *(["warned"] * warned),
             "fit s"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for name, runs in results.items():
-        cells = [_cell([r.get(m, np.nan) for r in runs]) for m in metrics]
+        cells = [cell([r.get(m, np.nan) for r in runs]) for m in metrics]
         cells += [_diff_cell(*diffs[m][name]) for m in diffs]
         if warned:
             n = sum(r.get("warned", 0) for r in runs)

@@ -13,7 +13,7 @@ mean recall is at least ``0.9 x`` the best weight's.
 import numpy as np
 
 from .._stats import t_interval
-from ._realbench import run_real
+from ._realbench import cell, recall_metrics, run_real
 
 __all__ = ["PRESERVATION_WEIGHTS", "plot_tradeoff", "run_tradeoff", "tradeoff_table"]
 
@@ -35,8 +35,7 @@ def run_tradeoff(setting_fn, *, weights=PRESERVATION_WEIGHTS, seeds=(0, 1, 2), m
 
 
 def _recall_metric(results):
-    runs = next(iter(results.values()))
-    return next(m for m in runs[0] if m.startswith("recall ") and m.count(" ") == 1)
+    return recall_metrics(next(iter(results.values()))[0])[0]
 
 
 def tradeoff_table(results, *, interpretability_ratio=0.8, recall_ratio=0.9):
@@ -48,10 +47,7 @@ def tradeoff_table(results, *, interpretability_ratio=0.8, recall_ratio=0.9):
     best = max(v[recall] for v in mean.values())
     lines = [f"| row | {recall} | interpretability | meets both |", "|---|---|---|---|"]
     for name, runs in results.items():
-        cells = []
-        for m in (recall, "interpretability"):
-            mu, half = t_interval([r[m] for r in runs])
-            cells.append(f"{mu:.3f}" if not np.isfinite(half) else f"{mu:.3f} ± {half:.3f}")
+        cells = [cell([r[m] for r in runs]) for m in (recall, "interpretability")]
         ok = ""
         if name in mean and raw is not None:
             ok = "*" if (mean[name]["interpretability"] >= interpretability_ratio
