@@ -19,8 +19,8 @@ import warnings
 import numpy as np
 
 from semiclip import RidgeDistiller, SemiClippedTransformer
+from semiclip._experiments import run_heldout
 from semiclip.datasets import make_weakly_paired
-from semiclip.experiments import run_heldout
 
 SETTINGS = {
     "demo (tuned)": {},

@@ -169,9 +169,9 @@ def ratio_phase(args):
     """Epoch time on disk vs in memory (same rows), prefetch on and off."""
     import warnings
 
-    import semiclip.nn._prefetch as prefetch
-    import semiclip.nn.training._callbacks as callbacks
-    import semiclip.nn.training._loop as loop
+    import semiclip._nn._prefetch as prefetch
+    import semiclip._nn.training._callbacks as callbacks
+    import semiclip._nn.training._loop as loop
     from semiclip import ImageBank
 
     x_path, y_path, bank_path = paths(args)

@@ -47,7 +47,7 @@ def _pea(**params):
 
 
 def _settings():
-    from semiclip.experiments import ROWS
+    from semiclip._experiments import ROWS
 
     all_rows = [r for r, _ in ROWS] + ["paper"]
     mlp = {"hidden_layer_sizes": (1024, 1024)}
@@ -127,8 +127,8 @@ def _heldout_new_plates(method, data, *, seed=0, test_size=1 / 3, n_train_plates
     import numpy as np
 
     from semiclip import ControlNormalizer
+    from semiclip._experiments import EVAL_NORMALIZE, score_embedding
     from semiclip.datasets import split_by_key
-    from semiclip.experiments import EVAL_NORMALIZE, score_embedding
 
     ctl = data.control_label
     tr_key, te_key = split_by_key(data.y, test_size=test_size, control_label=ctl,
@@ -168,7 +168,7 @@ def _job(setting, seed, threads, smoke=False):
 
     torch.set_num_threads(threads)
     from semiclip import SemiClippedTransformer
-    from semiclip.experiments import benchmark_methods, run_experiment
+    from semiclip._experiments import benchmark_methods, run_experiment
 
     spec = _settings()[setting]
     max_iter = spec.get("max_iter", "auto")
@@ -197,7 +197,7 @@ def _job(setting, seed, threads, smoke=False):
 
 
 def print_tables(lines):
-    from semiclip.experiments import BASELINE, expected_order, markdown_table, summarize
+    from semiclip._experiments import BASELINE, expected_order, markdown_table, summarize
 
     by_setting = {}
     for rec in lines:

@@ -6,7 +6,7 @@ canonical TVN at inference) on :func:`~semiclip.datasets.make_weakly_paired`,
 both with default parameters, under two protocols and two plate-effect models:
 
 - ``same plates``: the engine of ``semiclip demo`` / ``benchmark``
-  (:func:`semiclip.experiments.run_heldout`): held-out perturbations sit on
+  (:func:`semiclip._experiments.run_heldout`): held-out perturbations sit on
   the training plates and are corrected by the TVN fitted on the training
   controls;
 - ``new plates``: train on the training perturbations of plates 0-7, score
@@ -69,13 +69,13 @@ SETTINGS = {
 def run_setting(protocol, data_params, seed):
     """Held-out recall of (no PEA, PEA) on one seed."""
     from semiclip import PEAAugmenter, SemiClippedTransformer
-    from semiclip.datasets import make_weakly_paired
-    from semiclip.experiments import (
+    from semiclip._experiments import (
         CorrectedOnNewPlates,
         prepare_heldout,
         prepare_new_plates,
         run_heldout,
     )
+    from semiclip.datasets import make_weakly_paired
 
     data = make_weakly_paired(random_state=seed, **data_params)
     if protocol == "same":

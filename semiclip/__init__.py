@@ -14,11 +14,11 @@ __version__ = "0.2.0.dev0"
 
 # public name -> private module that defines it
 _LAZY = {
-    "ImageBank": "semiclip._bank",
-    "SemiClippedTransformer": "semiclip.distill",
-    "RidgeDistiller": "semiclip.distill",
-    "ControlNormalizer": "semiclip.correction",
-    "PEAAugmenter": "semiclip.correction",
+    "ImageBank": "semiclip._core",
+    "SemiClippedTransformer": "semiclip._distill",
+    "RidgeDistiller": "semiclip._distill",
+    "ControlNormalizer": "semiclip._correction",
+    "PEAAugmenter": "semiclip._correction",
     "GeneralizationWarning": "semiclip.exceptions",
 }
 _SUBMODULES = {"callbacks", "datasets", "metrics", "interpret", "plotting", "distributed", "cli",

@@ -214,7 +214,7 @@ def damaged(path, detail):
 
 def estimator_class():
     """The estimator class a model file holds."""
-    from .distill import SemiClippedTransformer
+    from ._distill import SemiClippedTransformer
 
     return SemiClippedTransformer
 

@@ -41,8 +41,8 @@ def trusted_types():
     """``{name in the file: class}`` of the objects a model file may hold."""
     from sklearn.decomposition import PCA, IncrementalPCA
 
-    from ._bank import ImageBank
-    from .correction import (
+    from ._core import ImageBank
+    from ._correction import (
         CenterScale,
         ControlNormalizer,
         Coral,
@@ -51,9 +51,10 @@ def trusted_types():
         TVNStats,
         Whitening,
     )
-    from .distill import SemiClippedTransformer
-    from .nn import History, LinearDecoder
+    from ._distill import SemiClippedTransformer
+    from ._nn import History, LinearDecoder
 
+    # file-format names, fixed when the files were defined: they stay when modules move
     return {
         "semiclip.SemiClippedTransformer": SemiClippedTransformer,
         "semiclip.ControlNormalizer": ControlNormalizer,
@@ -284,7 +285,7 @@ def _decode_object(node, read_array):
 def _decode_adapter(node, read_array):
     import torch
 
-    from .nn import adapter_from_state
+    from ._nn import adapter_from_state
 
     try:
         sizes = [int(s) for s in _list(node["sizes"])]

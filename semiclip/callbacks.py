@@ -39,10 +39,10 @@ import csv
 import os
 from typing import TYPE_CHECKING, Any
 
-from .nn import Callback
+from ._nn import Callback
 
 if TYPE_CHECKING:
-    from .nn.training import Trainer
+    from ._nn.training import Trainer
 
 __all__ = ["CSVLogger", "Callback", "TensorBoardLogger"]
 

@@ -17,7 +17,7 @@ Two ways in, one training loop:
    the fitted estimator to the caller.
 
 Each rank trains on its share of every global minibatch of ``batch_size``
-samples (see :class:`semiclip.nn.DDPContext`); the teacher bank is replicated; the
+samples (see :class:`semiclip._nn.DDPContext`); the teacher bank is replicated; the
 epoch plans come from the same seed on every rank, so the run sees exactly
 the minibatches of a one-process fit (the same samples and teacher draws),
 with the same loss and gradients up to the order of the floating-point sums
@@ -51,12 +51,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from .nn import DEFAULT_TIMEOUT, distributed_module, file_layout, init_process_group
+from ._nn import DEFAULT_TIMEOUT, distributed_module, file_layout, init_process_group
 
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike
 
-    from .distill import SemiClippedTransformer
+    from ._distill import SemiClippedTransformer
 
 __all__ = ["fit", "init_process_group", "is_main_process", "rank", "world_size"]
 

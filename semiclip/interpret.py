@@ -22,9 +22,9 @@ import torch
 from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import check_is_fitted
 
-from ._validation import check_finite_rows, format_examples
-from .distill import encoder_module
-from .nn import (
+from ._core import check_finite_rows, format_examples
+from ._distill import encoder_module
+from ._nn import (
     adapter_from_state,
     adapter_layer_sizes,
     float32_overflow_rows,
@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     import pandas as pd
     from numpy.typing import ArrayLike
 
-    from .distill import SemiClippedTransformer
+    from ._distill import SemiClippedTransformer
 
 __all__ = ["Attributions", "decoder_attributions", "gradient_attributions"]
 

@@ -112,8 +112,8 @@ def save_model(path, estimator, *, normalizer=None, columns=None, fingerprint=No
     """
     from sklearn.utils.validation import check_is_fitted
 
-    from .correction import ControlNormalizer
-    from .distill import SemiClippedTransformer
+    from ._correction import ControlNormalizer
+    from ._distill import SemiClippedTransformer
 
     if type(estimator) is not SemiClippedTransformer:
         raise TypeError(f"save_model saves a fitted SemiClippedTransformer; got "
@@ -183,7 +183,7 @@ def load_model(path, *, allow_pickle=False):
     path = _existing(path)
     if not _is_zip(path):
         return _load_pickle(path, allow_pickle)
-    from .correction import ControlNormalizer
+    from ._correction import ControlNormalizer
 
     try:
         with zipfile.ZipFile(path) as zf:

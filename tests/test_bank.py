@@ -9,7 +9,7 @@ import pytest
 from sklearn.utils.validation import _check_method_params, _num_samples
 
 from semiclip import ImageBank
-from semiclip._bank import PairSampler
+from semiclip._core import PairSampler
 
 
 def make_bank(seed=0):

@@ -26,7 +26,7 @@ import pytest
 import torch
 
 from semiclip import SemiClippedTransformer, distributed
-from semiclip.nn import (
+from semiclip._nn import (
     LOSSES,
     TrainConfig,
     TrainData,
@@ -142,7 +142,7 @@ def _worker(rank, case, workdir):
     torch.set_num_threads(1)
     store = torch.distributed.FileStore(os.path.join(workdir, "store"), WORLD)
     distributed.init_process_group("gloo", timeout=60, store=store, rank=rank, world_size=WORLD)
-    from semiclip.nn import DDPContext
+    from semiclip._nn import DDPContext
 
     ctx = DDPContext(torch.device("cpu"))
     out = {}

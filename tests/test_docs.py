@@ -74,7 +74,7 @@ def test_shared_parameter_docs_are_filled_in():
     import inspect
     import re
 
-    from semiclip._docstrings import fill_doc
+    from semiclip._core import fill_doc
 
     placeholder = re.compile(r"^\s*\[\[\w+\]\]\s*$", re.M)
     seen = 0

@@ -1,13 +1,16 @@
 """The layer rules of the package, checked on its source (see docs: the package layout).
 
-- ``semiclip.nn`` imports no scikit-learn; ``semiclip.correction`` and
-  ``semiclip.distill`` import no torch (``distill`` reaches torch through
-  ``semiclip.nn`` only);
+- ``semiclip._nn`` imports no scikit-learn; ``semiclip._correction`` and
+  ``semiclip._distill`` import no torch (``distill`` reaches torch through
+  ``semiclip._nn`` only);
 - no import cycle among the package's modules, function-level imports included
   (imports under ``if TYPE_CHECKING:`` never run, so they cannot form one);
-- no underscore-prefixed module or name is imported from outside the package
-  that owns it (``semiclip._validation`` belongs to the root, so every layer
-  may use it; ``semiclip.nn._losses`` only ``semiclip.nn``);
+- the layers are private packages directly below ``semiclip`` (``_core``,
+  ``_nn``, ``_correction``, ``_distill``, ``_experiments``): every module may
+  import a layer's own names (``from .._nn import fit_loop``), but no
+  underscore-prefixed module or name below a layer is imported from outside
+  the package that owns it (``semiclip._nn._losses`` only inside
+  ``semiclip._nn``);
 - no private attribute of another object is read (``bank._inverse``);
 - no module has more than 400 lines;
 - every public module has an ``__all__`` whose names exist.
@@ -28,9 +31,9 @@ PACKAGE = Path(__file__).resolve().parents[1] / "semiclip"
 MAX_LINES = 400
 #: subpackage -> top-level distributions its modules must not import
 FORBIDDEN = {
-    "semiclip.nn": {"sklearn"},
-    "semiclip.correction": {"torch"},
-    "semiclip.distill": {"torch"},
+    "semiclip._nn": {"sklearn"},
+    "semiclip._correction": {"torch"},
+    "semiclip._distill": {"torch"},
 }
 #: private attributes of other objects that may be read (the standard library's)
 ALLOWED_PRIVATE = {"os._exit"}
@@ -150,6 +153,13 @@ def import_cycles(sources):
     return cycles
 
 
+def is_layer(name, sources):
+    """A private package directly below ``semiclip`` (``semiclip._nn``)."""
+    parts = name.split(".")
+    return (len(parts) == 2 and parts[0] == "semiclip" and parts[1].startswith("_")
+            and not parts[1].startswith("__") and _is_package(name, sources))
+
+
 def private_imports(sources):
     """Underscore modules or names imported from outside the package that owns them."""
     bad = []
@@ -158,8 +168,10 @@ def private_imports(sources):
             if dist != "semiclip":
                 continue
             parts = target.split(".") + ([] if name is None else [name])
+            # a layer (a private package right below semiclip) is a border like a public package
+            start = 2 if len(parts) > 1 and is_layer(".".join(parts[:2]), sources) else 0
             for i, part in enumerate(parts):
-                if not part.startswith("_") or part.startswith("__"):
+                if i < start or not part.startswith("_") or part.startswith("__"):
                     continue
                 owner_path = ".".join(parts[:i])
                 owner = owner_path if _is_package(owner_path, sources) \
@@ -200,7 +212,7 @@ SOURCES = package_sources()
 
 
 def test_the_package_is_found():
-    assert ({"semiclip.nn", "semiclip.correction", "semiclip.distill", "semiclip.cli"}
+    assert ({"semiclip._nn", "semiclip._correction", "semiclip._distill", "semiclip.cli"}
             <= set(SOURCES))
 
 
@@ -208,8 +220,8 @@ def test_layers_import_only_what_they_may():
     assert forbidden_imports(SOURCES) == []
 
 
-@pytest.mark.parametrize("package, dist", [("semiclip.nn", "sklearn"),
-                                           ("semiclip.correction", "torch")])
+@pytest.mark.parametrize("package, dist", [("semiclip._nn", "sklearn"),
+                                           ("semiclip._correction", "torch")])
 def test_importing_a_layer_loads_no_forbidden_library(package, dist):
     """Also what the layer's imports import in turn (a fresh interpreter)."""
     code = f"import sys, {package}; print({dist!r} in sys.modules)"
@@ -245,25 +257,25 @@ def test_public_modules_declare_all(module):
 BROKEN = {
     "semiclip": "",
     "semiclip._util": "x = 1\n",
-    "semiclip.nn": "from ._a import f\n",
-    "semiclip.nn._a": "import sklearn.base\nfrom .. import _util\n\ndef f():\n"
-                      "    from ..correction import g\n",
-    "semiclip.correction": "from ._b import g\n",
-    "semiclip.correction._b": "import torch\n\ndef g():\n    from ..nn._a import f\n"
+    "semiclip._nn": "from ._a import f\n",
+    "semiclip._nn._a": "import sklearn.base\nfrom .. import _util\n\ndef f():\n"
+                      "    from .._correction import g\n",
+    "semiclip._correction": "from ._b import g\n",
+    "semiclip._correction._b": "import torch\n\ndef g():\n    from .._nn._a import f\n"
                               "    return bank._inverse\n",
-    "semiclip.correction._c": "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n"
+    "semiclip._correction._c": "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n"
                               "    from ._d import D\n",
-    "semiclip.correction._d": "from ._c import C\n",  # a cycle for the type checker only
+    "semiclip._correction._d": "from ._c import C\n",  # a cycle for the type checker only
 }
 
 
 def test_checkers_fail_on_a_broken_example():
-    assert forbidden_imports(BROKEN) == [("semiclip.nn._a", 1, "sklearn"),
-                                         ("semiclip.correction._b", 1, "torch")]
+    assert forbidden_imports(BROKEN) == [("semiclip._nn._a", 1, "sklearn"),
+                                         ("semiclip._correction._b", 1, "torch")]
     # nn._a -> correction (function level) -> correction._b -> nn._a (function level)
-    assert import_cycles(BROKEN) == [["semiclip.correction", "semiclip.correction._b",
-                                      "semiclip.nn._a"]]
-    assert private_imports(BROKEN) == [("semiclip.correction._b", 4, "semiclip.nn._a")]
-    assert private_attributes(BROKEN) == [("semiclip.correction._b", 5, "bank._inverse")]
+    assert import_cycles(BROKEN) == [["semiclip._correction", "semiclip._correction._b",
+                                      "semiclip._nn._a"]]
+    assert private_imports(BROKEN) == [("semiclip._correction._b", 4, "semiclip._nn._a")]
+    assert private_attributes(BROKEN) == [("semiclip._correction._b", 5, "bank._inverse")]
     assert long_modules({"m": "\n" * 401}) == [("m", 401)]
     assert long_modules({"m": "\n" * 400}) == []

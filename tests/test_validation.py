@@ -1,4 +1,4 @@
-"""Tests of semiclip._validation: the label, control and finite checks below every layer."""
+"""Tests of semiclip._core: the label, control and finite checks below every layer."""
 
 import re
 import sys
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from semiclip import ControlNormalizer, ImageBank, RidgeDistiller
-from semiclip._validation import check_finite_rows, check_labels, control_mask, missing_mask
+from semiclip._core import check_finite_rows, check_labels, control_mask, missing_mask
 from semiclip.metrics import known_relationship_recall, mean_average_precision
 
 pd = pytest.importorskip("pandas")
@@ -176,7 +176,7 @@ def test_checks_without_pandas_loaded(monkeypatch):
 
 
 def test_value_types_hand_example():
-    from semiclip._validation import value_types
+    from semiclip._core import value_types
 
     got = value_types(np.array([1, "a", np.int64(2), 1, b"x", 2.5, True], dtype=object))
     assert got == {"bool": (1, [True]), "bytes": (1, [b"x"]), "float": (1, [2.5]),

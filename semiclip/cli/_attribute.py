@@ -14,7 +14,7 @@ explained on all samples (or those of ``--keys``), averaged.
 
 import numpy as np
 
-from .._validation import format_examples
+from .._core import format_examples
 from ._files import atomic_write, check_output, read_model
 from ._options import add_model_options
 

@@ -2,13 +2,13 @@
 
 ``--real`` runs the real-data settings instead (TA-ORF L1000 with a
 knowledge teacher, consensus profiles, the demo data; see
-:mod:`semiclip.experiments`), ``--tradeoff`` the recall-interpretability
+:mod:`semiclip._experiments`), ``--tradeoff`` the recall-interpretability
 sweep over ``preservation_weight``.
 """
 
 import time
 
-from ..experiments import EXTRA_ROWS, FULL, QUICK, REAL_ROWS, REAL_SETTINGS, ROWS
+from .._experiments import EXTRA_ROWS, FULL, QUICK, REAL_ROWS, REAL_SETTINGS, ROWS
 from ._files import atomic_write, check_output
 
 __all__ = ["add_parser", "run"]
@@ -57,7 +57,7 @@ def add_parser(subparsers):
 
 def run(args):
     """The body of ``semiclip benchmark``: prints the table, writes the figure."""
-    from ..experiments import (
+    from .._experiments import (
         BASELINE,
         expected_order,
         markdown_table,

@@ -19,7 +19,7 @@ def _seeds(args, default):
 
 
 def _progress(name, seed, scores):
-    from ..experiments import recall_metrics
+    from .._experiments import recall_metrics
 
     keep = {*recall_metrics(scores), "rsa", "mrr", "interpretability"}
     shown = {k: v for k, v in scores.items() if k in keep}
@@ -29,7 +29,7 @@ def _progress(name, seed, scores):
 
 def run_real_command(args):
     """The body of ``semiclip benchmark --real`` / ``--tradeoff``: tables, optional figure."""
-    from ..experiments import (
+    from .._experiments import (
         REAL_SETTINGS,
         SETTING_TITLES,
         demo_setting,

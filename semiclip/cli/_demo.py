@@ -9,7 +9,7 @@ __all__ = ["add_parser", "run"]
 
 def run(args):
     """The body of ``semiclip demo``."""
-    from ..experiments import demo_methods, markdown_table, run_experiment, summarize
+    from .._experiments import demo_methods, markdown_table, run_experiment, summarize
 
     if args.seeds < 1:
         raise ValueError(f"--seeds must be >= 1; got {args.seeds}.")

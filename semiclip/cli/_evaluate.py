@@ -31,7 +31,7 @@ def _embedding_features(table):
 
 def run(args):
     """The body of ``semiclip evaluate``: recall per source and mAP of an embedding table."""
-    from ..correction import ControlNormalizer
+    from .._correction import ControlNormalizer
     from ..metrics import mean_average_precision
     from ._tables import check_columns, load_samples, read_input, write_table
 

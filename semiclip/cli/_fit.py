@@ -26,7 +26,7 @@ __all__ = ["add_parser", "run"]
 
 
 def _read_bank(args, dose, anchor):
-    from .._bank import ImageBank
+    from .._core import ImageBank
     from ._tables import edit_key_columns, load_samples, read_input
 
     image_key = args.image_key_col or args.key_col
@@ -79,7 +79,7 @@ def _check_matching(y, bank, control_label, unpaired):
 
 
 def _normalizer(method, data):
-    from ..correction import ControlNormalizer
+    from .._correction import ControlNormalizer
 
     has_controls = data.control_label is not None and bool(data.is_control.any())
     if method == "auto":
@@ -104,8 +104,8 @@ def run(args):
     if args.pea and args.normalize not in ("auto", "tvn"):
         raise ValueError("--pea applies its own canonical TVN; drop --normalize.")
 
-    from ..correction import PEAAugmenter
-    from ..distill import SemiClippedTransformer
+    from .._correction import PEAAugmenter
+    from .._distill import SemiClippedTransformer
     from ..persistence import data_fingerprint, save_model
     from ._tables import check_columns, edit_key_columns, load_samples, read_input
 

@@ -1,6 +1,6 @@
 """Options and helpers shared by the ``semiclip`` commands."""
 
-from .._validation import format_examples
+from .._core import format_examples
 
 NORMALIZE_CHOICES = ("auto", "tvn", "center", "center_scale", "none")
 
@@ -97,7 +97,7 @@ def check_device(text):
     """Refuse a device torch does not know, before any file is read."""
     import warnings
 
-    from ..nn import resolve_device
+    from .._nn import resolve_device
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # an unavailable accelerator warns again in fit

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .._validation import format_examples
+from .._core import format_examples
 from ..persistence import atomic_write
 
 __all__ = [

@@ -4,9 +4,9 @@ Optional dependencies (pandas, anndata) are imported only inside the
 functions that use them.
 """
 
-from .._keys import make_keys
+from .._core import make_keys
 from ._adapters import from_anndata, from_dataframe
-from ._keys import MatchReport, match_report, normalize_gene_symbols, round_to_grid
+from ._matching import MatchReport, match_report, normalize_gene_symbols, round_to_grid
 from ._real import load_lincs_cellpainting, load_ta_orf_l1000
 from ._relationships import load_relationships, relationship_index
 from ._synthetic import make_weakly_paired, split_by_key

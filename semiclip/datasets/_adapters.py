@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from sklearn.utils import Bunch
 
-from .._validation import format_examples
+from .._core import format_examples
 from ._columns import columns_message, labels_from_columns, stack_vectors
 
 if TYPE_CHECKING:

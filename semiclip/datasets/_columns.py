@@ -5,8 +5,16 @@ import warnings
 
 import numpy as np
 
-from .._keys import check_no_missing, make_keys, missing_rows
-from .._validation import check_one_type, control_mask, format_examples, type_name, value_types
+from .._core import (
+    check_no_missing,
+    check_one_type,
+    control_mask,
+    format_examples,
+    make_keys,
+    missing_rows,
+    type_name,
+    value_types,
+)
 
 __all__ = ["columns_message", "labels_from_columns", "stack_vectors"]
 

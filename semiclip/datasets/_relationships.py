@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .._validation import format_examples, missing_mask
+from .._core import format_examples, missing_mask
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from sklearn.utils import Bunch, check_random_state
 
-from .._bank import ImageBank
+from .._core import ImageBank
 
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .._validation import check_finite_rows, check_labels, control_mask, format_examples
+from .._core import check_finite_rows, check_labels, control_mask, format_examples
 
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike

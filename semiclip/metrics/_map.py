@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .._validation import check_finite_rows, check_labels, control_mask, format_examples
+from .._core import check_finite_rows, check_labels, control_mask, format_examples
 from ._ap import average_precision, expected_ap, n_positives, random_ap
 from ._bootstrap import check_bootstrap, check_random_state, interval, mean_replicates
 from ._similarity import DISTANCES, PairwiseSimilarity, warn_degenerate

@@ -4,8 +4,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._bank import ImageBank
-from .._validation import check_finite_rows, check_labels, control_mask, format_examples
+from .._core import ImageBank, check_finite_rows, check_labels, control_mask, format_examples
 
 __all__ = ["SharedKeys", "check_embeddings", "check_teacher", "shared_key_means"]
 

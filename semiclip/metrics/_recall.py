@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .._validation import check_finite_rows, check_labels
+from .._core import check_finite_rows, check_labels
 from ._bootstrap import check_bootstrap, check_random_state, interval, pair_ratio_replicates
 from ._null_ranks import chance_fraction, null_ranks
 from ._recall_inputs import aggregate, check_thresholds, control_rows, normalize_rows

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from .._validation import check_finite_rows, check_labels, control_mask, format_examples
+from .._core import check_finite_rows, check_labels, control_mask, format_examples
 
 __all__ = ["aggregate", "check_thresholds", "control_rows", "normalize_rows"]
 
@@ -55,7 +55,7 @@ def normalize_rows(X, genes, controls, batch, method):
             "none were given: pass control_label or is_control, or normalize=None "
             "for an embedding that is already batch-corrected."
         )
-    from ..correction import ControlNormalizer
+    from .._correction import ControlNormalizer
 
     # integer labels with -1 for the controls, whatever the type of `genes`
     y = np.unique(genes, return_inverse=True)[1].astype(np.int64)

@@ -4,7 +4,7 @@ from os import PathLike
 
 import numpy as np
 
-from .._validation import format_examples
+from .._core import format_examples
 
 
 def is_source_list(relationships):

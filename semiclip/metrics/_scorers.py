@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
-from .._validation import control_mask
+from .._core import control_mask
 from ._cross_modal import cross_modal_retrieval
 from ._map import mean_average_precision
 from ._recall import known_relationship_recall

@@ -21,7 +21,7 @@ import warnings
 
 import numpy as np
 
-from .._validation import format_examples
+from .._core import format_examples
 
 __all__ = ["DISTANCES", "PairwiseSimilarity", "block_rows", "unit_rows", "warn_degenerate"]
 

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .._stats import t_interval
+from .._core import t_interval
 from ._base import axes, fill_doc, finish
 
 if TYPE_CHECKING:

@@ -1,6 +1,6 @@
 """Figure plumbing shared by every plot: matplotlib on demand, new axes, saving."""
 
-from .._docstrings import fill_doc as _fill_doc
+from .._core import fill_doc as _fill_doc
 
 __all__ = ["PARAM_DOCS", "axes", "fill_doc", "finish"]
 

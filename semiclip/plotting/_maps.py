@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .._validation import control_mask
+from .._core import control_mask
 from ._base import axes, fill_doc, finish
 
 if TYPE_CHECKING:

@@ -281,7 +281,7 @@ def test_benchmark_tiny(tmp_path, capsys):
 
 
 def test_benchmark_rows_and_orderings(capsys):
-    from semiclip import experiments
+    from semiclip import _experiments as experiments
 
     with pytest.raises(ValueError, match=r"unknown benchmark row\(s\) \['clipp'\]"):
         experiments.benchmark_methods(rows=["raw", "clipp"])
@@ -307,7 +307,7 @@ def test_demo_tiny(capsys, monkeypatch, tmp_path):
 
     import semiclip.datasets
     import semiclip.plotting as plotting
-    from semiclip import experiments
+    from semiclip import _experiments as experiments
 
     # the command's wiring at toy size: 50 genes, 2 epochs
     monkeypatch.setattr(semiclip.datasets, "make_weakly_paired",

@@ -7,7 +7,7 @@ import pytest
 import sklearn
 
 from semiclip import ControlNormalizer, PEAAugmenter
-from semiclip.correction import STEPS
+from semiclip._correction import STEPS
 
 from .._reference import slow_center_scale
 

@@ -1,10 +1,10 @@
-"""Tests of the batch-correction core (semiclip.correction) against slow references."""
+"""Tests of the batch-correction core (semiclip._correction) against slow references."""
 
 import numpy as np
 import pytest
 from scipy import linalg
 
-from semiclip import correction as C
+from semiclip import _correction as C
 
 
 def _data(rng, n=300, d=8, n_batches=3, ctrl_frac=0.4):

@@ -1,4 +1,4 @@
-"""Tests of semiclip.datasets._keys.
+"""Tests of semiclip.datasets._matching.
 
 make_keys, normalize_gene_symbols, round_to_grid, match_report.
 """

@@ -5,7 +5,7 @@ import pytest
 from sklearn.decomposition import PCA
 
 from semiclip import PEAAugmenter
-from semiclip.distill import EncodedPEA, linear_encoder_map
+from semiclip._distill import EncodedPEA, linear_encoder_map
 
 # short fits on purpose; the warning itself is tested in distill/test_transformer.py
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")

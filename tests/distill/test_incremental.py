@@ -12,7 +12,7 @@ from sklearn.model_selection import GroupKFold, cross_validate
 from sklearn.pipeline import make_pipeline
 
 from semiclip import SemiClippedTransformer
-from semiclip.nn import MemmapSource, Prefetcher, as_row_source, fit_decoder, thread_budget
+from semiclip._nn import MemmapSource, Prefetcher, as_row_source, fit_decoder, thread_budget
 
 from .._helpers import RaiseAfter
 
@@ -139,7 +139,7 @@ def test_backed_anndata_dense_and_sparse(tiny_data, tmp_path, params):
 
 
 def test_on_disk_pca_uses_a_random_subset_of_rows(tiny_data, on_disk, fast_params, monkeypatch):
-    monkeypatch.setattr("semiclip.distill._incremental.PCA_MAX_ROWS", 50)
+    monkeypatch.setattr("semiclip._distill._incremental.PCA_MAX_ROWS", 50)
     est = _fit(on_disk, tiny_data, **fast_params)
     assert est.encoder_.n_samples_ == 50
     with pytest.raises(ValueError, match="cannot be used with an augmenter or train_encoder"):
@@ -220,7 +220,7 @@ def test_prefetcher_order_errors_and_early_stop():
 
 
 def test_stream_with_several_readers_keeps_the_order(on_disk):
-    from semiclip.nn import StreamFeatures, as_row_source
+    from semiclip._nn import StreamFeatures, as_row_source
 
     source = as_row_source(on_disk)
     rows = np.random.default_rng(0).permutation(on_disk.shape[0])[:100]

@@ -25,7 +25,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from semiclip import ImageBank, SemiClippedTransformer
-from semiclip.distill import PAPER
+from semiclip._distill import PAPER
 
 from .._helpers import RaiseAfter
 

@@ -15,7 +15,7 @@ PARAMS = dict(encoder_dim=8, hidden_layer_sizes=(), max_iter=4, early_stopping=F
 
 
 def test_fresh_augmentation_every_epoch_and_canonical_tvn_at_inference(tiny_data, monkeypatch):
-    from semiclip.correction import PEAFamily
+    from semiclip._correction import PEAFamily
 
     calls = []
     original = PEAFamily.draw
@@ -146,7 +146,7 @@ def test_raw_profile_path_when_the_encoder_is_not_composed(tiny_data, extra):
     """Without a frozen PCA encoder PEA augments the raw profiles every epoch, then encodes."""
     est = SemiClippedTransformer(augmenter=PEAAugmenter(random_state=0), **{**PARAMS, **extra})
     est.fit(tiny_data.X, tiny_data.y, image_bank=tiny_data.image_bank, batch=tiny_data.batch)
-    from semiclip.distill import epoch_features
+    from semiclip._distill import epoch_features
 
     train = np.flatnonzero(~tiny_data.is_control)
     feats = epoch_features(est.augmenter_, est.encoder_, tiny_data.X, tiny_data.y,

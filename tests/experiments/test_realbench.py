@@ -7,8 +7,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from semiclip.cli import main
-from semiclip.experiments import (
+from semiclip._experiments import (
     REAL_ROWS,
     graph_teacher,
     paired_differences,
@@ -16,6 +15,7 @@ from semiclip.experiments import (
     real_table,
     tradeoff_table,
 )
+from semiclip.cli import main
 
 
 def half_width(values):
@@ -110,7 +110,7 @@ def test_cli_real_on_ta_orf(tmp_path, capsys):
 
 
 def test_paper_orderings_need_the_paired_interval_to_exclude_zero():
-    from semiclip.experiments import ROWS, expected_order
+    from semiclip._experiments import ROWS, expected_order
 
     labels = dict(ROWS)
     ours, clip, kd = labels["semiclipped"], labels["clip"], labels["kd"]
@@ -131,8 +131,8 @@ def test_paper_orderings_need_the_paired_interval_to_exclude_zero():
 
 
 def test_new_plates_split_trains_and_scores_on_disjoint_plates():
+    from semiclip._experiments import N_TRAIN_PLATES, prepare_heldout, prepare_new_plates
     from semiclip.datasets import make_weakly_paired
-    from semiclip.experiments import N_TRAIN_PLATES, prepare_heldout, prepare_new_plates
 
     data = make_weakly_paired(n_perturbations=40, n_genes=30, n_batches=12,
                               controls_per_batch=6, samples_per_perturbation=3, random_state=0)
@@ -150,7 +150,7 @@ def test_new_plates_split_trains_and_scores_on_disjoint_plates():
 
 
 def test_new_plates_rows_run_and_are_ordered():
-    from semiclip.experiments import benchmark_methods, run_experiment
+    from semiclip._experiments import benchmark_methods, run_experiment
 
     methods = benchmark_methods(max_iter=2, rows=["newplates", "newplates_pea"])
     res = run_experiment(methods, seeds=(0,), data_params=dict(

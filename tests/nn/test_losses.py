@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from semiclip.nn import (
+from semiclip._nn import (
     clip_loss,
     get_loss,
     infonce_loss,

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from semiclip.nn import (
+from semiclip._nn import (
     CONTRASTIVE,
     LOSSES,
     cka_loss,

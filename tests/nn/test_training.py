@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from semiclip import ImageBank
-from semiclip._bank import PairSampler
-from semiclip.nn import (
+from semiclip._core import PairSampler
+from semiclip._nn import (
     AffineMap,
     Callback,
     History,
@@ -25,7 +25,7 @@ from semiclip.nn import (
     relational_loss,
     with_trainable_encoder,
 )
-from semiclip.nn.training import validation_loss
+from semiclip._nn.training import validation_loss
 
 
 def _problem(seed=0, n_keys=30, per_key=4, d_in=6, d_out=5):
@@ -314,7 +314,7 @@ def test_preservation_compares_with_the_encoder_output_when_fine_tuning():
 
 
 def test_weights_zero_compute_no_term_and_records_say_none(monkeypatch):
-    import semiclip.nn.training._terms as terms
+    import semiclip._nn.training._terms as terms
 
     X, codes, bank = _problem()
     data, config = _data(X, codes, bank), _config(max_epochs=2)
