@@ -64,7 +64,8 @@ def _floats(pattern, text):
 
 
 def test_every_example_has_a_test():
-    assert set(SCRIPTS) == {"quickstart.py", "gridsearch_map.py", "interpret_probe.py",
+    assert set(SCRIPTS) == {"quickstart.py", "gridsearch_map.py", "gridsearch_per_plate.py",
+                            "interpret_probe.py",
                             "pea_augmentation.py", "real_ta_orf.py", "training_callbacks.py"}
 
 
@@ -90,6 +91,18 @@ def test_gridsearch_map(tmp_path):
     assert by_map in [r[0] for r in rows if float(r[2]) == max(maps)]
     assert all(0 <= v <= 1 for v in recall + maps)
     assert len(_floats(r"TVN transcriptomics  held-out recall (\d\.\d+) ±", out)) == 1
+
+
+def test_gridsearch_per_plate(tmp_path):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no fold scored on too few perturbations
+        out = _run("gridsearch_per_plate.py", tmp_path)
+    folds = re.findall(r"^test fold: (\d+) perturbations, (\d+) control wells$", out, re.M)
+    assert len(folds) == 3 and sum(int(f[0]) for f in folds) == 120
+    assert sum(int(f[1]) for f in folds) == 64 and all(int(f[1]) >= 21 for f in folds)
+    scores = _floats(r"held-out MRR (\d\.\d+) ±", out)
+    assert len(scores) == 3 and all(0 < v <= 1 for v in scores)
+    assert _floats(r"best: .* MRR (\d\.\d+)", out) == [max(scores)]
 
 
 def test_interpret_probe(tmp_path):

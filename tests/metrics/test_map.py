@@ -310,7 +310,8 @@ def test_retrieval_scorer_routes_groups():
     pca = PCA(n_components=3).fit(X)
     with sklearn.config_context(enable_metadata_routing=True):
         scorer = make_retrieval_scorer().set_score_request(groups=True)
-        routed = scorer(pca, X, labels, groups=groups)
+        with pytest.warns(UserWarning, match="rests on 10 labels"):
+            routed = scorer(pca, X, labels, groups=groups)
     assert routed == mean_average_precision(pca.transform(X), labels, groups=groups).map
     assert routed != mean_average_precision(pca.transform(X), labels).map
 
@@ -355,7 +356,8 @@ def test_retrieval_scorer_accepts_folds_without_controls():
     y = np.repeat(np.array(["a", "b", "c"]), 4)
     X[y == "a"] += 5.0
     scorer = make_retrieval_scorer(control_label="ctl")
-    score = scorer(identity, X, y)
+    with pytest.warns(UserWarning, match="rests on 3 labels"):
+        score = scorer(identity, X, y)
     ref = mean_average_precision(X, y).map
     assert score == pytest.approx(ref)
 
