@@ -30,10 +30,12 @@ def _embedding_features(table):
 
 
 def run(args):
-    """The body of ``semiclip evaluate``: recall per source and mAP of an embedding table."""
-    from .._correction import ControlNormalizer
-    from ..metrics import mean_average_precision
-    from ._tables import check_columns, load_samples, read_input, write_table
+    """The body of ``semiclip evaluate``: recall per source and mAP of one or two embedding tables.
+
+    Two tables (``--emb A --emb B`` or ``--baseline B``) add the paired per-key
+    difference A - B of every score, with its bootstrap interval.
+    """
+    from ._tables import write_table
 
     sources, auto = _sources(args.relationships)
     if sources and len(args.key_col) != 1:
@@ -42,11 +44,69 @@ def run(args):
             "gene; for a compound screen (e.g. compound and dose) pass --relationships none "
             "to score replicate mAP only."
         )
+    embs = list(args.emb) + ([args.baseline] if args.baseline else [])
+    if len(embs) > 2:
+        raise ValueError(f"evaluate compares two embeddings at most; got {len(embs)} "
+                         f"(--emb {' --emb '.join(map(str, args.emb))}"
+                         f"{' --baseline ' + str(args.baseline) if args.baseline else ''}).")
+    inputs = tuple(("--emb", e) for e in embs)
     for flag in ("out", "plot"):  # checked before any work; written whole at the end
         if getattr(args, flag):
-            check_output(getattr(args, flag), f"--{flag}", inputs=(("--emb", args.emb),))
-    table = read_input(args.emb, "--emb")
-    check_columns(table, args.key_col + [args.batch_col, args.control_col], "--emb", args.emb,
+            check_output(getattr(args, flag), f"--{flag}", inputs=inputs)
+    scored = [_score(args, path, sources, auto) for path in embs]
+    names = ["A", "B"] if len(scored) == 2 else [None]
+    all_rows, all_lines = [], []
+    for name, path, sc in zip(names, embs, scored):
+        lines = _table(sc["rows"], args.ceiling)
+        if name is not None:
+            print(f"{name} = {path}")
+        print(sc["header"])
+        print("\n".join(lines), flush=True)
+        all_lines += ([f"{name} = {path}", ""] if name else []) + lines + [""]
+        all_rows += [dict(r, embedding=str(path)) if name else r for r in sc["rows"]]
+    if len(scored) == 2:
+        diff_rows = _paired_rows(*scored, args.random_state)
+        lines = ["| metric | source | A - B | 95 % interval (paired) | A | B | n shared |",
+                 "|---|---|---|---|---|---|---|"]
+        for r in diff_rows:
+            lines.append(f"| {r['metric']} | {r['source']} | {r['value']:+.4f} | "
+                         f"{_interval_text(r)} | {r['a']:.4f} | {r['b']:.4f} | {r['n']} |")
+        print("Paired difference A - B on the perturbations both scored (bootstrap over "
+              "perturbations, the same draws for A and B):")
+        print("\n".join(lines), flush=True)
+        all_lines += lines
+        all_rows += diff_rows
+    if args.out:
+        import pandas as pd
+
+        if str(args.out).lower().endswith(".md"):
+            with atomic_write(args.out) as tmp:
+                tmp.write_text("\n".join(all_lines).rstrip() + "\n", encoding="utf-8")
+        else:
+            write_table(pd.DataFrame(all_rows), args.out, "--out")
+        print(f"Results saved to {args.out}")
+    recalls = [sc["recall"] for sc in scored]
+    if args.plot and recalls[0]:
+        first = next(iter(recalls[0].values()))
+        from ..plotting import plot_recall_bars
+
+        bars = recalls[0] if len(recalls) == 1 else dict(zip(embs, recalls))
+        with atomic_write(args.plot) as tmp:  # each bar with the interval the table prints
+            plot_recall_bars(bars, chance=first.chance, path=tmp)
+        print(f"Figure saved to {args.plot}")
+    elif args.plot:
+        print("No figure: --plot draws recall per database, and none was scored.")
+    return 0
+
+
+def _score(args, path, sources, auto):
+    """Read one embedding table, batch-correct it and score it: rows, results, header line."""
+    from .._correction import ControlNormalizer
+    from ..metrics import mean_average_precision
+    from ._tables import check_columns, load_samples, read_input
+
+    table = read_input(path, "--emb")
+    check_columns(table, args.key_col + [args.batch_col, args.control_col], "--emb", path,
                   "key/batch/control")
     control, control_label = control_spec(args, table)
     if args.features_prefix:
@@ -54,7 +114,7 @@ def run(args):
             raise ValueError("--features-prefix applies to tables; use --obsm for .h5ad.")
         features = [c for c in table.columns if str(c).startswith(args.features_prefix)]
         if not features:
-            raise ValueError(f"--emb ({args.emb}): no column starts with "
+            raise ValueError(f"--emb ({path}): no column starts with "
                              f"{args.features_prefix!r}.")
     else:
         features = _embedding_features(table)
@@ -62,7 +122,7 @@ def run(args):
     if (hasattr(table, "obsm") and obsm is None and args.layer is None
             and "X_semiclip" in table.obsm):  # written by semiclip transform
         obsm = "X_semiclip"
-    data = load_samples(table, args.emb, "--emb", key=args.key_col, batch=args.batch_col,
+    data = load_samples(table, path, "--emb", key=args.key_col, batch=args.batch_col,
                         control=control, control_label=control_label, layer=args.layer,
                         obsm=obsm, features=features, exclude=args.exclude_cols)
     Z, genes, batch = data.X.astype(np.float64), data.y, data.batch
@@ -90,48 +150,96 @@ def run(args):
     seed = {"random_state": args.random_state}  # the bootstrap intervals, reproducible
     recall, note = _recall(Z, genes, sources, auto, data, args.data_dir, seed)
     trt = ~data.is_control
+    plates = None if batch is None else np.unique(batch[trt].astype(str))
+    one_plate = plates is not None and plates.size == 1
+    if one_plate:  # positives from another plate need two plates: score within the plate
+        print(f"--emb ({path}): one plate ({plates[0]}) in --batch-col {args.batch_col}: mAP "
+              "scores replicates within it (positives from another plate need 2 or more "
+              "plates).")
     mp = mean_average_precision(Z[trt], genes[trt],
-                                groups=None if batch is None else batch[trt], **seed)
-    rows = [_row("recall", name, r.recall, r.n_pairs, r) for name, r in recall.items()]
-    rows.append(_row("mAP", "replicates" + (" (other plate)" if batch is not None else ""),
-                     mp.map, int(np.sum(trt)), mp))
-    lines = ["| metric | source | value | 95 % interval | n | chance |",
-             "|---|---|---|---|---|---|"]
-    for r in rows:
-        chance = "" if np.isnan(r["chance"]) else f"{r['chance']:.3f}"
-        interval = ("" if np.isnan(r["ci_low"]) else
-                    f"{r['ci_low']:.4f} to {r['ci_high']:.4f}")
-        lines.append(f"| {r['metric']} | {r['source']} | {r['value']:.4f} | {interval} | "
-                     f"{r['n']} | {chance} |")
+                                groups=None if batch is None or one_plate else batch[trt],
+                                **seed)
+    ceilings = _ceilings(Z[trt], genes[trt], recall, args) if args.ceiling else {}
+    rows = [_row("recall", name, r.recall, r.n_pairs, r, ceilings.get("recall"))
+            for name, r in recall.items()]
+    where = " (same plate)" if one_plate else " (other plate)" if batch is not None else ""
+    rows.append(_row("mAP", "replicates" + where, mp.map, int(np.sum(trt)), mp,
+                     ceilings.get("mAP")))
     n_keys = np.unique(genes[trt].astype(str)).size
     if recall:
         first = next(iter(recall.values()))
-        print(f"{first.n_genes} genes; batch correction: {method}; recall thresholds "
-              f"{first.thresholds} (n = annotated pairs evaluated; mAP: n = queries)")
+        header = (f"{first.n_genes} genes; batch correction: {method}; recall thresholds "
+                  f"{first.thresholds} (n = annotated pairs evaluated; mAP: n = queries)")
     else:
-        print(f"{n_keys} keys; batch correction: {method}; mAP only{note} (n = queries; "
-              "chance = the mAP of a random embedding)")
-    print("\n".join(lines), flush=True)
-    if args.out:
-        import pandas as pd
+        header = (f"{n_keys} keys; batch correction: {method}; mAP only{note} (n = queries; "
+                  "chance = the mAP of a random embedding)")
+    if args.ceiling:
+        header += ("\nceiling = split-half reproducibility of these profiles (replicates of "
+                   "each key in two random halves, one half scored against the other); "
+                   "position = (value - chance) / (ceiling - chance)")
+    return {"rows": rows, "recall": recall, "map": mp, "header": header}
 
-        if str(args.out).lower().endswith(".md"):
-            with atomic_write(args.out) as tmp:
-                tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
-        else:
-            write_table(pd.DataFrame(rows), args.out, "--out")
-        print(f"Results saved to {args.out}")
-    if args.plot and recall:
-        first = next(iter(recall.values()))
-        from ..plotting import plot_recall_bars
 
-        with atomic_write(args.plot) as tmp:
-            plot_recall_bars({name: r.recall for name, r in recall.items()},
-                             chance=first.chance, path=tmp)
-        print(f"Figure saved to {args.plot}")
-    elif args.plot:
-        print("No figure: --plot draws recall per database, and none was scored.")
-    return 0
+def _ceilings(Z, genes, recall, args):
+    """The split-half ceiling of each metric scored, or a note why it cannot be estimated."""
+    from ..metrics import split_half_ceiling
+
+    out = {}
+    for metric in (["recall"] if recall else []) + ["mAP"]:
+        first = next(iter(recall.values())) if recall else None
+        try:
+            out[metric] = split_half_ceiling(
+                Z, genes, metric=metric, random_state=args.random_state,
+                thresholds=first.thresholds if first is not None else (0.05, 0.95))
+        except ValueError as exc:
+            print(f"--ceiling: no {metric} ceiling: {exc}")
+    return out
+
+
+def _table(rows, with_ceiling):
+    head = "| metric | source | value | 95 % interval | n | chance |"
+    rule = "|---|---|---|---|---|---|"
+    if with_ceiling:
+        head += " ceiling (95 % interval) | position |"
+        rule += "---|---|"
+    lines = [head, rule]
+    for r in rows:
+        chance = "" if np.isnan(r["chance"]) else f"{r['chance']:.3f}"
+        line = (f"| {r['metric']} | {r['source']} | {r['value']:.4f} | {_interval_text(r)} | "
+                f"{r['n']} | {chance} |")
+        if with_ceiling:
+            if np.isnan(r["ceiling"]):
+                line += " | |"
+            else:
+                pos = "" if np.isnan(r["position"]) else f"{r['position']:.2f}"
+                line += (f" {r['ceiling']:.4f} ({r['ceiling_low']:.4f} to "
+                         f"{r['ceiling_high']:.4f}) | {pos} |")
+        lines.append(line)
+    return lines
+
+
+def _interval_text(r):
+    return "" if np.isnan(r["ci_low"]) else f"{r['ci_low']:.4f} to {r['ci_high']:.4f}"
+
+
+def _paired_rows(a, b, random_state):
+    """Paired differences A - B of the recall per source and of the mAP."""
+    from ..metrics import paired_difference
+
+    pairs = [("recall", name, ra, b["recall"][name]) for name, ra in a["recall"].items()
+             if name in b["recall"]]
+    pairs.append(("mAP", a["rows"][-1]["source"], a["map"], b["map"]))
+    rows = []
+    for metric, source, ra, rb in pairs:
+        try:
+            d = paired_difference(ra, rb, random_state=random_state)
+        except ValueError as exc:
+            print(f"no paired difference of {metric} {source}: {exc}")
+            continue
+        rows.append({"metric": f"{metric} A - B", "source": source, "value": d.difference,
+                     "n": d.n, "a": d.value_a, "b": d.value_b, "ci_low": d.ci_low,
+                     "ci_high": d.ci_high, "chance": float("nan")})
+    return rows
 
 
 _DEFAULT_SOURCES = ("HuMAP", "Reactome", "StringDB")
@@ -166,12 +274,19 @@ def _recall(Z, genes, sources, auto, data, data_dir, seed):
         raise
 
 
-def _row(metric, source, value, n, result):
+def _row(metric, source, value, n, result, ceiling=None):
     """One result row; intervals where the metrics provide them (NaN otherwise)."""
-    return {"metric": metric, "source": source, "value": value, "n": n,
-            "chance": float(getattr(result, "chance", float("nan"))),
-            "ci_low": float(getattr(result, "ci_low", float("nan"))),
-            "ci_high": float(getattr(result, "ci_high", float("nan")))}
+    nan = float("nan")
+    row = {"metric": metric, "source": source, "value": value, "n": n,
+           "chance": float(getattr(result, "chance", nan)),
+           "ci_low": float(getattr(result, "ci_low", nan)),
+           "ci_high": float(getattr(result, "ci_high", nan)),
+           "ceiling": nan, "ceiling_low": nan, "ceiling_high": nan, "position": nan}
+    if ceiling is not None:
+        row.update(ceiling=ceiling.ceiling, ceiling_low=ceiling.ci_low,
+                   ceiling_high=ceiling.ci_high,
+                   position=ceiling.position(value, chance=row["chance"]))
+    return row
 
 
 def add_parser(subparsers):
@@ -180,7 +295,14 @@ def add_parser(subparsers):
         "evaluate", help="known-relationship recall per database and retrieval mAP",
         description="Score an embedding table (e.g. from `semiclip transform`) with the EFAAR "
                     "known-relationship recall and replicate-retrieval mAP.")
-    ev.add_argument("--emb", required=True, metavar="PATH")
+    ev.add_argument("--emb", required=True, metavar="PATH", action="append",
+                    help="embedding table (.csv, .parquet, .h5ad); twice (--emb A --emb B) for "
+                         "the paired difference A - B of every score")
+    ev.add_argument("--baseline", metavar="PATH",
+                    help="a second table to compare with: the same as a second --emb")
+    ev.add_argument("--ceiling", action="store_true",
+                    help="add the split-half ceiling of each score (the best score on this "
+                         "data) and where the value sits between chance and ceiling")
     add_column_options(ev, batch_help="batch (plate) column: per-plate correction, and mAP "
                                        "positives from another plate")
     ev.add_argument("--relationships", nargs="+", default=None, metavar="SOURCE",

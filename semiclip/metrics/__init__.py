@@ -9,6 +9,10 @@
   student embedding (MRR, top-k accuracy, chance levels);
 - :func:`representational_similarity`: RSA, the correlation of the student's
   and the teacher's pairwise similarities between keys;
+- :func:`split_half_ceiling`: the split-half reproducibility of the data, the
+  best score a metric can show on it (the ceiling beside chance);
+- :func:`paired_difference`: paired bootstrap difference of two embeddings'
+  scores on the same perturbations;
 - :func:`interpretability_score`: how well a linear decoder recovers gene
   expression from the embedding;
 - :func:`make_retrieval_scorer`, :func:`make_recall_scorer`,
@@ -17,9 +21,11 @@
   transformer.
 """
 
+from ._ceiling import CeilingResult, split_half_ceiling
 from ._cross_modal import CrossModalResult, cross_modal_retrieval
 from ._interpretability import InterpretabilityResult, interpretability_score
 from ._map import MAPResult, mean_average_precision
+from ._paired import PairedDifference, paired_difference
 from ._recall import RecallResult, known_relationship_recall
 from ._rsa import RSAResult, representational_similarity
 from ._scorers import (
@@ -30,9 +36,11 @@ from ._scorers import (
 )
 
 __all__ = [
+    "CeilingResult",
     "CrossModalResult",
     "InterpretabilityResult",
     "MAPResult",
+    "PairedDifference",
     "RSAResult",
     "RecallResult",
     "cross_modal_retrieval",
@@ -43,5 +51,7 @@ __all__ = [
     "make_retrieval_scorer",
     "make_rsa_scorer",
     "mean_average_precision",
+    "paired_difference",
     "representational_similarity",
+    "split_half_ceiling",
 ]

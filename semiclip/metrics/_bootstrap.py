@@ -33,6 +33,8 @@ __all__ = [
     "pair_ratio_replicates",
     "percentile_interval",
     "weighted_correlation",
+    "widen_to_wilson",
+    "wilson_interval",
 ]
 
 # Share of undefined replicates above which the interval warns.
@@ -256,3 +258,35 @@ def interval(replicates, confidence, what, undefined, *, stacklevel=3):
             stacklevel=stacklevel,
         )
     return percentile_interval(replicates, confidence)
+
+
+def wilson_interval(k, n, confidence):
+    """Wilson score interval ``(low, high)`` of a proportion ``k / n`` (NaN for ``n == 0``).
+
+    Unlike a percentile bootstrap it is never a single point at small ``n``:
+    0 of 4 gives ``(0, 0.49)`` at 95 %, not ``(0, 0)``.
+    """
+    if n <= 0:
+        return float("nan"), float("nan")
+    from scipy.stats import norm
+
+    z = float(norm.ppf(0.5 + confidence / 2.0))
+    p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return float(max(0.0, centre - half)), float(min(1.0, centre + half))
+
+
+def widen_to_wilson(ci, k, n, confidence):
+    """A bootstrap interval of a proportion, widened to contain its Wilson interval.
+
+    The bootstrap over perturbations carries the dependence between pairs that
+    share a gene; the Wilson interval is the floor of honesty at small ``n``
+    (where the bootstrap collapses to a point, e.g. 0 hits in every replicate).
+    """
+    low, high = wilson_interval(k, n, confidence)
+    if not np.isfinite(low):
+        return ci
+    if not np.isfinite(ci[0]):
+        return low, high
+    return float(min(ci[0], low)), float(max(ci[1], high))

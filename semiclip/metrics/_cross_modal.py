@@ -8,7 +8,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ._bootstrap import check_bootstrap, check_random_state, mean_replicates, percentile_interval
+from ._bootstrap import (
+    check_bootstrap,
+    check_random_state,
+    mean_replicates,
+    percentile_interval,
+    widen_to_wilson,
+)
 from ._paired_keys import shared_key_means
 from ._similarity import DISTANCES, PairwiseSimilarity, block_rows, warn_degenerate
 
@@ -35,7 +41,8 @@ class CrossModalResult:
         Fraction of the keys whose own teacher is among the ``k`` most similar
         teacher keys (ties at chance).
     top_k_ci : dict of int to tuple of float
-        ``(low, high)`` bootstrap interval of each ``top_k`` value.
+        ``(low, high)`` bootstrap interval of each ``top_k`` value, widened to
+        contain its Wilson score interval (honest at a few keys).
     mrr_chance : float
         MRR of a uniformly random rank among ``n_keys`` candidates,
         ``H_n / n`` (``H_n`` the harmonic number).
@@ -292,6 +299,8 @@ def cross_modal_retrieval(
         replicates = mean_replicates(per_key, n_bootstrap, rng)
         cis = [percentile_interval(replicates[:, c], confidence)
                for c in range(per_key.shape[1])]
+        # top-k is a proportion: never narrower than its Wilson interval (0 of 4 is not 0 to 0)
+        cis[1:] = [widen_to_wilson(ci, v * n, n, confidence) for ci, v in zip(cis[1:], values[1:])]
     return CrossModalResult(
         mrr=float(values[0]),
         ci_low=cis[0][0],

@@ -9,7 +9,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .._core import check_finite_rows, check_labels
-from ._bootstrap import check_bootstrap, check_random_state, interval, pair_ratio_replicates
+from ._bootstrap import (
+    check_bootstrap,
+    check_random_state,
+    interval,
+    pair_ratio_replicates,
+    widen_to_wilson,
+)
 from ._null_ranks import chance_fraction, null_ranks
 from ._recall_inputs import aggregate, check_thresholds, control_rows, normalize_rows
 from ._relationship_sources import is_source_list, pairs_in_map, sources_of
@@ -213,8 +219,11 @@ def known_relationship_recall(
     variability of the null itself or of the replicates within a gene.
     Replicates that draw no annotated pair are undefined and left out (with a
     warning when they are over 1 %); with several sources every source sees the same draws, so
-    their replicates are paired. The point estimate does not depend on the
-    bootstrap.
+    their replicates are paired. The reported interval is widened, where
+    needed, to contain the Wilson score interval of ``hits / n_pairs``: at a
+    few pairs the bootstrap collapses (0 of 4 pairs gives 0 in every
+    replicate), the Wilson interval does not (0 of 4: 0 to 0.49). The point
+    estimate does not depend on the bootstrap.
 
     References
     ----------
@@ -298,8 +307,10 @@ def known_relationship_recall(
         if i.size:
             recall = np.count_nonzero(predicted) / i.size
             if n_bootstrap:
-                ci = interval(replicates[s], confidence,
-                              f"the recall of {key!r}", "they drew no annotated pair")
+                ci = widen_to_wilson(
+                    interval(replicates[s], confidence, f"the recall of {key!r}",
+                             "they drew no annotated pair"),
+                    int(np.count_nonzero(predicted)), i.size, confidence)
         else:
             recall = float("nan")
             warnings.warn(

@@ -37,11 +37,17 @@ def _values(value, where):
     )
 
 
-def _interval(values, ci):
-    """Mean and Student-t half-width of a ``ci`` interval of the mean (NaN for one value)."""
+def _interval(value, where, ci):
+    """``(mean, low error, high error)``: a result's own interval, or a t interval over seeds."""
+    own = (getattr(value, "ci_low", np.nan), getattr(value, "ci_high", np.nan))
+    if ci is not None and hasattr(value, "recall") and np.isfinite(own).all():
+        mid = float(value.recall)  # the interval the tables print (bootstrap, Wilson-widened)
+        return mid, mid - float(own[0]), float(own[1]) - mid
+    values = _values(value, where)
     if ci is None:
-        return float(np.mean(values)), np.nan
-    return t_interval(values, ci)
+        return float(np.mean(values)), np.nan, np.nan
+    mean, half = t_interval(values, ci)
+    return mean, half, half
 
 
 @fill_doc
@@ -57,12 +63,15 @@ def plot_recall_bars(results: Mapping[Any, Any], ax: Axes | None = None, *, ci: 
         Either ``{database: values}`` (one bar per database) or
         ``{method: {database: values}}`` (bars grouped by database, one
         colour per method). ``values`` is a number, an object with a
-        ``.recall`` attribute, or a list of them (one per seed).
+        ``.recall`` attribute, or a list of them (one per seed). A single
+        result with an interval (``ci_low``, ``ci_high``, e.g. a
+        :class:`~semiclip.metrics.RecallResult`) is drawn with that interval.
     [[ax]]
     ci : float or None, default=0.95
-        Level of the error bars: a Student-t interval of the mean over
-        seeds, ``mean +/- t_{(1+ci)/2, n-1} * sd / sqrt(n)``; no bar for a
-        single value or ``ci=None``.
+        Level of the error bars over seeds: a Student-t interval of the
+        mean, ``mean +/- t_{(1+ci)/2, n-1} * sd / sqrt(n)``; a single result
+        draws its own ``ci_low``/``ci_high``; no bar for a single number or
+        ``ci=None``.
     chance : float, optional
         Draw a dashed horizontal line at the chance level.
     ylabel : str, default="recall"
@@ -99,12 +108,13 @@ def plot_recall_bars(results: Mapping[Any, Any], ax: Axes | None = None, *, ci: 
     x = np.arange(len(databases), dtype=np.float64)
     for i, (method, per_db) in enumerate(series.items()):
         stats = [
-            _interval(_values(per_db[db], f"{method!r}][{db!r}" if nested else repr(db)), ci)
+            _interval(per_db[db], f"{method!r}][{db!r}" if nested else repr(db), ci)
             if db in per_db
-            else (np.nan, np.nan)
+            else (np.nan, np.nan, np.nan)
             for db in databases
         ]
-        means, halves = np.array(stats).T
+        means, lows, highs = np.array(stats).T
+        halves = np.vstack([lows, highs])
         offset = (i - (len(series) - 1) / 2) * width
         ax.bar(
             x + offset,

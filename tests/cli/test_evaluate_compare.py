@@ -1,0 +1,122 @@
+"""``semiclip evaluate`` on shipped data: ceiling, paired comparison, one plate, intervals."""
+
+import re
+import warnings
+
+import numpy as np
+import pytest
+
+from semiclip.cli import main
+
+pd = pytest.importorskip("pandas")
+
+COLS = ["--key-col", "Metadata_gene", "--batch-col", "Metadata_Plate", "--control-col",
+        "Metadata_pert_type", "--control-values", "ctl_vector", "ctl_untrt"]
+
+
+@pytest.fixture(scope="module")
+def ta_orf(tmp_path_factory):
+    """The shipped TA-ORF plates (first 100 genes) as CSV, and a noisier copy."""
+    from semiclip.datasets import load_ta_orf_l1000
+
+    d = tmp_path_factory.mktemp("ta_eval")
+    frame = load_ta_orf_l1000(as_frame=True).frame
+    meta = [c for c in frame.columns if str(c).startswith("Metadata_")]
+    genes = [c for c in frame.columns if c not in meta][:100]
+    frame = frame[meta + genes]
+    frame.to_csv(d / "a.csv", index=False)
+    noisy = frame.copy()
+    noisy[genes] = noisy[genes] + np.random.default_rng(0).normal(
+        scale=2 * frame[genes].to_numpy().std(), size=noisy[genes].shape)
+    noisy.to_csv(d / "b.csv", index=False)
+    return d, frame, genes
+
+
+def _cells(out, metric, nth=0):
+    rows = [line for line in out.splitlines() if line.startswith(f"| {metric} |")]
+    return [c.strip() for c in rows[nth].split("|")[1:-1]]
+
+
+def test_ceiling_beside_every_score(ta_orf, capsys):
+    from semiclip import ControlNormalizer
+    from semiclip.metrics import split_half_ceiling
+
+    d, frame, genes = ta_orf
+    assert main(["evaluate", "--emb", str(d / "a.csv"), *COLS, "--relationships", "HuMAP",
+                 "--ceiling"]) == 0
+    out = capsys.readouterr().out
+    assert "ceiling = split-half reproducibility" in out
+    for metric in ("recall", "mAP"):
+        cells = _cells(out, metric)
+        value, chance = float(cells[2]), float(cells[5])
+        ceiling = float(cells[6].split()[0])
+        # position by hand from the printed (rounded) numbers
+        assert float(cells[7]) == pytest.approx((value - chance) / (ceiling - chance), abs=0.02)
+    # the printed mAP ceiling is the public function's on the same corrected profiles
+    ctl = frame["Metadata_pert_type"].isin(["ctl_vector", "ctl_untrt"]).to_numpy()
+    y = np.where(ctl, "ctl", frame["Metadata_gene"].astype(str))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        Z = ControlNormalizer("center_scale", control_label="ctl", basis="feature").fit_transform(
+            frame[genes].to_numpy(np.float64), y, batch=frame["Metadata_Plate"].to_numpy())
+    ref = split_half_ceiling(Z[~ctl], y[~ctl], random_state=0)
+    assert _cells(out, "mAP")[6].startswith(f"{ref.ceiling:.4f} ({ref.ci_low:.4f} to")
+
+
+def test_paired_comparison_of_two_embeddings(ta_orf, tmp_path, capsys):
+    d, _, _ = ta_orf
+    args = ["evaluate", *COLS, "--relationships", "HuMAP"]
+    assert main([*args, "--emb", str(d / "a.csv"), "--emb", str(d / "b.csv"),
+                 "--out", str(tmp_path / "r.csv")]) == 0
+    out = capsys.readouterr().out
+    assert "Paired difference A - B" in out
+    diff = _cells(out, "mAP A - B")
+    a, b = float(diff[4]), float(diff[5])
+    assert float(diff[2]) == pytest.approx(a - b, abs=2e-4)
+    low, high = map(float, re.findall(r"-?\d\.\d+", diff[3]))
+    assert low < float(diff[2]) < high and low > 0  # noise added to B: A is better
+    assert a == pytest.approx(float(_cells(out, "mAP", 0)[2]), abs=1e-4)  # same labels
+    table = pd.read_csv(tmp_path / "r.csv")
+    assert set(table["metric"]) >= {"recall A - B", "mAP A - B"}
+    # --baseline is a second --emb
+    assert main([*args, "--emb", str(d / "a.csv"), "--baseline", str(d / "b.csv")]) == 0
+    assert _cells(capsys.readouterr().out, "mAP A - B") == diff
+    assert main([*args, "--emb", str(d / "a.csv"), "--emb", str(d / "b.csv"),
+                 "--baseline", str(d / "a.csv")]) == 2
+    assert "evaluate compares two embeddings at most; got 3" in capsys.readouterr().err
+
+
+def test_one_plate_scores_replicates_within_it(ta_orf, tmp_path, capsys):
+    d, frame, _ = ta_orf
+    plate = frame["Metadata_Plate"].iloc[0]
+    frame[frame["Metadata_Plate"] == plate].to_csv(tmp_path / "one.csv", index=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # never a raw UserWarning
+        assert main(["evaluate", "--emb", str(tmp_path / "one.csv"), *COLS,
+                     "--relationships", "none"]) == 0
+    out = capsys.readouterr().out
+    assert f"one plate ({plate}) in --batch-col Metadata_Plate: mAP scores replicates within" \
+        in out
+    cells = _cells(out, "mAP")
+    assert cells[1] == "replicates (same plate)" and cells[2] != "nan"
+    assert 0 < float(cells[2]) <= 1
+
+
+def test_recall_bars_draw_the_printed_interval():
+    mpl = pytest.importorskip("matplotlib")
+    mpl.use("Agg")
+    from semiclip.metrics import known_relationship_recall
+    from semiclip.plotting import plot_recall_bars
+
+    rng = np.random.default_rng(0)
+    genes = np.repeat([f"g{i}" for i in range(20)], 2)
+    pairs = [[f"g{i}", f"g{i + 1}"] for i in range(19)]
+    res = known_relationship_recall(rng.normal(size=(40, 4)), genes, relationships=pairs,
+                                    normalize=None, random_state=0)
+    ax = plot_recall_bars({"db": res})
+    (bars,) = [c for c in ax.containers if hasattr(c, "errorbar")]
+    (segment,) = bars.errorbar.lines[2][0].get_segments()
+    assert segment[:, 1] == pytest.approx([res.ci_low, res.ci_high])
+    import matplotlib.pyplot as plt
+
+    plt.close(ax.figure)
