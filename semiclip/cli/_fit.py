@@ -35,7 +35,7 @@ def _read_bank(args, dose, anchor):
             f"--image-key-col names {len(image_key)} column(s) but --key-col "
             f"{len(args.key_col)}; the two sides need the same key parts in the same order."
         )
-    table = read_input(args.images, "--images")
+    table = read_input(args.images or args.tx, "--images", mod=args.image_mod)
     from ._tables import check_columns
 
     check_columns(table, image_key, "--images", args.images, "key")
@@ -109,7 +109,10 @@ def run(args):
     from ..persistence import data_fingerprint, save_model
     from ._tables import check_columns, edit_key_columns, load_samples, read_input
 
-    table = read_input(args.tx, "--tx")
+    if args.images is None and not (str(args.tx).lower().endswith(".h5mu") and args.image_mod):
+        raise ValueError("--images is required, unless --tx is an .h5mu file and --image-mod "
+                         "names its image modality.")
+    table = read_input(args.tx, "--tx", mod=args.tx_mod)
     check_columns(table, args.key_col + [args.batch_col, args.control_col], "--tx", args.tx,
                   "key/batch/control")
     anchor = edit_key_columns(table, args.key_col, normalize_symbols=args.normalize_symbols,
@@ -180,8 +183,13 @@ def add_parser(subparsers):
         description="Fit a SemiClippedTransformer from files. Tables: CSV/TSV/Parquet in the "
                     "pycytominer convention (Metadata_ columns + numeric features) or .h5ad.")
     fit.add_argument("--tx", required=True, metavar="PATH", help="transcriptomics samples")
-    fit.add_argument("--images", required=True, metavar="PATH",
-                     help="image embeddings, one row per image/well, keyed like --tx")
+    fit.add_argument("--images", metavar="PATH",
+                     help="image embeddings, one row per image/well, keyed like --tx (not "
+                          "needed with an .h5mu --tx and --image-mod)")
+    fit.add_argument("--tx-mod", metavar="MOD",
+                     help=".h5mu --tx: the transcriptomics modality (default: none)")
+    fit.add_argument("--image-mod", metavar="MOD",
+                     help=".h5mu: the image modality, keyed by --image-key-col (default: none)")
     add_column_options(fit)
     fit.add_argument("--image-key-col", nargs="+", metavar="COL",
                      help="key column(s) of --images (default: --key-col)")

@@ -38,9 +38,12 @@ _FORMATS = {
     ".parquet": "parquet",
     ".pq": "parquet",
     ".h5ad": "h5ad",
+    ".h5mu": "h5mu",
 }
-SUPPORTED = ".csv, .tsv, .txt (optionally .gz), .parquet, .h5ad"
-WRITABLE = ".csv, .csv.gz, .tsv, .parquet, .h5ad"
+SUPPORTED = ".csv, .tsv, .txt (optionally .gz), .parquet, .h5ad, .h5mu"
+WRITABLE = ".csv, .csv.gz, .tsv, .parquet, .h5ad, .h5mu"
+#: the flag naming the MuData modality read for each input flag
+MOD_FLAGS = {"--tx": "--tx-mod", "--images": "--image-mod"}
 
 
 def table_format(path, what):
@@ -58,11 +61,13 @@ def table_format(path, what):
     )
 
 
-def read_input(path, what):
-    """Read a table (pandas DataFrame) or an ``.h5ad`` file (AnnData)."""
+def read_input(path, what, mod=None):
+    """Read a table (pandas DataFrame), an ``.h5ad`` file or a modality ``mod`` of an ``.h5mu``."""
     fmt = table_format(path, what)
     if not Path(path).is_file():
         raise FileNotFoundError(f"{what}: no file at {str(path)!r}.")
+    if fmt == "h5mu":
+        return _read_modality(path, what, mod)
     try:
         if fmt == "h5ad":
             try:
@@ -86,6 +91,22 @@ def read_input(path, what):
             f"{str(exc).strip() or 'no detail'}). Check that the file is complete and in "
             f"that format."
         ) from None
+
+
+def _read_modality(path, what, mod):
+    from ..datasets import mudata_modality
+
+    flag = MOD_FLAGS.get(what, "--mod")
+    try:
+        return mudata_modality(path, mod, flag)
+    except ImportError as exc:
+        raise ImportError(f"{what}: reading .h5mu files needs mudata "
+                          "(pip install 'semiclip[mudata]').") from exc
+    except (ValueError, TypeError):
+        raise
+    except Exception as exc:
+        raise ValueError(f"{what}: cannot read {str(path)!r} as .h5mu ({type(exc).__name__}: "
+                         f"{str(exc).strip() or 'no detail'}).") from None
 
 
 def is_anndata(table):
@@ -302,7 +323,7 @@ def write_table(frame, path, what="output"):
 
 
 def write_embedding(meta, Z, columns, path, *, adata=None, X=None, feature_names=None,
-                    uns=None):
+                    uns=None, mudata=None):
     """Save the embedding in the format of ``path``'s suffix.
 
     A table gets the metadata plus one column per embedding dimension. An
@@ -310,11 +331,15 @@ def write_embedding(meta, Z, columns, path, *, adata=None, X=None, feature_names
     AnnData (``adata``; else one built from the table's features ``X`` with
     ``feature_names`` as ``var_names`` and ``meta`` as ``obs``) with the
     embedding in ``obsm["X_semiclip"]`` and ``uns["semiclip"]`` (the model's
-    parameters and provenance).
+    parameters and provenance). An ``.h5mu`` file is the input MuData
+    (``mudata=(input path, modality)``) with the same two entries added to
+    that modality.
     """
     import pandas as pd
 
     fmt = table_format(path, "--output")
+    if fmt == "h5mu":
+        return _write_mudata(Z, path, mudata, uns)
     if fmt == "h5ad":
         import anndata
 
@@ -336,6 +361,22 @@ def write_embedding(meta, Z, columns, path, *, adata=None, X=None, feature_names
         return path
     emb = pd.DataFrame(np.asarray(Z), columns=list(columns), index=meta.index)
     return write_table(pd.concat([meta, emb], axis=1), path, "--output")
+
+
+def _write_mudata(Z, path, source, uns):
+    if source is None or table_format(source[0], "--tx") != "h5mu":
+        raise ValueError("--output: an .h5mu output adds the embedding to the --tx MuData; "
+                         "give an .h5mu --tx with --tx-mod, or write .h5ad/.parquet/.csv.")
+    import mudata
+
+    mdata = mudata.read_h5mu(source[0])
+    mod = mdata.mod[source[1]]
+    mod.obsm["X_semiclip"] = np.asarray(Z, dtype=np.float32)
+    mod.uns["semiclip"] = dict(uns or {})
+    _check_directory(path, "--output")
+    with atomic_write(path) as tmp:
+        mdata.write_h5mu(tmp)
+    return path
 
 
 def _check_directory(path, what):

@@ -22,14 +22,15 @@ def run(args):
     check_output(args.output, "--output", inputs=(("--tx", args.tx), ("--model", args.model)),
                  overwrite=args.overwrite, check_format=lambda p: table_format(p, "--output"))
     loaded = read_model(args.model, allow_pickle=args.allow_pickle, command="transform")
-    table = read_input(args.tx, "--tx")
+    table = read_input(args.tx, "--tx", mod=args.tx_mod)
     data = read_for_model(loaded, table, args.tx, refit=args.refit_normalizer)
     Z = embed(loaded, data, refit=args.refit_normalizer)
     est = loaded.estimator
     names = [str(n) for n in est.get_feature_names_out()]
     write_embedding(metadata_of(table, data), Z, names, args.output,
                     adata=table if hasattr(table, "obs") else None, X=data.X,
-                    feature_names=data.feature_names, uns=provenance(loaded, args.model, names))
+                    feature_names=data.feature_names, uns=provenance(loaded, args.model, names),
+                    mudata=(args.tx, args.tx_mod))
     print(f"Wrote {Z.shape[0]} x {Z.shape[1]} embedding ({names[0]}..{names[-1]}) "
           f"to {args.output}", flush=True)
     return 0
@@ -148,6 +149,9 @@ def add_parser(subparsers):
                     help="a .semiclip model file from `semiclip fit`")
     tr.add_argument("--tx", required=True, metavar="PATH",
                     help="samples with the columns the model was fitted on")
+    tr.add_argument("--tx-mod", metavar="MOD",
+                    help=".h5mu --tx: the transcriptomics modality; an .h5mu --output gets "
+                         "obsm['X_semiclip'] in it (default: none)")
     tr.add_argument("--refit-normalizer", action="store_true",
                     help="fit the batch correction on this file's controls (new plates)")
     tr.add_argument("-o", "--output", required=True, metavar="PATH",
