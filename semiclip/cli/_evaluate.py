@@ -6,6 +6,11 @@ or automatically when no key is a gene of the shipped databases).
 Reads an embedding table (e.g. written by ``semiclip transform``),
 batch-corrects it on its controls (center-scale per plate by default; see the
 user guide on when TVN hurts learned embeddings) and prints a Markdown table.
+``--ceiling`` adds each score's split-half ceiling (the reproducibility of the
+profiles themselves) and where the score sits between chance and ceiling;
+two tables (``--emb A --emb B`` or ``--baseline``) add the paired difference
+A - B with its bootstrap interval over perturbations. With one plate in
+``--batch-col``, mAP scores replicates within it (and says so).
 """
 
 import warnings

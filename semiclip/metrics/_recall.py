@@ -68,9 +68,9 @@ class RecallResult:
     predicted : ndarray of bool, shape (n_pairs,)
         ``rank_right <= low`` or ``rank_left >= high``.
     ci_low, ci_high : float
-        Percentile bootstrap interval of the recall over the genes (see
-        :func:`known_relationship_recall`); NaN when the bootstrap is off or
-        undefined.
+        Percentile bootstrap interval of the recall over the genes, widened
+        to contain the Wilson score interval of ``hits / n_pairs`` (see
+        :func:`known_relationship_recall`); NaN when the bootstrap is off.
     confidence : float
         Level of the interval.
     n_bootstrap : int
