@@ -367,15 +367,19 @@ def _write_mudata(Z, path, source, uns):
     if source is None or table_format(source[0], "--tx") != "h5mu":
         raise ValueError("--output: an .h5mu output adds the embedding to the --tx MuData; "
                          "give an .h5mu --tx with --tx-mod, or write .h5ad/.parquet/.csv.")
+    import warnings
+
     import mudata
 
-    mdata = mudata.read_h5mu(source[0])
-    mod = mdata.mod[source[1]]
-    mod.obsm["X_semiclip"] = np.asarray(Z, dtype=np.float32)
-    mod.uns["semiclip"] = dict(uns or {})
     _check_directory(path, "--output")
-    with atomic_write(path) as tmp:
-        mdata.write_h5mu(tmp)
+    with warnings.catch_warnings():  # mudata's notice of a future default, not about the data
+        warnings.filterwarnings("ignore", category=FutureWarning, module="mudata")
+        mdata = mudata.read_h5mu(source[0])
+        mod = mdata.mod[source[1]]
+        mod.obsm["X_semiclip"] = np.asarray(Z, dtype=np.float32)
+        mod.uns["semiclip"] = dict(uns or {})
+        with atomic_write(path) as tmp:
+            mdata.write_h5mu(tmp)
     return path
 
 

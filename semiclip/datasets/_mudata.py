@@ -9,6 +9,7 @@ semiclip[mudata]``) imported only here.
 from __future__ import annotations
 
 import os
+import warnings
 from typing import TYPE_CHECKING, Any
 
 from .._core import ImageBank, format_examples
@@ -31,7 +32,9 @@ def _as_mudata(mdata):
     except ImportError as exc:
         raise ImportError("reading .h5mu files needs mudata; install it with "
                           "`pip install semiclip[mudata]`.") from exc
-    return mudata.read_h5mu(mdata)
+    with warnings.catch_warnings():  # mudata's notice of a future default, not about the data
+        warnings.filterwarnings("ignore", category=FutureWarning, module="mudata")
+        return mudata.read_h5mu(mdata)
 
 
 def mudata_modality(mdata: Any, mod: str | None, what: str = "mod") -> Any:
