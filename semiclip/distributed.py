@@ -51,7 +51,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from ._nn import DEFAULT_TIMEOUT, distributed_module, file_layout, init_process_group
+from ._nn import DEFAULT_TIMEOUT as _DEFAULT_TIMEOUT
+from ._nn import distributed_module as _distributed_module
+from ._nn import file_layout as _file_layout
+from ._nn import init_process_group
 
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike
@@ -63,13 +66,13 @@ __all__ = ["fit", "init_process_group", "is_main_process", "rank", "world_size"]
 
 def rank() -> int:
     """Rank of this process (0 without a process group)."""
-    dist = distributed_module()
+    dist = _distributed_module()
     return dist.get_rank() if dist.is_initialized() else 0
 
 
 def world_size() -> int:
     """Number of processes (1 without a process group)."""
-    dist = distributed_module()
+    dist = _distributed_module()
     return dist.get_world_size() if dist.is_initialized() else 1
 
 
@@ -82,7 +85,7 @@ def is_main_process() -> bool:
 def _portable(X):
     """Send an on-disk memmap by reference (file, offset, shape), anything else by value."""
     if isinstance(X, np.memmap) and X.ndim == 2:
-        layout = file_layout(X)
+        layout = _file_layout(X)
         if layout is not None and layout[2] == layout[3]:
             return ("memmap", layout[0], X.dtype.str, tuple(X.shape), layout[1])
     return ("value", X)
@@ -110,7 +113,7 @@ def _rank_main(rank_, nproc, workdir, backend, timeout):
             from joblib import cpu_count
 
             torch.set_num_threads(max(1, cpu_count() // nproc))
-        store = distributed_module().FileStore(os.path.join(workdir, "store"), nproc)
+        store = _distributed_module().FileStore(os.path.join(workdir, "store"), nproc)
         init_process_group(backend, timeout=timeout, store=store, rank=rank_, world_size=nproc)
         est = payload["estimator"]
         user_strategy = est.get_params()["strategy"]
@@ -122,7 +125,7 @@ def _rank_main(rank_, nproc, workdir, backend, timeout):
             with open(tmp, "wb") as fh:
                 pickle.dump(est, fh)
             os.replace(tmp, os.path.join(workdir, "result.pkl"))
-        distributed_module().destroy_process_group()
+        _distributed_module().destroy_process_group()
     except BaseException as exc:
         first = (str(exc).strip().splitlines() or [""])[0]
         with open(os.path.join(workdir, f"error-{rank_}.txt"), "w") as fh:
@@ -132,7 +135,7 @@ def _rank_main(rank_, nproc, workdir, backend, timeout):
 
 
 def fit(estimator: SemiClippedTransformer, X: ArrayLike, y: ArrayLike | None = None, *,
-        nproc: int = 2, backend: str | None = None, timeout: float = DEFAULT_TIMEOUT, **fit_params
+        nproc: int = 2, backend: str | None = None, timeout: float = _DEFAULT_TIMEOUT, **fit_params
 ) -> SemiClippedTransformer:
     """Fit ``estimator`` with DDP on ``nproc`` new local processes; return it fitted.
 

@@ -22,14 +22,23 @@ import torch
 from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import check_is_fitted
 
-from ._core import check_finite_rows, format_examples
-from ._distill import encoder_module
+from ._core import check_finite_rows as _check_finite_rows
+from ._core import format_examples as _format_examples
+from ._distill import encoder_module as _encoder_module
 from ._nn import (
-    adapter_from_state,
-    adapter_layer_sizes,
-    float32_overflow_rows,
-    float32_range_error,
-    resolve_device,
+    adapter_from_state as _adapter_from_state,
+)
+from ._nn import (
+    adapter_layer_sizes as _adapter_layer_sizes,
+)
+from ._nn import (
+    float32_overflow_rows as _float32_overflow_rows,
+)
+from ._nn import (
+    float32_range_error as _float32_range_error,
+)
+from ._nn import (
+    resolve_device as _resolve_device,
 )
 
 if TYPE_CHECKING:
@@ -142,7 +151,7 @@ def _readout(est, probe, direction, target, n_samples=None):
     """
     if direction is not None:
         v = np.asarray(direction, dtype=np.float32)
-        n_dims = adapter_layer_sizes(est.adapter_)[-1]
+        n_dims = _adapter_layer_sizes(est.adapter_)[-1]
         if v.ndim == 2 and n_samples is not None and v.shape != (1, n_dims):
             if v.shape != (n_samples, n_dims):
                 raise ValueError(
@@ -205,7 +214,7 @@ def _baseline(baseline, n_genes):
     if not np.isfinite(b).all():
         raise ValueError(
             f"baseline contains NaN or inf at {int((~np.isfinite(b)).sum())} gene(s) "
-            f"(positions {format_examples(np.flatnonzero(~np.isfinite(b)))}); pass a finite "
+            f"(positions {_format_examples(np.flatnonzero(~np.isfinite(b)))}); pass a finite "
             "profile."
         )
     return b
@@ -286,10 +295,10 @@ def gradient_attributions(model: SemiClippedTransformer | Pipeline, X: ArrayLike
         raise ValueError(f"X must have shape (n_samples, {est.n_features_in_}); got {X.shape}.")
     if X.dtype.kind not in "biuf":
         raise TypeError(f"X must be numeric; got dtype {X.dtype}.")
-    check_finite_rows(X, "X")
-    rows = float32_overflow_rows(X)
+    _check_finite_rows(X, "X")
+    rows = _float32_overflow_rows(X)
     if rows.size:
-        raise float32_range_error("X", rows[:5], count=rows.size)
+        raise _float32_range_error("X", rows[:5], count=rows.size)
     names = _names(est, X.shape[1], feature_names, columns)
     X = _corrected(est, np.asarray(X, dtype=np.float32), batch)
     if (isinstance(batch_size, (bool, np.bool_)) or not isinstance(batch_size, numbers.Integral)
@@ -300,9 +309,9 @@ def gradient_attributions(model: SemiClippedTransformer | Pipeline, X: ArrayLike
         )
     v = _readout(est, probe, direction, target, n_samples=X.shape[0])
     b = _baseline(baseline, X.shape[1])
-    dev = resolve_device(device)
-    encoder = encoder_module(est.encoder_).to(dev)
-    adapter = adapter_from_state(adapter_layer_sizes(est.adapter_), est.adapter_.state_dict())
+    dev = _resolve_device(device)
+    encoder = _encoder_module(est.encoder_).to(dev)
+    adapter = _adapter_from_state(_adapter_layer_sizes(est.adapter_), est.adapter_.state_dict())
     adapter.to(dev).eval()
     v_t = torch.as_tensor(v, device=dev)
     out = np.empty_like(X)
