@@ -12,10 +12,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import numpy as np
-from sklearn.base import _fit_context
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import validate_data
 
+from .._core.compat import fit_context as _fit_context
 from .._nn import (
     PCA_MAX_ROWS,
     StreamFeatures,

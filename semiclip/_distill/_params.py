@@ -9,11 +9,9 @@ same words.
 
 import numbers
 
-from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
-
 from .._core import ImageBank
 from .._core import fill_doc as _fill_doc
-from .._core.compat import IntegerInterval
+from .._core.compat import HasMethods, IntegerInterval, Interval, StrOptions
 from .._nn import LOSSES, Device, Module
 
 __all__ = ["PARAM_DOCS", "SHARED_CONSTRAINTS", "TRANSFORMER_CONSTRAINTS", "fill_doc"]

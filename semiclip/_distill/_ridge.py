@@ -10,14 +10,14 @@ from sklearn.base import (
     BaseEstimator,
     ClassNamePrefixFeaturesOutMixin,
     TransformerMixin,
-    _fit_context,
 )
 from sklearn.linear_model import Ridge
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
 from .._core import check_labels, control_mask
+from .._core.compat import Interval
+from .._core.compat import fit_context as _fit_context
 from ._degenerate import check_teacher
 from ._pairing import WeakPairingMixin
 from ._params import SHARED_CONSTRAINTS, fill_doc

@@ -14,11 +14,11 @@ from sklearn.base import (
     BaseEstimator,
     ClassNamePrefixFeaturesOutMixin,
     TransformerMixin,
-    _fit_context,
 )
 from sklearn.utils.validation import check_is_fitted
 
 from .._core import check_labels
+from .._core.compat import fit_context as _fit_context
 from .._nn import (
     Device,
     as_row_source,
