@@ -69,15 +69,19 @@ class IncrementalMixin:
         Parameters
         ----------
         X : array-like, sparse matrix or numpy.memmap of shape (n_samples, n_features)
-        y : array-like of shape (n_samples,)
+            A chunk of transcriptomics profiles, prepared as for ``fit``.
+        y : array-like of shape (n_samples,), default=None
+            Pairing key of every sample of the chunk; ``y == control_label``
+            marks controls. Ignored when ``keys`` is given.
         image_bank : ImageBank, default=None
             Required on the first call (or set as a parameter).
         [[fit_keys]]
-        batch : array-like of shape (n_samples,), default=None
+        [[fit_batch]]
 
         Returns
         -------
-        self : object
+        self : SemiClippedTransformer
+            The estimator, trained one more epoch.
         """
         if getattr(self, "train_encoder", False):
             raise ValueError(
