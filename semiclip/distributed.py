@@ -65,19 +65,37 @@ __all__ = ["fit", "init_process_group", "is_main_process", "rank", "world_size"]
 
 
 def rank() -> int:
-    """Rank of this process (0 without a process group)."""
+    """Rank of this process (0 without a process group).
+
+    Returns
+    -------
+    rank : int
+        ``torch.distributed.get_rank()`` inside a process group, else 0.
+    """
     dist = _distributed_module()
     return dist.get_rank() if dist.is_initialized() else 0
 
 
 def world_size() -> int:
-    """Number of processes (1 without a process group)."""
+    """Number of processes (1 without a process group).
+
+    Returns
+    -------
+    world_size : int
+        ``torch.distributed.get_world_size()`` inside a process group, else 1.
+    """
     dist = _distributed_module()
     return dist.get_world_size() if dist.is_initialized() else 1
 
 
 def is_main_process() -> bool:
-    """True on rank 0 (and without a process group): log, save and evaluate there."""
+    """True on rank 0 (and without a process group): log, save and evaluate there.
+
+    Returns
+    -------
+    is_main : bool
+        Whether this process has rank 0.
+    """
     return rank() == 0
 
 
@@ -149,7 +167,8 @@ def fit(estimator: SemiClippedTransformer, X: ArrayLike, y: ArrayLike | None = N
     X : array-like, sparse matrix or numpy.memmap
         A ``numpy.memmap`` is reopened from its file in every process (not
         copied); anything else is pickled to the processes.
-    y : array-like
+    y : array-like of shape (n_samples,), default=None
+        Pairing keys, as for ``estimator.fit``.
     nproc : int, default=2
         Processes (one per GPU with CUDA; CPU processes share the cores).
     backend : {"gloo", "nccl"}, optional

@@ -20,12 +20,15 @@ which warns: a pickle can run any code while it is read. The estimator's own
 pickling (``pickle``/``joblib`` in Python) stays available, with that caveat.
 """
 
+from __future__ import annotations
+
 import json
 import os
 import warnings
 import zipfile
 import zlib
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -59,6 +62,10 @@ from ._persistence_types import encode as _encode
 from ._persistence_types import read_array as _read_array
 from ._persistence_types import read_json as _read_json
 
+if TYPE_CHECKING:
+    from ._correction import ControlNormalizer
+    from ._distill import SemiClippedTransformer
+
 __all__ = [
     "LoadedModel",
     "atomic_write",
@@ -77,7 +84,10 @@ _ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError)
 _TREE_ERRORS = (RecursionError, TypeError, KeyError, IndexError, AttributeError, OverflowError)
 
 
-def save_model(path, estimator, *, normalizer=None, columns=None, fingerprint=None):
+def save_model(path: str | os.PathLike[str], estimator: SemiClippedTransformer, *,
+               normalizer: ControlNormalizer | None = None,
+               columns: dict[str, Any] | None = None,
+               fingerprint: dict[str, Any] | None = None) -> Path:
     """Save a fitted SemiClippedTransformer to a file that runs no code when it is read.
 
     The file is written to a temporary file beside ``path`` and renamed into
@@ -102,7 +112,8 @@ def save_model(path, estimator, *, normalizer=None, columns=None, fingerprint=No
 
     Returns
     -------
-    pathlib.Path
+    path : pathlib.Path
+        The file written.
 
     Examples
     --------
@@ -164,12 +175,13 @@ def save_model(path, estimator, *, normalizer=None, columns=None, fingerprint=No
     return Path(path)
 
 
-def load_model(path, *, allow_pickle=False):
+def load_model(path: str | os.PathLike[str], *, allow_pickle: bool = False) -> LoadedModel:
     """Read a model file written by :func:`save_model` (or ``semiclip fit``); no code runs.
 
     Parameters
     ----------
     path : str or path-like
+        A ``.semiclip`` file (or, with ``allow_pickle``, a pickle/joblib file).
     allow_pickle : bool, default=False
         Also read pickle/joblib files (models of ``semiclip fit`` before the
         ``.semiclip`` format, or a pickled estimator), with a warning: a
@@ -178,7 +190,8 @@ def load_model(path, *, allow_pickle=False):
 
     Returns
     -------
-    LoadedModel
+    model : LoadedModel
+        The estimator, the normaliser, the column spec and the manifest.
 
     Examples
     --------
@@ -225,12 +238,13 @@ def load_model(path, *, allow_pickle=False):
     return LoadedModel(objects["estimator"], objects["normalizer"], objects["columns"], manifest)
 
 
-def model_info(path, *, allow_pickle=False):
+def model_info(path: str | os.PathLike[str], *, allow_pickle: bool = False) -> dict[str, Any]:
     """The provenance of a model file (its ``manifest.json``), without loading the model.
 
     Parameters
     ----------
     path : str or path-like
+        A ``.semiclip`` file (or, with ``allow_pickle``, a pickle/joblib file).
     allow_pickle : bool, default=False
         For a pickle/joblib file: load it (with a warning; a pickle can run
         code) and describe what it holds; versions and creation time are
@@ -238,7 +252,7 @@ def model_info(path, *, allow_pickle=False):
 
     Returns
     -------
-    dict
+    info : dict
         ``format``, ``created``, ``versions``, ``estimator`` (``class``,
         ``params``, ``random_state``, ``fitted``), ``normalizer``, ``columns``
         and ``fingerprint``. Parameters that are not JSON values are given as

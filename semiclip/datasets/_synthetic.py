@@ -112,6 +112,7 @@ def make_weakly_paired(n_perturbations: int = 600, n_genes: int = 978, *,
     control_label : str, default="control"
         Key of control samples.
     random_state : int, RandomState instance or None, default=None
+        Seed of every draw; pass an int for the same data on every call.
 
     Returns
     -------
@@ -258,11 +259,14 @@ def split_by_key(y: ArrayLike, *, test_size: float = 1 / 3, control_label: Any =
     control_label : optional
         Controls are placed in both parts (they are needed for batch
         correction on both sides).
-    random_state : int, RandomState instance or None
+    random_state : int, RandomState instance or None, default=None
+        Seed of the draw of held-out keys; pass an int for a reproducible split.
 
     Returns
     -------
     train, test : ndarray of bool, shape (n_samples,)
+        Masks of the training and held-out samples: no non-control key is
+        in both, and every control is in both.
 
     Examples
     --------
