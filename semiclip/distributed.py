@@ -46,7 +46,7 @@ import sys
 import tempfile
 import time
 import traceback
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -153,7 +153,8 @@ def _rank_main(rank_, nproc, workdir, backend, timeout):
 
 
 def fit(estimator: SemiClippedTransformer, X: ArrayLike, y: ArrayLike | None = None, *,
-        nproc: int = 2, backend: str | None = None, timeout: float = _DEFAULT_TIMEOUT, **fit_params
+        nproc: int = 2, backend: str | None = None, timeout: float = _DEFAULT_TIMEOUT,
+        **fit_params: Any
 ) -> SemiClippedTransformer:
     """Fit ``estimator`` with DDP on ``nproc`` new local processes; return it fitted.
 

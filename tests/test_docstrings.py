@@ -145,3 +145,48 @@ def test_validation_fails_on_a_broken_docstring():
     # a dataclass field missing from Attributes is still reported
     messages = [m for c, m in validation_errors("tests.test_docstrings._Result") if c == "PR01"]
     assert messages and "'n'" in messages[0], messages
+
+
+def missing_type_hints(func):
+    """Parameters (and ``"return"``) of a function without an annotation."""
+    sig = inspect.signature(func)
+    missing = [p.name for p in sig.parameters.values()
+               if p.name not in ("self", "cls") and p.annotation is inspect.Parameter.empty]
+    if sig.return_annotation is inspect.Signature.empty:
+        missing.append("return")
+    return missing
+
+
+def _hinted_functions():
+    """The documented functions and methods (classes: their own ``__init__``)."""
+    out = []
+    for dotted in OBJECTS:
+        obj = _resolve(dotted)
+        owner = _resolve(dotted.rpartition(".")[0]) if "." in dotted else None
+        if inspect.isclass(owner) and isinstance(
+                inspect.getattr_static(owner, dotted.rpartition(".")[2]), property):
+            continue
+        if inspect.isclass(obj):
+            if "__init__" in vars(obj) and not dataclasses.is_dataclass(obj):
+                out.append((f"{dotted}.__init__", obj.__init__))
+        elif callable(obj):
+            out.append((dotted, obj))
+    return out
+
+
+def test_documented_functions_have_type_hints():
+    functions = _hinted_functions()
+    assert len(functions) > 60
+    missing = {name: m for name, func in functions if (m := missing_type_hints(func))}
+    assert missing == {}
+
+
+def test_type_hint_check_fails_on_an_unannotated_function():
+    def f(a: int, b, *args, c=1, **kw) -> int:
+        return a
+
+    def g(x: int):
+        return x
+
+    assert missing_type_hints(f) == ["b", "args", "c", "kw"]
+    assert missing_type_hints(g) == ["return"]
