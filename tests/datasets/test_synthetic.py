@@ -147,8 +147,11 @@ def test_validation_keeps_what_was_accepted():
     assert np.isfinite(data.X).all() and data.X.shape[1] == 20
 
 
-def test_split_test_size_out_of_range_is_refused_by_name():
+def test_split_test_size_not_a_number_is_refused_by_name():
+    """A string was repeated (``"0.3" * n``) into a raw TypeError of round()."""
     from semiclip._core.compat import InvalidParameterError
 
     with pytest.raises(InvalidParameterError, match="'test_size' parameter of split_by_key"):
+        split_by_key(["a", "b", "c"], test_size="0.3")
+    with pytest.raises(ValueError, match="test_size=1.5 leaves no key"):  # its own message
         split_by_key(["a", "b", "c"], test_size=1.5)
