@@ -6,6 +6,8 @@ by their ``repr`` and marked) and ``random_state``, the normaliser, the
 column spec and the training data's fingerprint.
 """
 
+from __future__ import annotations
+
 import contextlib
 import datetime
 import hashlib
@@ -14,8 +16,10 @@ import math
 import os
 import platform
 import secrets
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -68,16 +72,23 @@ class LoadedModel:
 
 
 @contextlib.contextmanager
-def atomic_write(path):
+def atomic_write(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Write ``path`` through a temporary file beside it, renamed into place when complete.
 
-    Yields the temporary path (its name ends with ``path``'s name, so writers
-    that read the suffix see the same one). If the block raises, the temporary
-    file is removed and ``path`` is left as it was.
+    If the block raises, the temporary file is removed and ``path`` is left
+    as it was: a reader never sees a half-written file.
 
     Parameters
     ----------
     path : str or path-like
+        The file to write; its directory must exist. An existing file is
+        replaced only when the block completes.
+
+    Yields
+    ------
+    tmp : pathlib.Path
+        The temporary file to write to, in ``path``'s directory; its name ends
+        with ``path``'s name, so writers that read the suffix see the same one.
 
     Examples
     --------
@@ -111,7 +122,9 @@ def atomic_write(path):
         raise
 
 
-def data_fingerprint(n_rows, feature_names, columns=None, *, n_columns=None):
+def data_fingerprint(n_rows: int | None, feature_names: Sequence[str] | None,
+                     columns: dict[str, Any] | None = None, *,
+                     n_columns: int | None = None) -> dict[str, Any]:
     """The training data's fingerprint: its size and a SHA-256 of its column spec.
 
     The hash is that of the UTF-8 bytes of
@@ -124,6 +137,7 @@ def data_fingerprint(n_rows, feature_names, columns=None, *, n_columns=None):
     n_rows : int or None
         Training samples.
     feature_names : sequence of str or None
+        The feature (gene) names, in column order; None when unknown.
     columns : dict or None
         Its ``"key"``, ``"batch"`` and ``"control"`` entries are hashed.
     n_columns : int, optional
@@ -131,7 +145,7 @@ def data_fingerprint(n_rows, feature_names, columns=None, *, n_columns=None):
 
     Returns
     -------
-    dict
+    fingerprint : dict
         ``{"n_rows", "n_columns", "column_spec_sha256"}``.
 
     Examples

@@ -39,6 +39,7 @@ import csv
 import os
 from typing import TYPE_CHECKING, Any
 
+from ._core import fill_doc as _fill_doc
 from ._nn import Callback
 
 if TYPE_CHECKING:
@@ -46,9 +47,20 @@ if TYPE_CHECKING:
 
 __all__ = ["CSVLogger", "Callback", "TensorBoardLogger"]
 
+_HOOK_DOCS = {
+    "trainer": """\
+trainer : Trainer
+    The running loop (see :class:`Callback`).""",
+    "record": """\
+record : dict
+    Plain numbers for the epoch just finished (see :class:`Callback`).""",
+}
+_fill_hooks = _fill_doc(_HOOK_DOCS)
+
 _FIELDS = ("epoch", "loss", "validation_loss", "learning_rate", "samples", "seconds")
 
 
+@_fill_hooks
 class CSVLogger(Callback):
     """Append one row per epoch to a CSV file (written and flushed as training runs).
 
@@ -66,6 +78,12 @@ class CSVLogger(Callback):
         self.run = run
 
     def on_train_begin(self, trainer: Trainer) -> None:
+        """Open the file for appending; write the header if it is new or empty.
+
+        Parameters
+        ----------
+        [[trainer]]
+        """
         new = not os.path.exists(self.path) or os.path.getsize(self.path) == 0
         self._file = open(self.path, "a", newline="", encoding="utf-8")
         fields = (("run",) if self.run is not None else ()) + _FIELDS
@@ -74,6 +92,13 @@ class CSVLogger(Callback):
             self._writer.writeheader()
 
     def on_epoch_end(self, trainer: Trainer, record: dict[str, Any]) -> None:
+        """Append the epoch's row and flush it to disk.
+
+        Parameters
+        ----------
+        [[trainer]]
+        [[record]]
+        """
         row = dict(record)
         if self.run is not None:
             row["run"] = self.run
@@ -81,6 +106,12 @@ class CSVLogger(Callback):
         self._file.flush()
 
     def on_train_end(self, trainer: Trainer) -> None:
+        """Close the file.
+
+        Parameters
+        ----------
+        [[trainer]]
+        """
         if getattr(self, "_file", None) is not None:
             self._file.close()
             self._file = self._writer = None
@@ -92,6 +123,7 @@ class CSVLogger(Callback):
         return state
 
 
+@_fill_hooks
 class TensorBoardLogger(Callback):
     """Write the loss, validation loss and learning rate of every epoch for TensorBoard.
 
@@ -110,6 +142,12 @@ class TensorBoardLogger(Callback):
         self.prefix = prefix
 
     def on_train_begin(self, trainer: Trainer) -> None:
+        """Open a TensorBoard writer on ``log_dir``.
+
+        Parameters
+        ----------
+        [[trainer]]
+        """
         try:
             from torch.utils.tensorboard import SummaryWriter
         except ImportError as exc:
@@ -120,11 +158,24 @@ class TensorBoardLogger(Callback):
         self._writer = SummaryWriter(log_dir=str(self.log_dir))
 
     def on_epoch_end(self, trainer: Trainer, record: dict[str, Any]) -> None:
+        """Write the epoch's loss, validation loss and learning rate.
+
+        Parameters
+        ----------
+        [[trainer]]
+        [[record]]
+        """
         for name in ("loss", "validation_loss", "learning_rate"):
             if record[name] is not None:
                 self._writer.add_scalar(f"{self.prefix}/{name}", record[name], record["epoch"])
 
     def on_train_end(self, trainer: Trainer) -> None:
+        """Close the writer.
+
+        Parameters
+        ----------
+        [[trainer]]
+        """
         if getattr(self, "_writer", None) is not None:
             self._writer.close()
             self._writer = None

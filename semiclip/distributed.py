@@ -46,12 +46,15 @@ import sys
 import tempfile
 import time
 import traceback
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
-from ._nn import DEFAULT_TIMEOUT, distributed_module, file_layout, init_process_group
+from ._nn import DEFAULT_TIMEOUT as _DEFAULT_TIMEOUT
+from ._nn import distributed_module as _distributed_module
+from ._nn import file_layout as _file_layout
+from ._nn import init_process_group
 
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike
@@ -62,19 +65,37 @@ __all__ = ["fit", "init_process_group", "is_main_process", "rank", "world_size"]
 
 
 def rank() -> int:
-    """Rank of this process (0 without a process group)."""
-    dist = distributed_module()
+    """Rank of this process (0 without a process group).
+
+    Returns
+    -------
+    rank : int
+        ``torch.distributed.get_rank()`` inside a process group, else 0.
+    """
+    dist = _distributed_module()
     return dist.get_rank() if dist.is_initialized() else 0
 
 
 def world_size() -> int:
-    """Number of processes (1 without a process group)."""
-    dist = distributed_module()
+    """Number of processes (1 without a process group).
+
+    Returns
+    -------
+    world_size : int
+        ``torch.distributed.get_world_size()`` inside a process group, else 1.
+    """
+    dist = _distributed_module()
     return dist.get_world_size() if dist.is_initialized() else 1
 
 
 def is_main_process() -> bool:
-    """True on rank 0 (and without a process group): log, save and evaluate there."""
+    """True on rank 0 (and without a process group): log, save and evaluate there.
+
+    Returns
+    -------
+    is_main : bool
+        Whether this process has rank 0.
+    """
     return rank() == 0
 
 
@@ -82,7 +103,7 @@ def is_main_process() -> bool:
 def _portable(X):
     """Send an on-disk memmap by reference (file, offset, shape), anything else by value."""
     if isinstance(X, np.memmap) and X.ndim == 2:
-        layout = file_layout(X)
+        layout = _file_layout(X)
         if layout is not None and layout[2] == layout[3]:
             return ("memmap", layout[0], X.dtype.str, tuple(X.shape), layout[1])
     return ("value", X)
@@ -110,7 +131,7 @@ def _rank_main(rank_, nproc, workdir, backend, timeout):
             from joblib import cpu_count
 
             torch.set_num_threads(max(1, cpu_count() // nproc))
-        store = distributed_module().FileStore(os.path.join(workdir, "store"), nproc)
+        store = _distributed_module().FileStore(os.path.join(workdir, "store"), nproc)
         init_process_group(backend, timeout=timeout, store=store, rank=rank_, world_size=nproc)
         est = payload["estimator"]
         user_strategy = est.get_params()["strategy"]
@@ -122,7 +143,7 @@ def _rank_main(rank_, nproc, workdir, backend, timeout):
             with open(tmp, "wb") as fh:
                 pickle.dump(est, fh)
             os.replace(tmp, os.path.join(workdir, "result.pkl"))
-        distributed_module().destroy_process_group()
+        _distributed_module().destroy_process_group()
     except BaseException as exc:
         first = (str(exc).strip().splitlines() or [""])[0]
         with open(os.path.join(workdir, f"error-{rank_}.txt"), "w") as fh:
@@ -132,7 +153,8 @@ def _rank_main(rank_, nproc, workdir, backend, timeout):
 
 
 def fit(estimator: SemiClippedTransformer, X: ArrayLike, y: ArrayLike | None = None, *,
-        nproc: int = 2, backend: str | None = None, timeout: float = DEFAULT_TIMEOUT, **fit_params
+        nproc: int = 2, backend: str | None = None, timeout: float = _DEFAULT_TIMEOUT,
+        **fit_params: Any
 ) -> SemiClippedTransformer:
     """Fit ``estimator`` with DDP on ``nproc`` new local processes; return it fitted.
 
@@ -146,7 +168,8 @@ def fit(estimator: SemiClippedTransformer, X: ArrayLike, y: ArrayLike | None = N
     X : array-like, sparse matrix or numpy.memmap
         A ``numpy.memmap`` is reopened from its file in every process (not
         copied); anything else is pickled to the processes.
-    y : array-like
+    y : array-like of shape (n_samples,), default=None
+        Pairing keys, as for ``estimator.fit``.
     nproc : int, default=2
         Processes (one per GPU with CUDA; CPU processes share the cores).
     backend : {"gloo", "nccl"}, optional

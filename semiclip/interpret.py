@@ -14,7 +14,6 @@ Two views, both returning one score per input gene:
 from __future__ import annotations
 
 import numbers
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -22,73 +21,32 @@ import torch
 from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import check_is_fitted
 
-from ._core import check_finite_rows, format_examples
-from ._distill import encoder_module
+from ._attributions import Attributions
+from ._core import check_finite_rows as _check_finite_rows
+from ._core import format_examples as _format_examples
+from ._distill import encoder_module as _encoder_module
 from ._nn import (
-    adapter_from_state,
-    adapter_layer_sizes,
-    float32_overflow_rows,
-    float32_range_error,
-    resolve_device,
+    adapter_from_state as _adapter_from_state,
+)
+from ._nn import (
+    adapter_layer_sizes as _adapter_layer_sizes,
+)
+from ._nn import (
+    float32_overflow_rows as _float32_overflow_rows,
+)
+from ._nn import (
+    float32_range_error as _float32_range_error,
+)
+from ._nn import (
+    resolve_device as _resolve_device,
 )
 
 if TYPE_CHECKING:
-    import pandas as pd
     from numpy.typing import ArrayLike
 
     from ._distill import SemiClippedTransformer
 
 __all__ = ["Attributions", "decoder_attributions", "gradient_attributions"]
-
-
-@dataclass
-class Attributions:
-    """Per-gene attribution scores.
-
-    Attributes
-    ----------
-    values : ndarray of shape (n_samples, n_genes) or (n_genes,)
-        Attribution of every gene (for every sample, for gradient attributions).
-    feature_names : ndarray of str
-        Gene names: ``feature_names=`` when given, else the columns of a
-        DataFrame ``X``, else ``feature_names_in_`` of the estimator (fitted
-        on a DataFrame, e.g. ``from_dataframe(..., as_frame=True).data``),
-        else ``x0, x1...``.
-    method : str
-        ``"gradient_x_input"`` or ``"decoder"``.
-    """
-
-    values: np.ndarray
-    feature_names: np.ndarray = field(repr=False)
-    method: str = "gradient_x_input"
-
-    def mean(self) -> np.ndarray:
-        """Mean attribution per gene over samples (1-D)."""
-        return self.values if self.values.ndim == 1 else self.values.mean(axis=0)
-
-    def top(self, k: int = 20, absolute: bool = True) -> tuple[np.ndarray, np.ndarray]:
-        """Names and scores of the ``k`` genes with the largest mean attribution."""
-        score = self.mean()
-        order = np.argsort(-(np.abs(score) if absolute else score), kind="stable")[:k]
-        return self.feature_names[order], score[order]
-
-    def to_frame(self) -> pd.DataFrame:
-        """A pandas DataFrame with genes as columns (pandas required)."""
-        import pandas as pd
-
-        values = self.values if self.values.ndim == 2 else self.values[None, :]
-        return pd.DataFrame(values, columns=self.feature_names)
-
-    def to_series(self) -> pd.Series:
-        """Mean attribution per gene as a pandas Series indexed by gene (pandas required).
-
-        :func:`semiclip.plotting.plot_gene_attributions` draws it (or the
-        Attributions object itself) with the gene names.
-        """
-        import pandas as pd
-
-        return pd.Series(self.mean(), index=pd.Index(self.feature_names, name="gene"),
-                         name="score")
 
 
 def _split_pipeline(model):
@@ -142,7 +100,7 @@ def _readout(est, probe, direction, target, n_samples=None):
     """
     if direction is not None:
         v = np.asarray(direction, dtype=np.float32)
-        n_dims = adapter_layer_sizes(est.adapter_)[-1]
+        n_dims = _adapter_layer_sizes(est.adapter_)[-1]
         if v.ndim == 2 and n_samples is not None and v.shape != (1, n_dims):
             if v.shape != (n_samples, n_dims):
                 raise ValueError(
@@ -205,7 +163,7 @@ def _baseline(baseline, n_genes):
     if not np.isfinite(b).all():
         raise ValueError(
             f"baseline contains NaN or inf at {int((~np.isfinite(b)).sum())} gene(s) "
-            f"(positions {format_examples(np.flatnonzero(~np.isfinite(b)))}); pass a finite "
+            f"(positions {_format_examples(np.flatnonzero(~np.isfinite(b)))}); pass a finite "
             "profile."
         )
     return b
@@ -258,7 +216,10 @@ def gradient_attributions(model: SemiClippedTransformer | Pipeline, X: ArrayLike
     batch_size : int, default=1024
         Rows differentiated at once (a positive integer); the values do not
         depend on it beyond float rounding.
-    device : str, default="auto"
+    device : str or torch.device, default="auto"
+        Where the gradients are computed: ``"auto"`` picks CUDA, then
+        Apple's MPS, then the CPU; or a torch device string (``"cpu"``,
+        ``"cuda:1"``).
 
     Returns
     -------
@@ -286,10 +247,10 @@ def gradient_attributions(model: SemiClippedTransformer | Pipeline, X: ArrayLike
         raise ValueError(f"X must have shape (n_samples, {est.n_features_in_}); got {X.shape}.")
     if X.dtype.kind not in "biuf":
         raise TypeError(f"X must be numeric; got dtype {X.dtype}.")
-    check_finite_rows(X, "X")
-    rows = float32_overflow_rows(X)
+    _check_finite_rows(X, "X")
+    rows = _float32_overflow_rows(X)
     if rows.size:
-        raise float32_range_error("X", rows[:5], count=rows.size)
+        raise _float32_range_error("X", rows[:5], count=rows.size)
     names = _names(est, X.shape[1], feature_names, columns)
     X = _corrected(est, np.asarray(X, dtype=np.float32), batch)
     if (isinstance(batch_size, (bool, np.bool_)) or not isinstance(batch_size, numbers.Integral)
@@ -300,9 +261,9 @@ def gradient_attributions(model: SemiClippedTransformer | Pipeline, X: ArrayLike
         )
     v = _readout(est, probe, direction, target, n_samples=X.shape[0])
     b = _baseline(baseline, X.shape[1])
-    dev = resolve_device(device)
-    encoder = encoder_module(est.encoder_).to(dev)
-    adapter = adapter_from_state(adapter_layer_sizes(est.adapter_), est.adapter_.state_dict())
+    dev = _resolve_device(device)
+    encoder = _encoder_module(est.encoder_).to(dev)
+    adapter = _adapter_from_state(_adapter_layer_sizes(est.adapter_), est.adapter_.state_dict())
     adapter.to(dev).eval()
     v_t = torch.as_tensor(v, device=dev)
     out = np.empty_like(X)
@@ -353,7 +314,12 @@ def decoder_attributions(model: SemiClippedTransformer | Pipeline, *,
     model : SemiClippedTransformer or Pipeline
         As in :func:`gradient_attributions`.
     direction : array-like of shape (n_dims,), default=None
+        Read-out direction ``v`` in embedding space, as in
+        :func:`gradient_attributions` (one direction: the decoder is linear,
+        so the profile does not depend on the sample).
     target : class label, default=None
+        With a probe: explain this class's decision score, as in
+        :func:`gradient_attributions`.
     feature_names : array-like of str, shape (n_genes,), default=None
         As in :func:`gradient_attributions`.
 

@@ -20,33 +20,53 @@ which warns: a pickle can run any code while it is read. The estimator's own
 pickling (``pickle``/``joblib`` in Python) stays available, with that caveat.
 """
 
+from __future__ import annotations
+
 import json
 import os
 import warnings
 import zipfile
 import zlib
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ._persistence_files import (
-    LEGACY_FORMAT,
-    MODEL_FORMAT,
-    MODEL_SUFFIX,
+    LEGACY_FORMAT as _LEGACY_FORMAT,
+)
+from ._persistence_files import (
+    MODEL_FORMAT as _MODEL_FORMAT,
+)
+from ._persistence_files import (
     LoadedModel,
     atomic_write,
-    build_manifest,
-    check_estimator,
-    damaged,
     data_fingerprint,
-    estimator_class,
 )
-from ._persistence_types import ArrayWriter, Damaged, decode, encode, read_array, read_json
+from ._persistence_files import (
+    build_manifest as _build_manifest,
+)
+from ._persistence_files import (
+    check_estimator as _check_estimator,
+)
+from ._persistence_files import (
+    damaged as _damaged,
+)
+from ._persistence_files import (
+    estimator_class as _estimator_class,
+)
+from ._persistence_types import ArrayWriter as _ArrayWriter
+from ._persistence_types import Damaged as _Damaged
+from ._persistence_types import decode as _decode
+from ._persistence_types import encode as _encode
+from ._persistence_types import read_array as _read_array
+from ._persistence_types import read_json as _read_json
+
+if TYPE_CHECKING:
+    from ._correction import ControlNormalizer
+    from ._distill import SemiClippedTransformer
 
 __all__ = [
-    "LEGACY_FORMAT",
-    "MODEL_FORMAT",
-    "MODEL_SUFFIX",
     "LoadedModel",
     "atomic_write",
     "data_fingerprint",
@@ -64,7 +84,10 @@ _ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError)
 _TREE_ERRORS = (RecursionError, TypeError, KeyError, IndexError, AttributeError, OverflowError)
 
 
-def save_model(path, estimator, *, normalizer=None, columns=None, fingerprint=None):
+def save_model(path: str | os.PathLike[str], estimator: SemiClippedTransformer, *,
+               normalizer: ControlNormalizer | None = None,
+               columns: dict[str, Any] | None = None,
+               fingerprint: dict[str, Any] | None = None) -> Path:
     """Save a fitted SemiClippedTransformer to a file that runs no code when it is read.
 
     The file is written to a temporary file beside ``path`` and renamed into
@@ -89,7 +112,8 @@ def save_model(path, estimator, *, normalizer=None, columns=None, fingerprint=No
 
     Returns
     -------
-    pathlib.Path
+    path : pathlib.Path
+        The file written.
 
     Examples
     --------
@@ -135,11 +159,11 @@ def save_model(path, estimator, *, normalizer=None, columns=None, fingerprint=No
                                                                "column_spec_sha256"}:
         raise TypeError("fingerprint must be the dict of data_fingerprint(); got "
                         f"{fingerprint!r}.")
-    store = ArrayWriter()
-    state = {"estimator": encode(estimator, store, "estimator"),
-             "normalizer": encode(normalizer, store, "normalizer"),
-             "columns": encode(columns, store, "columns")}
-    manifest = build_manifest(estimator, normalizer, columns, fingerprint)
+    store = _ArrayWriter()
+    state = {"estimator": _encode(estimator, store, "estimator"),
+             "normalizer": _encode(normalizer, store, "normalizer"),
+             "columns": _encode(columns, store, "columns")}
+    manifest = _build_manifest(estimator, normalizer, columns, fingerprint)
     texts = (json.dumps(manifest, indent=1, allow_nan=False),
              json.dumps(state, allow_nan=False))
     with atomic_write(path) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
@@ -151,12 +175,13 @@ def save_model(path, estimator, *, normalizer=None, columns=None, fingerprint=No
     return Path(path)
 
 
-def load_model(path, *, allow_pickle=False):
+def load_model(path: str | os.PathLike[str], *, allow_pickle: bool = False) -> LoadedModel:
     """Read a model file written by :func:`save_model` (or ``semiclip fit``); no code runs.
 
     Parameters
     ----------
     path : str or path-like
+        A ``.semiclip`` file (or, with ``allow_pickle``, a pickle/joblib file).
     allow_pickle : bool, default=False
         Also read pickle/joblib files (models of ``semiclip fit`` before the
         ``.semiclip`` format, or a pickled estimator), with a warning: a
@@ -165,7 +190,8 @@ def load_model(path, *, allow_pickle=False):
 
     Returns
     -------
-    LoadedModel
+    model : LoadedModel
+        The estimator, the normaliser, the column spec and the manifest.
 
     Examples
     --------
@@ -188,36 +214,37 @@ def load_model(path, *, allow_pickle=False):
     try:
         with zipfile.ZipFile(path) as zf:
             manifest = _read_manifest(zf, path)
-            state = read_json(zf, "state.json")
+            state = _read_json(zf, "state.json")
             if type(state) is not dict or "estimator" not in state:
-                raise Damaged("no 'estimator' in state.json")
+                raise _Damaged("no 'estimator' in state.json")
 
             def member_array(i):
-                return read_array(zf, i)
+                return _read_array(zf, i)
 
-            objects = {k: decode(state.get(k), member_array)
+            objects = {k: _decode(state.get(k), member_array)
                        for k in ("estimator", "normalizer", "columns")}
-    except Damaged as exc:
-        raise damaged(path, exc) from None
+    except _Damaged as exc:
+        raise _damaged(path, exc) from None
     except (*_ZIP_ERRORS, *_TREE_ERRORS) as exc:
-        raise damaged(path, f"{type(exc).__name__}: {exc}") from None
+        raise _damaged(path, f"{type(exc).__name__}: {exc}") from None
     except ValueError as exc:  # e.g. a type outside the trusted table
         raise ValueError(f"{str(path)!r}: {exc}") from None
-    check_estimator(objects["estimator"], path)
+    _check_estimator(objects["estimator"], path)
     if objects["normalizer"] is not None and type(objects["normalizer"]) is not ControlNormalizer:
         raise ValueError(f"{str(path)!r} holds a {type(objects['normalizer']).__name__} as its "
                          "normalizer, not a ControlNormalizer.")
     if objects["columns"] is not None and type(objects["columns"]) is not dict:
-        raise damaged(path, "its column spec is not a dict")
+        raise _damaged(path, "its column spec is not a dict")
     return LoadedModel(objects["estimator"], objects["normalizer"], objects["columns"], manifest)
 
 
-def model_info(path, *, allow_pickle=False):
+def model_info(path: str | os.PathLike[str], *, allow_pickle: bool = False) -> dict[str, Any]:
     """The provenance of a model file (its ``manifest.json``), without loading the model.
 
     Parameters
     ----------
     path : str or path-like
+        A ``.semiclip`` file (or, with ``allow_pickle``, a pickle/joblib file).
     allow_pickle : bool, default=False
         For a pickle/joblib file: load it (with a warning; a pickle can run
         code) and describe what it holds; versions and creation time are
@@ -225,7 +252,7 @@ def model_info(path, *, allow_pickle=False):
 
     Returns
     -------
-    dict
+    info : dict
         ``format``, ``created``, ``versions``, ``estimator`` (``class``,
         ``params``, ``random_state``, ``fitted``), ``normalizer``, ``columns``
         and ``fingerprint``. Parameters that are not JSON values are given as
@@ -255,10 +282,10 @@ def model_info(path, *, allow_pickle=False):
     try:
         with zipfile.ZipFile(path) as zf:
             return _read_manifest(zf, path)
-    except Damaged as exc:
-        raise damaged(path, exc) from None
+    except _Damaged as exc:
+        raise _damaged(path, exc) from None
     except (*_ZIP_ERRORS, RecursionError) as exc:
-        raise damaged(path, f"{type(exc).__name__}: {exc}") from None
+        raise _damaged(path, f"{type(exc).__name__}: {exc}") from None
 
 
 # ------------------------------------------------------------------ helpers
@@ -284,15 +311,15 @@ def _read_manifest(zf, path):
     if "manifest.json" not in zf.namelist():
         raise ValueError(f"{str(path)!r} is not a semiclip model file: a zip archive with no "
                          "manifest.json.")
-    manifest = read_json(zf, "manifest.json")
+    manifest = _read_json(zf, "manifest.json")
     tag = manifest.get("format") if type(manifest) is dict else None
-    if tag == MODEL_FORMAT:
+    if tag == _MODEL_FORMAT:
         return manifest
     if isinstance(tag, str) and tag.startswith("semiclip-model/"):
         raise ValueError(f"{str(path)!r} is a model file of format {tag!r}, written by a newer "
-                         f"semiclip; this one reads {MODEL_FORMAT!r}: upgrade semiclip.")
+                         f"semiclip; this one reads {_MODEL_FORMAT!r}: upgrade semiclip.")
     raise ValueError(f"{str(path)!r} is not a semiclip model file: its manifest.json has the "
-                     f"format {tag!r}, not {MODEL_FORMAT!r}.")
+                     f"format {tag!r}, not {_MODEL_FORMAT!r}.")
 
 
 def _load_pickle(path, allow_pickle):
@@ -318,26 +345,26 @@ def _load_pickle(path, allow_pickle):
     except Exception as exc:
         raise ValueError(f"{str(path)!r}: cannot read it as a pickle ({type(exc).__name__}: "
                          f"{exc}).") from None
-    if type(obj) is dict and obj.get("format") == LEGACY_FORMAT:
+    if type(obj) is dict and obj.get("format") == _LEGACY_FORMAT:
         missing = [k for k in ("estimator", "columns", "feature_names") if k not in obj]
         if missing:
-            raise ValueError(f"{str(path)!r} has the tag {LEGACY_FORMAT!r} but no "
+            raise ValueError(f"{str(path)!r} has the tag {_LEGACY_FORMAT!r} but no "
                              f"{', '.join(map(repr, missing))}: it is damaged or was not "
                              "written by `semiclip fit`.")
         est, normalizer = obj["estimator"], obj.get("normalizer")
         if type(obj["columns"]) is not dict:
-            raise damaged(path, "its column spec is not a dict")
+            raise _damaged(path, "its column spec is not a dict")
         columns = {**obj["columns"], "feature_names": [str(f) for f in obj["feature_names"]]}
-        tag = LEGACY_FORMAT
-    elif type(obj) is estimator_class():
+        tag = _LEGACY_FORMAT
+    elif type(obj) is _estimator_class():
         est, normalizer, columns, tag = obj, None, None, "pickle"
     else:
         raise ValueError(f"{str(path)!r} holds a {type(obj).__name__}, not a semiclip model "
-                         f"(a SemiClippedTransformer, or the {LEGACY_FORMAT!r} dict of "
+                         f"(a SemiClippedTransformer, or the {_LEGACY_FORMAT!r} dict of "
                          "`semiclip fit`).")
-    check_estimator(est, path)
+    _check_estimator(est, path)
     names = None if columns is None else columns["feature_names"]
     fingerprint = data_fingerprint(None, names, columns, n_columns=est.n_features_in_)
-    manifest = build_manifest(est, normalizer, columns, fingerprint)
+    manifest = _build_manifest(est, normalizer, columns, fingerprint)
     manifest.update(format=tag, created=None, versions=None)
     return LoadedModel(est, normalizer, columns, manifest)

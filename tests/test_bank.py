@@ -6,10 +6,10 @@ import re
 
 import numpy as np
 import pytest
-from sklearn.utils.validation import _check_method_params, _num_samples
 
 from semiclip import ImageBank
 from semiclip._core import PairSampler
+from semiclip._core.compat import check_method_params, num_samples
 
 
 def make_bank(seed=0):
@@ -31,9 +31,9 @@ def test_bank_is_not_array_like_so_cv_never_slices_it():
     for attr in ("__len__", "shape", "__array__"):
         assert not hasattr(bank, attr)
     with pytest.raises(TypeError):
-        _num_samples(bank)
+        num_samples(bank)
     X = np.zeros((10, 2))
-    routed = _check_method_params(X, {"image_bank": bank, "w": np.arange(10)}, indices=[0, 1])
+    routed = check_method_params(X, {"image_bank": bank, "w": np.arange(10)}, indices=[0, 1])
     assert routed["image_bank"] is bank
     assert routed["w"].shape == (2,)
 

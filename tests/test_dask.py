@@ -71,6 +71,7 @@ def test_one_fit_per_worker_process(client, tiny_data):
     assert not torch.cuda.is_initialized()  # the parent never touched CUDA
 
 
+@pytest.mark.slow  # a dask cluster and a grid search, end to end
 def test_grid_search_with_dask_joblib_backend(client, tiny_data):
     search = GridSearchCV(
         _pipe(),

@@ -12,6 +12,10 @@
   the package that owns it (``semiclip._nn._losses`` only inside
   ``semiclip._nn``);
 - no private attribute of another object is read (``bank._inverse``);
+- scikit-learn's private names (an underscore module or name, e.g.
+  ``sklearn.base._fit_context``) are imported by ``semiclip._core.compat``
+  only, in the package and in the tests, so that the supported scikit-learn
+  range is fixed in one place;
 - no module has more than 400 lines;
 - every public module has an ``__all__`` whose names exist.
 
@@ -198,6 +202,25 @@ def private_attributes(sources, allowed=ALLOWED_PRIVATE):
     return bad
 
 
+def sklearn_private_imports(sources, allowed=("semiclip._core.compat",)):
+    """Imports of an underscore module or name of scikit-learn outside ``allowed``."""
+    bad = []
+    for module, source in sources.items():
+        if module in allowed:
+            continue
+        for line, target, name, dist in imports(module, source, sources):
+            parts = target.split(".") + ([] if name is None else [name])
+            if dist == "sklearn" and any(p.startswith("_") and not p.startswith("__")
+                                         for p in parts):
+                bad.append((module, line, ".".join(parts)))
+    return bad
+
+
+def tests_sources(root=PACKAGE.parent / "tests"):
+    """``{dotted name: source}`` of the test modules (for the scikit-learn rule)."""
+    return {f"tests.{k}": v for k, v in package_sources(root).items()}
+
+
 def long_modules(sources, max_lines=MAX_LINES):
     return [(m, s.count("\n")) for m, s in sources.items() if s.count("\n") > max_lines]
 
@@ -241,6 +264,10 @@ def test_no_private_attribute_of_another_object_is_read():
     assert private_attributes(SOURCES) == []
 
 
+def test_sklearn_private_names_only_through_compat():
+    assert sklearn_private_imports({**SOURCES, **tests_sources()}) == []
+
+
 def test_no_module_is_over_400_lines():
     assert long_modules(SOURCES) == []
 
@@ -266,6 +293,9 @@ BROKEN = {
     "semiclip._correction._c": "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n"
                               "    from ._d import D\n",
     "semiclip._correction._d": "from ._c import C\n",  # a cycle for the type checker only
+    "semiclip._correction._e": "from sklearn.base import _fit_context, clone\n"
+                              "import sklearn.utils._param_validation\n",
+    "semiclip._core.compat": "from sklearn.base import _fit_context\n",
 }
 
 
@@ -277,5 +307,8 @@ def test_checkers_fail_on_a_broken_example():
                                       "semiclip._nn._a"]]
     assert private_imports(BROKEN) == [("semiclip._correction._b", 4, "semiclip._nn._a")]
     assert private_attributes(BROKEN) == [("semiclip._correction._b", 5, "bank._inverse")]
+    assert sklearn_private_imports(BROKEN) == [
+        ("semiclip._correction._e", 1, "sklearn.base._fit_context"),
+        ("semiclip._correction._e", 2, "sklearn.utils._param_validation")]
     assert long_modules({"m": "\n" * 401}) == [("m", 401)]
     assert long_modules({"m": "\n" * 400}) == []

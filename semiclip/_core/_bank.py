@@ -127,6 +127,17 @@ class ImageBank:
 
         Vectorised over distinct keys: a dictionary lookup per distinct key,
         never per sample.
+
+        Parameters
+        ----------
+        keys : array-like of shape (n_samples,)
+            Pairing keys, of the bank's key type; a 2-d array is flattened.
+
+        Returns
+        -------
+        codes : ndarray of shape (n_samples,), int64
+            ``codes[i]`` is the position of ``keys[i]`` in :attr:`unique_keys`,
+            or -1 when the bank has no row with that key.
         """
         keys = np.asarray(keys)
         if keys.ndim != 1:
@@ -142,11 +153,27 @@ class ImageBank:
 
         The rows of key ``unique_keys[k]`` are
         ``order[starts[k] : starts[k] + counts[k]]``, in their original order.
+
+        Returns
+        -------
+        order : ndarray of shape (n_embeddings,)
+            Row indices sorted by key (stable within a key).
+        starts : ndarray of shape (n_keys,)
+            Position in ``order`` of the first row of each key.
+        counts : ndarray of shape (n_keys,)
+            Number of rows of each key.
         """
         return self._grouped
 
     def centroids(self) -> np.ndarray:
-        """Mean embedding of every key, shape (n_keys, n_dims), float32."""
+        """Mean embedding of every key.
+
+        Returns
+        -------
+        centroids : ndarray of shape (n_keys, n_dims), float32
+            Row ``k`` is the mean of the embeddings of key ``unique_keys[k]``
+            (summed in float64).
+        """
         order, starts, counts = self._grouped
         sums = np.add.reduceat(self.embeddings[order].astype(np.float64), starts, axis=0)
         return (sums / counts[:, None]).astype(np.float32)

@@ -1,11 +1,45 @@
-"""Parameter constraints scikit-learn lacks, shared by the estimators of every layer."""
+"""scikit-learn's private helpers, reached through this one module.
+
+semiclip builds on names scikit-learn does not promise to keep
+(``sklearn.utils._param_validation``, ``sklearn.base._fit_context``,
+``sklearn.utils.validation._check_feature_names_in``). Every module of the
+package imports them from here (``tests/test_layout.py`` checks it), so a
+scikit-learn release that moves one is fixed in one place. The supported
+range is declared in ``pyproject.toml`` (``scikit-learn>=1.6,<1.10``) and the
+lower bound is tested by ``.ci/lower-bounds``.
+
+Also holds the parameter constraints scikit-learn lacks (:class:`IntegerInterval`).
+"""
 
 import numbers
 
 import numpy as np
-from sklearn.utils._param_validation import Interval
+from sklearn.base import _fit_context as fit_context
+from sklearn.utils._param_validation import (
+    HasMethods,
+    Interval,
+    InvalidParameterError,
+    StrOptions,
+    validate_params,
+)
+from sklearn.utils.validation import _check_feature_names_in as check_feature_names_in
 
-__all__ = ["IntegerInterval"]
+# the two below only for the tests that pin how the bank passes scikit-learn's CV helpers
+from sklearn.utils.validation import _check_method_params as check_method_params
+from sklearn.utils.validation import _num_samples as num_samples
+
+__all__ = [
+    "HasMethods",
+    "IntegerInterval",
+    "Interval",
+    "InvalidParameterError",
+    "StrOptions",
+    "check_feature_names_in",
+    "check_method_params",
+    "fit_context",
+    "num_samples",
+    "validate_params",
+]
 
 
 class IntegerInterval(Interval):

@@ -6,12 +6,12 @@ import numbers
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from sklearn.base import BaseEstimator, _fit_context
+from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from .._core.compat import IntegerInterval
+from .._core.compat import IntegerInterval, Interval, StrOptions
+from .._core.compat import fit_context as _fit_context
 from ._checks import (
     SHRINKAGE,
     check_batch_consistency,

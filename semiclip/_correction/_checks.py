@@ -11,11 +11,11 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import validate_data
 
 from .._core import check_finite_rows, check_labels, control_mask, format_examples
 from .._core import fill_doc as _fill_doc
+from .._core.compat import Interval, StrOptions
 from ._groups import group_rows
 
 __all__ = [

@@ -6,10 +6,12 @@ import numbers
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
-from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import _check_feature_names_in, check_is_fitted
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils.validation import check_is_fitted
 
+from .._core.compat import Interval, StrOptions
+from .._core.compat import check_feature_names_in as _check_feature_names_in
+from .._core.compat import fit_context as _fit_context
 from ._center_scale import apply_center_scale_by_group, fit_center_scale
 from ._checks import (
     SHRINKAGE,

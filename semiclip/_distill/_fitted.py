@@ -35,10 +35,12 @@ class FittedStateMixin:
         Parameters
         ----------
         Z : array-like of shape (n_samples, n_dims)
+            Embeddings in the teacher space, e.g. the output of ``transform``.
 
         Returns
         -------
         X_rec : ndarray of shape (n_samples, n_features_in_), float32
+            The decoded profiles, in the (corrected) gene space of ``X``.
         """
         check_is_fitted(self)
         Z = np.asarray(Z, dtype=np.float32)

@@ -12,10 +12,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import numpy as np
-from sklearn.base import _fit_context
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import validate_data
 
+from .._core.compat import fit_context as _fit_context
 from .._nn import (
     PCA_MAX_ROWS,
     StreamFeatures,
@@ -69,15 +69,19 @@ class IncrementalMixin:
         Parameters
         ----------
         X : array-like, sparse matrix or numpy.memmap of shape (n_samples, n_features)
-        y : array-like of shape (n_samples,)
+            A chunk of transcriptomics profiles, prepared as for ``fit``.
+        y : array-like of shape (n_samples,), default=None
+            Pairing key of every sample of the chunk; ``y == control_label``
+            marks controls. Ignored when ``keys`` is given.
         image_bank : ImageBank, default=None
             Required on the first call (or set as a parameter).
         [[fit_keys]]
-        batch : array-like of shape (n_samples,), default=None
+        [[fit_batch]]
 
         Returns
         -------
-        self : object
+        self : SemiClippedTransformer
+            The estimator, trained one more epoch.
         """
         if getattr(self, "train_encoder", False):
             raise ValueError(

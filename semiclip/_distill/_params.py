@@ -9,11 +9,9 @@ same words.
 
 import numbers
 
-from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
-
 from .._core import ImageBank
 from .._core import fill_doc as _fill_doc
-from .._core.compat import IntegerInterval
+from .._core.compat import HasMethods, IntegerInterval, Interval, StrOptions
 from .._nn import LOSSES, Device, Module
 
 __all__ = ["PARAM_DOCS", "SHARED_CONSTRAINTS", "TRANSFORMER_CONSTRAINTS", "fill_doc"]
@@ -102,6 +100,50 @@ preservation_weight : float, default=0.0
     (:func:`semiclip._nn.cka_loss`). It keeps the embedding's similarity
     structure close to the transcriptomics' (interpretability) at some
     cost in recall; see the User Guide for the measured trade-off.""",
+    "solver": """\
+solver : {"auto", "sgd", "adam", "adamw"}, default="auto"
+    Optimizer of the adapter: SGD with ``momentum`` (the paper's), Adam,
+    or AdamW (Adam with decoupled weight decay). ``"auto"``: ``"sgd"`` with
+    ``recipe="paper"``, ``"adam"`` otherwise.""",
+    "weight_decay": """\
+weight_decay : "auto" or float, default="auto"
+    L2 penalty on the adapter's weights, passed to the optimizer (added to
+    the gradient for SGD and Adam, decoupled for AdamW); 0 turns it off.
+    ``"auto"``: 1e-4 for both recipes.""",
+    "lr_schedule": """\
+lr_schedule : {"cosine", "constant"}, default="cosine"
+    Learning rate over the optimisation steps: ``"cosine"`` decays it from
+    ``learning_rate_init`` to ``min_learning_rate`` along half a cosine
+    over the ``max_iter`` epochs; ``"constant"`` keeps
+    ``learning_rate_init``.""",
+    "n_iter_no_change": """\
+n_iter_no_change : int, default=10
+    Epochs without an improvement of at least ``tol`` after which
+    training stops: of the held-out score with early stopping, of the
+    training loss without it (scikit-learn's MLP rule).""",
+    "tol": """\
+tol : float, default=1e-4
+    Smallest change of the monitored figure (held-out score or training
+    loss, see ``n_iter_no_change``) that counts as an improvement.""",
+    "fit_X": """\
+X : array-like, sparse matrix or on-disk matrix of shape (n_samples, n_features)
+    Transcriptomics profiles (batch-corrected unless an augmenter is
+    used, in which case uncorrected). A ``numpy.memmap`` (e.g.
+    ``np.load(path, mmap_mode="r")``) or the ``X`` of an AnnData
+    opened with ``backed="r"`` stays on disk: minibatches are read as
+    needed (ahead of the compute), and the ``"pca"`` encoder is fitted
+    on a random subset of at most 65,536 rows.""",
+    "fit_y": """\
+y : array-like of shape (n_samples,), default=None
+    Pairing key of every sample; ``y == control_label`` marks
+    controls. Ignored when ``keys`` is given.""",
+    "fit_image_bank": """\
+image_bank : ImageBank, default=None
+    Frozen teacher embeddings with their keys. Falls back to the
+    ``image_bank`` parameter.""",
+    "fit_batch": """\
+batch : array-like of shape (n_samples,), default=None
+    Plate / batch of every sample; required with an augmenter.""",
     "fit_keys": """\
 keys : array-like of shape (n_samples,), default=None
     Pairing keys when ``y`` holds something else, typically the target

@@ -10,14 +10,14 @@ from sklearn.base import (
     BaseEstimator,
     ClassNamePrefixFeaturesOutMixin,
     TransformerMixin,
-    _fit_context,
 )
 from sklearn.linear_model import Ridge
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
 from .._core import check_labels, control_mask
+from .._core.compat import Interval
+from .._core.compat import fit_context as _fit_context
 from ._degenerate import check_teacher
 from ._pairing import WeakPairingMixin
 from ._params import SHARED_CONSTRAINTS, fill_doc
@@ -65,7 +65,7 @@ class RidgeDistiller(
 
     See Also
     --------
-    SemiClippedTransformer : contrastive distillation with a trainable adapter.
+    SemiClippedTransformer : Contrastive distillation with a trainable adapter.
 
     Examples
     --------
@@ -103,16 +103,15 @@ class RidgeDistiller(
         Parameters
         ----------
         X : array-like or sparse matrix of shape (n_samples, n_features)
-        y : array-like of shape (n_samples,), default=None
-            Pairing keys; ``y == control_label`` marks controls. Ignored when
-            ``keys`` is given.
-        image_bank : ImageBank
-            Teacher embeddings; falls back to the ``image_bank`` parameter.
+            Transcriptomics profiles (batch-corrected).
+        [[fit_y]]
+        [[fit_image_bank]]
         [[fit_keys]]
 
         Returns
         -------
-        self : object
+        self : RidgeDistiller
+            The fitted estimator.
         """
         X = self._check_X(X, reset=True)
         labels, name = (y, "y") if keys is None else (keys, "keys")
@@ -133,7 +132,18 @@ class RidgeDistiller(
         return self.ridge_.coef_.shape[0]
 
     def transform(self, X: ArrayLike) -> np.ndarray:
-        """Predicted teacher embedding of every sample, float32."""
+        """Predict the teacher embedding of every sample.
+
+        Parameters
+        ----------
+        X : array-like or sparse matrix of shape (n_samples, n_features)
+            Transcriptomics profiles, prepared as for ``fit``.
+
+        Returns
+        -------
+        Z : ndarray of shape (n_samples, n_dims), float32
+            The predicted embedding of every sample, in the teacher space.
+        """
         check_is_fitted(self)
         X = self._check_X(X, reset=False)
         return self.ridge_.predict(self._encode(X)).astype(np.float32)
@@ -141,5 +151,19 @@ class RidgeDistiller(
     def fit_transform(self, X: ArrayLike, y: ArrayLike | None = None, *,
                       image_bank: ImageBank | None = None, keys: ArrayLike | None = None
     ) -> np.ndarray:
-        """Fit, then transform ``X``."""
+        """Fit, then transform ``X`` (same as ``fit(...).transform(X)``).
+
+        Parameters
+        ----------
+        X : array-like or sparse matrix of shape (n_samples, n_features)
+            Transcriptomics profiles (batch-corrected).
+        [[fit_y]]
+        [[fit_image_bank]]
+        [[fit_keys]]
+
+        Returns
+        -------
+        Z : ndarray of shape (n_samples, n_dims), float32
+            The predicted embedding of every training sample.
+        """
         return self.fit(X, y, image_bank=image_bank, keys=keys).transform(X)

@@ -14,11 +14,11 @@ from sklearn.base import (
     BaseEstimator,
     ClassNamePrefixFeaturesOutMixin,
     TransformerMixin,
-    _fit_context,
 )
 from sklearn.utils.validation import check_is_fitted
 
 from .._core import check_labels
+from .._core.compat import fit_context as _fit_context
 from .._nn import (
     Device,
     as_row_source,
@@ -109,7 +109,7 @@ class SemiClippedTransformer(
         weight decay 1e-4, cosine schedule to 1e-6, batch 1024, 150 epochs,
         no early stopping). ``"auto"``: defaults that also work on a few
         hundred keys (see Notes). Explicit values always win.
-    solver : {"auto", "sgd", "adam", "adamw"}, default="auto"
+    [[solver]]
     batch_size : "auto" or int, default="auto"
         Minibatch size; clamped to the number of training samples. The
         contrastive losses need at least 2 (and at least 2 paired keys).
@@ -119,10 +119,10 @@ class SemiClippedTransformer(
         Initial learning rate of the cosine schedule.
     momentum : float, default=0.95
         SGD momentum.
-    weight_decay : "auto" or float, default="auto"
+    [[weight_decay]]
     min_learning_rate : float, default=1e-6
         End value of the cosine schedule.
-    lr_schedule : {"cosine", "constant"}, default="cosine"
+    [[lr_schedule]]
     early_stopping : "auto" or bool, default="auto"
         Hold out ``validation_fraction`` of the keys (no key on both sides),
         stop when the held-out loss has not improved by ``tol`` for
@@ -130,8 +130,8 @@ class SemiClippedTransformer(
         on unless ``recipe="paper"`` or there are fewer than 20 paired keys.
     validation_fraction : float, default=0.1
         Fraction of keys held out for early stopping.
-    n_iter_no_change : int, default=10
-    tol : float, default=1e-4
+    [[n_iter_no_change]]
+    [[tol]]
     [[unpaired]]
     [[control_label]]
     decoder_alpha : float, default=1.0
@@ -220,9 +220,9 @@ class SemiClippedTransformer(
 
     See Also
     --------
-    RidgeDistiller : the closed-form ridge baseline with the same interface.
-    PEAAugmenter : the PEA student augmentation.
-    ControlNormalizer : deterministic control-based batch correction.
+    RidgeDistiller : The closed-form ridge baseline with the same interface.
+    PEAAugmenter : The PEA student augmentation.
+    ControlNormalizer : Deterministic control-based batch correction.
 
     Notes
     -----
@@ -314,26 +314,16 @@ class SemiClippedTransformer(
 
         Parameters
         ----------
-        X : array-like, sparse matrix or on-disk matrix of shape (n_samples, n_features)
-            Transcriptomics profiles (batch-corrected unless an augmenter is
-            used, in which case uncorrected). A ``numpy.memmap`` (e.g.
-            ``np.load(path, mmap_mode="r")``) or the ``X`` of an AnnData
-            opened with ``backed="r"`` stays on disk: minibatches are read as
-            needed (ahead of the compute), and the ``"pca"`` encoder is fitted
-            on a random subset of at most 65,536 rows.
-        y : array-like of shape (n_samples,), default=None
-            Pairing key of every sample; ``y == control_label`` marks
-            controls. Ignored when ``keys`` is given.
-        image_bank : ImageBank
-            Frozen teacher embeddings with their keys. Falls back to the
-            ``image_bank`` parameter.
+        [[fit_X]]
+        [[fit_y]]
+        [[fit_image_bank]]
         [[fit_keys]]
-        batch : array-like of shape (n_samples,), default=None
-            Plate / batch of every sample; required with an augmenter.
+        [[fit_batch]]
 
         Returns
         -------
-        self : object
+        self : SemiClippedTransformer
+            The fitted estimator.
         """
         with thread_budget(self.n_threads) as threads:
             labels, name = (y, "y") if keys is None else (keys, "keys")
@@ -347,13 +337,16 @@ class SemiClippedTransformer(
 
         Parameters
         ----------
-        X : array-like or sparse matrix of shape (n_samples, n_features)
+        X : array-like, sparse matrix or on-disk matrix of shape (n_samples, n_features)
+            Transcriptomics profiles, prepared as for ``fit`` (uncorrected
+            with an augmenter); an on-disk matrix is read in chunks.
         batch : array-like of shape (n_samples,), default=None
             Needed only with an augmenter (canonical correction per batch).
 
         Returns
         -------
         Z : ndarray of shape (n_samples, n_dims), float32
+            The student embedding of every sample, in the teacher space.
         """
         check_is_fitted(self)
         source = as_row_source(X)
@@ -378,6 +371,20 @@ class SemiClippedTransformer(
     def fit_transform(self, X: ArrayLike, y: ArrayLike | None = None, *,
                       image_bank: ImageBank | None = None, keys: ArrayLike | None = None,
                       batch: ArrayLike | None = None) -> np.ndarray:
-        """Fit, then embed ``X`` (same as ``fit(...).transform(X)``)."""
+        """Fit, then embed ``X`` (same as ``fit(...).transform(X)``).
+
+        Parameters
+        ----------
+        [[fit_X]]
+        [[fit_y]]
+        [[fit_image_bank]]
+        [[fit_keys]]
+        [[fit_batch]]
+
+        Returns
+        -------
+        Z : ndarray of shape (n_samples, n_dims), float32
+            The student embedding of every training sample.
+        """
         self.fit(X, y, image_bank=image_bank, keys=keys, batch=batch)
         return self.transform(X, batch=batch)

@@ -8,10 +8,21 @@ sweep over ``preservation_weight``.
 
 import time
 
-from .._experiments import EXTRA_ROWS, FULL, QUICK, REAL_ROWS, REAL_SETTINGS, ROWS
 from ._files import atomic_write, check_output
 
 __all__ = ["add_parser", "run"]
+
+# Written out rather than read from semiclip._experiments, whose import loads
+# scikit-learn, scipy and pandas: ``semiclip benchmark --help`` stays instant.
+# tests/cli/test_lean_start.py checks these against the experiments.
+_QUICK_HELP = ("3 seeds, 600 perturbations x 3 samples, 400 genes, <= 40 epochs, "
+               "2 seeds at a time (< 10 min on 2 cores)")
+_FULL_SEEDS, _FULL_PERTURBATIONS, _FULL_GENES = 5, 600, 978
+_ROW_IDS = ("raw", "pca", "kd", "clip", "siglip", "semiclipped", "pea", "ridge", "finetuned",
+            "newplates", "newplates_pea", "paper")
+_REAL_ROW_IDS = ("raw", "ridge", "semiclipped", "structure", "structure10", "preservation",
+                 "soft", "paper")
+_REAL_SETTING_NAMES = ("ta-orf", "consensus", "demo")
 
 
 def add_parser(subparsers):
@@ -22,22 +33,17 @@ def add_parser(subparsers):
                     "Semi-Clipped + PEA, the ridge baseline and the adapter ablation, fitted on "
                     "2/3 of the perturbations of make_weakly_paired and scored on the held-out "
                     "third, several seeds (mean ± 95 % t-interval).")
-    p.add_argument("--quick", action="store_true",
-                   help=f"{QUICK['seeds']} seeds, {QUICK['n_perturbations']} perturbations x "
-                        f"{QUICK['samples_per_perturbation']} samples, {QUICK['n_genes']} "
-                        f"genes, <= {QUICK['max_iter']} epochs, 2 seeds at a time "
-                        "(< 10 min on 2 cores)")
-    p.add_argument("--seeds", type=int, help=f"number of seeds (default {FULL['seeds']})")
+    p.add_argument("--quick", action="store_true", help=_QUICK_HELP)
+    p.add_argument("--seeds", type=int, help=f"number of seeds (default {_FULL_SEEDS})")
     p.add_argument("--n-perturbations", type=int,
-                   help=f"perturbations of the synthetic data (default {FULL['n_perturbations']})")
+                   help=f"perturbations of the synthetic data (default {_FULL_PERTURBATIONS})")
     p.add_argument("--n-genes", type=int,
-                   help=f"genes of the synthetic data (default {FULL['n_genes']})")
+                   help=f"genes of the synthetic data (default {_FULL_GENES})")
     p.add_argument("--max-iter", type=int, help="maximum epochs (default: the recipe's)")
     p.add_argument("--n-jobs", type=int,
                    help="seeds run at a time, in separate processes (default 1; --quick: 2)")
-    p.add_argument("--methods", help="comma-separated row ids: " + ",".join(
-        r for r, _ in ROWS + EXTRA_ROWS) + "; with --real: " + ",".join(
-        r for r, _, _ in REAL_ROWS))
+    p.add_argument("--methods", help="comma-separated row ids: " + ",".join(_ROW_IDS)
+                   + "; with --real: " + ",".join(_REAL_ROW_IDS))
     p.add_argument("--plot", metavar="PNG", default="semiclip-benchmark.png",
                    help="where to save the figure ('' for none)")
     p.add_argument("--out", metavar="MD", help="also write the Markdown table there")
@@ -46,8 +52,8 @@ def add_parser(subparsers):
                    help="the real-data settings instead: TA-ORF L1000 with a knowledge-derived "
                         "teacher, consensus profiles, the demo data (held-out recall, mAP, RSA, "
                         "MRR, interpretability; 5 seeds; paired differences from ridge)")
-    p.add_argument("--settings", help="with --real: comma-separated settings among " + ",".join(
-        REAL_SETTINGS) + " (default: all)")
+    p.add_argument("--settings", help="with --real: comma-separated settings among "
+                   + ",".join(_REAL_SETTING_NAMES) + " (default: all)")
     p.add_argument("--tradeoff", action="store_true",
                    help="recall vs interpretability over preservation_weight on the demo data "
                         "(table + figure)")
@@ -59,6 +65,8 @@ def run(args):
     """The body of ``semiclip benchmark``: prints the table, writes the figure."""
     from .._experiments import (
         BASELINE,
+        FULL,
+        QUICK,
         expected_order,
         markdown_table,
         plot_benchmark,

@@ -13,7 +13,8 @@ import sys
 import warnings
 from pathlib import Path
 
-from ..persistence import MODEL_SUFFIX, atomic_write, load_model, model_info
+from .._persistence_files import MODEL_SUFFIX
+from ..persistence import atomic_write, load_model, model_info
 
 __all__ = [
     "CLI_COLUMNS",

@@ -6,17 +6,21 @@ One module per command, each with ``add_parser(subparsers)`` and
 on stderr, ``semiclip COMMAND: error: ...``, and exit status 2.
 """
 
+from __future__ import annotations
+
 import argparse
 import sys
+from collections.abc import Sequence
 
 from . import _attribute, _benchmark, _demo, _evaluate, _fit, _info, _transform
 
-__all__ = ["build_parser", "main"]
+__all__ = ["main"]
 
 COMMANDS = (_demo, _fit, _transform, _attribute, _info, _evaluate, _benchmark)
 
 
-def build_parser():
+def build_parser() -> argparse.ArgumentParser:
+    """The ``semiclip`` argument parser, one sub-command per module of ``COMMANDS``."""
     parser = argparse.ArgumentParser(
         prog="semiclip",
         description="Distil microscopy embeddings into transcriptomics representations "
@@ -31,7 +35,33 @@ def build_parser():
     return parser
 
 
-def main(argv=None):
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``semiclip`` command line from Python.
+
+    ``semiclip fit ...`` in a shell is ``main(["fit", ...])``. An error the
+    user can fix (a bad value, a missing file) is printed as one line on
+    stderr, ``semiclip COMMAND: error: ...``, and gives status 2 instead of a
+    traceback.
+
+    Parameters
+    ----------
+    argv : sequence of str, default=None
+        The arguments after ``semiclip`` (``["demo", "--quick"]``). None reads
+        ``sys.argv[1:]``.
+
+    Returns
+    -------
+    status : int
+        The exit status: 0 on success, 2 on a user error. ``--help``,
+        ``--version`` and unknown options exit through :class:`SystemExit`
+        (argparse's behaviour).
+
+    Examples
+    --------
+    >>> from semiclip.cli import main
+    >>> main(["--version"])  # doctest: +SKIP
+    semiclip 0.2.0.dev0
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

@@ -56,7 +56,9 @@ _COMMON_PARAMS = """\
         controls (default ``"control"``), kept exactly: a string turns
         numeric keys into text (:func:`make_keys`), a number keeps them
         numeric in a dtype that holds both (``-0.5`` makes integer keys
-        floats); a number with string keys is an error.
+        floats); a number with string keys is an error."""
+
+_AS_FRAME = """\
     as_frame : bool, default=False
         Also return the features as a pandas DataFrame, ``data``, with the
         feature names as columns and the table's index (scikit-learn's
@@ -97,6 +99,7 @@ def from_dataframe(frame: pd.DataFrame, *, key: str | Sequence[str] | None = Non
         Instead of feature columns, a column holding one vector per row (a
         Parquet list column, e.g. ``"pheno_embedding"``); the features are
         named ``"{{embedding}}_0"``, ``"{{embedding}}_1"``...
+{as_frame}
 
     Returns
     -------
@@ -247,6 +250,7 @@ def from_anndata(adata: AnnData | str | os.PathLike[str], *, key: str | Sequence
     var_column : str, optional
         ``adata.var`` column to use as feature names (e.g. gene symbols when
         ``var_names`` are Ensembl identifiers); default ``var_names``.
+{as_frame}
 
     Returns
     -------
@@ -339,5 +343,6 @@ def from_anndata(adata: AnnData | str | os.PathLike[str], *, key: str | Sequence
 
 
 if from_dataframe.__doc__:  # None under python -OO
-    from_dataframe.__doc__ = from_dataframe.__doc__.format(common=_COMMON_PARAMS, returns=_RETURNS)
-    from_anndata.__doc__ = from_anndata.__doc__.format(common=_COMMON_PARAMS, returns=_RETURNS)
+    _PARTS = {"common": _COMMON_PARAMS, "as_frame": _AS_FRAME, "returns": _RETURNS}
+    from_dataframe.__doc__ = from_dataframe.__doc__.format(**_PARTS)
+    from_anndata.__doc__ = from_anndata.__doc__.format(**_PARTS)

@@ -236,10 +236,17 @@ def round_to_grid(doses: ArrayLike, grid: ArrayLike | None = None, *, factor: fl
 class MatchReport:
     """How the pairing keys of two sides match; see :func:`match_report`.
 
+    Parameters
+    ----------
+    **fields : dict
+        The attributes below, by name (:func:`match_report` builds it).
+
     Attributes
     ----------
     matched_keys : ndarray
         Sorted distinct keys present on both sides (controls excluded).
+    n_matched : int
+        Number of matched keys (``matched_keys.size``).
     unmatched_tx_keys, unmatched_image_keys : ndarray
         Sorted distinct keys present on one side only.
     n_tx_keys, n_image_keys : int
@@ -257,11 +264,12 @@ class MatchReport:
         One side has string keys, the other numbers (they never match).
     """
 
-    def __init__(self, **fields):
+    def __init__(self, **fields: Any) -> None:
         self.__dict__.update(fields)
 
     @property
-    def n_matched(self):
+    def n_matched(self) -> int:
+        """Number of matched keys (``matched_keys.size``)."""
         return int(self.matched_keys.size)
 
     def __repr__(self):

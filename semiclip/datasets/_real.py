@@ -155,7 +155,8 @@ def load_ta_orf_l1000(*, as_frame: bool = False, return_X_y: bool = False
         ``feature_names`` : ndarray of the 978 gene symbols.
         ``metadata``, ``frame`` : DataFrames, or None when ``as_frame=False``.
         ``DESCR`` : description of the data set.
-    (data, y) : tuple if ``return_X_y=True``.
+    (data, y) : tuple if ``return_X_y=True``
+        The profiles ``X`` and the pairing keys ``y``, instead of the Bunch.
 
     Examples
     --------
@@ -226,7 +227,8 @@ def load_lincs_cellpainting(*, as_frame: bool = False, return_X_y: bool = False
         ``well`` : well name. ``feature_names`` : ndarray of feature names.
         ``metadata``, ``frame`` : DataFrames, or None when ``as_frame=False``.
         ``DESCR`` : description of the data set.
-    (data, y) : tuple if ``return_X_y=True``.
+    (data, y) : tuple if ``return_X_y=True``
+        The profiles ``X`` and the pairing keys ``y``, instead of the Bunch.
 
     Examples
     --------

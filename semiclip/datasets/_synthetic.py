@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import numbers
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from sklearn.utils import Bunch, check_random_state
 
 from .._core import ImageBank
+from .._core.compat import Interval, validate_params
 
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike
@@ -22,6 +24,28 @@ def _group_sizes(n_perturbations, n_groups, rng):
     return sizes
 
 
+def _count(low):
+    return [Interval(numbers.Integral, low, None, closed="left")]
+
+
+_REAL = [Interval(numbers.Real, None, None, closed="neither")]  # any finite number
+
+
+# The noise and strength factors multiply draws, so any real number is accepted
+# as before; NaN, infinities and non-numbers, which gave NaN data or a numpy
+# traceback, are refused naming the parameter. plate_layout and plate_gain keep
+# their own messages.
+@validate_params(
+    {"n_perturbations": _count(1), "n_genes": _count(1), "n_groups": [None, *_count(1)],
+     "samples_per_perturbation": _count(0), "n_batches": _count(1),
+     "controls_per_batch": _count(0), "image_dim": _count(1),
+     "images_per_perturbation": _count(0), "latent_dim": _count(1), "nuisance_dim": _count(1),
+     "group_strength": [Interval(numbers.Real, 0, 1, closed="both")], "tx_signal": _REAL,
+     "tx_nuisance": _REAL, "tx_noise": _REAL, "image_noise": _REAL, "batch_strength": _REAL,
+     "program_size": _count(0), "plate_layout": "no_validation", "plate_gain": "no_validation",
+     "control_label": "no_validation", "random_state": ["random_state"]},
+    prefer_skip_nested_validation=True,
+)
 def make_weakly_paired(n_perturbations: int = 600, n_genes: int = 978, *,
                        n_groups: int | None = None, samples_per_perturbation: int = 5,
                        n_batches: int = 12, controls_per_batch: int = 48, image_dim: int = 128,
@@ -112,6 +136,7 @@ def make_weakly_paired(n_perturbations: int = 600, n_genes: int = 978, *,
     control_label : str, default="control"
         Key of control samples.
     random_state : int, RandomState instance or None, default=None
+        Seed of every draw; pass an int for the same data on every call.
 
     Returns
     -------
@@ -244,6 +269,12 @@ def make_weakly_paired(n_perturbations: int = 600, n_genes: int = 978, *,
     )
 
 
+@validate_params(
+    # any number: the range keeps its own message ("test_size=1.5 leaves no key ...")
+    {"y": ["array-like"], "test_size": _REAL,
+     "control_label": "no_validation", "random_state": ["random_state"]},
+    prefer_skip_nested_validation=True,
+)
 def split_by_key(y: ArrayLike, *, test_size: float = 1 / 3, control_label: Any = None,
                  random_state: int | np.random.RandomState | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -258,11 +289,14 @@ def split_by_key(y: ArrayLike, *, test_size: float = 1 / 3, control_label: Any =
     control_label : optional
         Controls are placed in both parts (they are needed for batch
         correction on both sides).
-    random_state : int, RandomState instance or None
+    random_state : int, RandomState instance or None, default=None
+        Seed of the draw of held-out keys; pass an int for a reproducible split.
 
     Returns
     -------
     train, test : ndarray of bool, shape (n_samples,)
+        Masks of the training and held-out samples: no non-control key is
+        in both, and every control is in both.
 
     Examples
     --------

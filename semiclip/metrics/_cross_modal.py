@@ -19,6 +19,7 @@ from ._paired_keys import shared_key_means
 from ._similarity import DISTANCES, PairwiseSimilarity, block_rows, warn_degenerate
 
 if TYPE_CHECKING:
+    import pandas as pd
     from numpy.typing import ArrayLike
 
 __all__ = ["CrossModalResult", "cross_modal_retrieval"]
@@ -106,12 +107,13 @@ class CrossModalResult:
             f"{tops}, n_keys={self.n_keys}, distance={self.distance!r})"
         )
 
-    def to_frame(self):
+    def to_frame(self) -> pd.DataFrame:
         """Per-key table: key, rank, reciprocal_rank, n_tied, top_<k> for each k.
 
         Returns
         -------
         frame : pandas.DataFrame
+            One row per query key (needs pandas).
         """
         import pandas as pd
 

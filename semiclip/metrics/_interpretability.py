@@ -115,6 +115,8 @@ def interpretability_score(Z: ArrayLike, X: ArrayLike, *, batch: ArrayLike | Non
     Returns
     -------
     result : InterpretabilityResult
+        The cross-fitted scores (overall, per sample, per batch) and the
+        ridge penalties used (see the class).
 
     Raises
     ------

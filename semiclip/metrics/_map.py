@@ -15,6 +15,7 @@ from ._bootstrap import check_bootstrap, check_random_state, interval, mean_repl
 from ._similarity import DISTANCES, PairwiseSimilarity, warn_degenerate
 
 if TYPE_CHECKING:
+    import pandas as pd
     from numpy.typing import ArrayLike
 
 
@@ -103,8 +104,15 @@ class MAPResult:
             f"n_skipped_labels={self.n_skipped_labels}, distance={self.distance!r})"
         )
 
-    def to_frame(self):
-        """Per-label table as a :class:`pandas.DataFrame` (needs pandas)."""
+    def to_frame(self) -> pd.DataFrame:
+        """Per-label table as a :class:`pandas.DataFrame` (needs pandas).
+
+        Returns
+        -------
+        frame : pandas.DataFrame
+            One row per label: ``label``, ``mean_average_precision``,
+            ``n_queries``, ``chance``, and ``p_value`` when the null was drawn.
+        """
         import pandas as pd
 
         data = {

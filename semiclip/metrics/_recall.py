@@ -201,7 +201,7 @@ def known_relationship_recall(
 
     See Also
     --------
-    semiclip.datasets.load_relationships : the relationship databases.
+    semiclip.datasets.load_relationships : The relationship databases.
 
     Notes
     -----

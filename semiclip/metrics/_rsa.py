@@ -13,6 +13,7 @@ from ._paired_keys import shared_key_means
 from ._similarity import DISTANCES, PairwiseSimilarity, warn_degenerate
 
 if TYPE_CHECKING:
+    import pandas as pd
     from numpy.typing import ArrayLike
 
 __all__ = ["RSAResult", "representational_similarity"]
@@ -90,12 +91,13 @@ class RSAResult:
             f"n_keys={self.n_keys}, n_pairs={self.n_pairs}, distance={self.distance!r})"
         )
 
-    def to_frame(self):
+    def to_frame(self) -> pd.DataFrame:
         """Per-pair table: key_a, key_b, student_similarity, teacher_similarity.
 
         Returns
         -------
         frame : pandas.DataFrame
+            One row per pair of keys (needs pandas).
         """
         import pandas as pd
 

@@ -75,6 +75,7 @@ def plot_recall_bars(results: Mapping[Any, Any], ax: Axes | None = None, *, ci: 
     chance : float, optional
         Draw a dashed horizontal line at the chance level.
     ylabel : str, default="recall"
+        Label of the y axis.
     title : str, optional
         Title of the axes.
     [[path]]

@@ -34,6 +34,7 @@ def _emb_columns(frame):
     return [c for c in frame.columns if c.startswith("semiclippedtransformer")]
 
 
+@pytest.mark.slow  # fits through the CLI and the Python API, end to end
 def test_fit_transform_csv_matches_python_api(data, files, tmp_path, capsys):
     model, emb = tmp_path / "model.semiclip", tmp_path / "emb.csv"
     assert main(["fit", "--tx", str(files / "tx.csv"), "--images", str(files / "img.csv"),

@@ -16,6 +16,10 @@ from semiclip.cli import main
 
 from ._common import COLS, FIT_PARAMS
 
+#: the tag of the joblib bundles `semiclip fit` wrote before the zip format (written out here,
+#: not read from the package, so that a changed tag fails these tests)
+_LEGACY_FORMAT = "semiclip-cli-model/1"
+
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
 pd = pytest.importorskip("pandas")
@@ -157,12 +161,12 @@ def test_a_model_naming_an_untrusted_class_is_refused(files, model, tmp_path, ca
 
 
 def test_allow_pickle_reads_models_of_the_previous_version(files, model, tmp_path, capsys):
-    from semiclip.persistence import LEGACY_FORMAT, load_model
+    from semiclip.persistence import load_model
 
     new = load_model(model)
     columns = {k: v for k, v in new.columns.items() if k != "feature_names"}
     old = tmp_path / "old.joblib"  # what `semiclip fit` wrote before
-    joblib.dump({"format": LEGACY_FORMAT, "estimator": new.estimator,
+    joblib.dump({"format": _LEGACY_FORMAT, "estimator": new.estimator,
                  "normalizer": new.normalizer, "columns": columns,
                  "feature_names": new.columns["feature_names"]}, old)
     args = ["transform", "-m", str(old), "--tx", str(files / "tx.csv")]
@@ -178,15 +182,15 @@ def test_allow_pickle_reads_models_of_the_previous_version(files, model, tmp_pat
     capsys.readouterr()
     assert main(["info", str(old), "--allow-pickle"]) == 0
     captured = capsys.readouterr()
-    assert LEGACY_FORMAT in captured.out and "warning:" in captured.err
+    assert _LEGACY_FORMAT in captured.out and "warning:" in captured.err
 
 
 # ------------------------------------------------------------------ damaged model files
 def _legacy(tmp_path, model, **changes):
-    from semiclip.persistence import LEGACY_FORMAT, load_model
+    from semiclip.persistence import load_model
 
     new = load_model(model)
-    bundle = {"format": LEGACY_FORMAT, "estimator": new.estimator, "normalizer": None,
+    bundle = {"format": _LEGACY_FORMAT, "estimator": new.estimator, "normalizer": None,
               "columns": dict(new.columns), "feature_names": new.columns["feature_names"]}
     bundle.update(changes)
     bundle = {k: v for k, v in bundle.items() if v is not _DROP}

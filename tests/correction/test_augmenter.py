@@ -313,7 +313,7 @@ def test_transform_probs_must_be_finite(plates, bad, shown):
 
 
 def test_boolean_n_augmentations_is_rejected(plates):
-    from sklearn.utils._param_validation import InvalidParameterError
+    from semiclip._core.compat import InvalidParameterError
 
     X, y, batch = plates
     with pytest.raises(InvalidParameterError,

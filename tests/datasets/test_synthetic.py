@@ -124,3 +124,34 @@ def test_plate_gain_multiplies_each_plate_gene_by_its_gain():
     assert np.abs(per_plate(d, False) - per_plate(base, False)).max() > 0.5
     with pytest.raises(ValueError, match="plate_gain must be a finite number >= 0"):
         make_weakly_paired(plate_gain=-0.1, **kw)
+
+
+@pytest.mark.parametrize("param, value", [
+    ("group_strength", 1.5),  # was NaN data (the square root of a negative share)
+    ("tx_noise", float("nan")),  # was NaN data
+    ("n_batches", 0),  # was numpy's "high <= 0" traceback
+    ("n_genes", "978"),
+])
+def test_bad_generator_parameters_are_refused_by_name(param, value):
+    from semiclip._core.compat import InvalidParameterError
+
+    with pytest.raises(InvalidParameterError, match=rf"The '{param}' parameter of "
+                                                    rf"make_weakly_paired must be"):
+        make_weakly_paired(**{"n_perturbations": 30, "n_genes": 20, param: value})
+
+
+def test_validation_keeps_what_was_accepted():
+    """Negative factors flip a sign (as before); numpy integers are counts."""
+    data = make_weakly_paired(n_perturbations=np.int64(30), n_genes=20, tx_signal=-1.0,
+                              random_state=0)
+    assert np.isfinite(data.X).all() and data.X.shape[1] == 20
+
+
+def test_split_test_size_not_a_number_is_refused_by_name():
+    """A string was repeated (``"0.3" * n``) into a raw TypeError of round()."""
+    from semiclip._core.compat import InvalidParameterError
+
+    with pytest.raises(InvalidParameterError, match="'test_size' parameter of split_by_key"):
+        split_by_key(["a", "b", "c"], test_size="0.3")
+    with pytest.raises(ValueError, match="test_size=1.5 leaves no key"):  # its own message
+        split_by_key(["a", "b", "c"], test_size=1.5)

@@ -12,9 +12,9 @@ import pytest
 import torch
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.utils._param_validation import InvalidParameterError
 
 from semiclip import ImageBank, RidgeDistiller, SemiClippedTransformer
+from semiclip._core.compat import InvalidParameterError
 
 # short fits on purpose; the warning itself is tested in distill/test_transformer.py
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")

@@ -95,6 +95,7 @@ def test_real_rows_and_unknown_rows():
     assert len({r for r, _, _ in REAL_ROWS}) == len(REAL_ROWS)
 
 
+@pytest.mark.slow  # the real-data benchmark through the CLI, end to end
 def test_cli_real_on_ta_orf(tmp_path, capsys):
     out = tmp_path / "real.md"
     assert main(["benchmark", "--real", "--settings", "ta-orf", "--methods", "ridge",

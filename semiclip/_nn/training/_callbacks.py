@@ -54,19 +54,67 @@ class Callback:
     """Base class: every hook does nothing; override the ones you need."""
 
     def on_train_begin(self, trainer: Trainer) -> None:
-        pass
+        """Run once before the first epoch.
+
+        Parameters
+        ----------
+        trainer : Trainer
+            The running loop: ``history``, ``config``, ``module`` (the
+            trained torch module), ``device``, ``epoch`` and
+            ``stop_training`` (set it to True to stop after this epoch).
+        """
 
     def on_epoch_begin(self, trainer: Trainer) -> None:
-        pass
+        """Run before every epoch.
+
+        Parameters
+        ----------
+        trainer : Trainer
+            The running loop: ``history``, ``config``, ``module`` (the
+            trained torch module), ``device``, ``epoch`` and
+            ``stop_training`` (set it to True to stop after this epoch).
+        """
 
     def on_batch_end(self, trainer: Trainer, loss: torch.Tensor) -> None:
-        pass
+        """Run after every optimisation step.
+
+        Parameters
+        ----------
+        trainer : Trainer
+            The running loop: ``history``, ``config``, ``module`` (the
+            trained torch module), ``device``, ``epoch`` and
+            ``stop_training`` (set it to True to stop after this epoch).
+        loss : torch.Tensor
+            The minibatch loss, a detached 0-d tensor; reading its value
+            synchronises an accelerator, so do so only now and then.
+        """
 
     def on_epoch_end(self, trainer: Trainer, record: dict[str, Any]) -> None:
-        pass
+        """Run after every epoch.
+
+        Parameters
+        ----------
+        trainer : Trainer
+            The running loop: ``history``, ``config``, ``module`` (the
+            trained torch module), ``device``, ``epoch`` and
+            ``stop_training`` (set it to True to stop after this epoch).
+        record : dict
+            Plain numbers for the epoch just finished: ``epoch``, ``loss``,
+            ``validation_loss`` and ``validation_score`` (None without
+            validation), ``learning_rate``, ``samples`` and ``seconds``.
+        """
 
     def on_train_end(self, trainer: Trainer) -> None:
-        pass
+        """Run once at the end, also when training was interrupted or failed.
+
+        Parameters
+        ----------
+        trainer : Trainer
+            The running loop: ``history``, ``config``, ``module`` (the
+            trained torch module), ``device``, ``epoch`` and
+            ``stop_training`` (set it to True to stop after this epoch).
+            ``trainer.completed`` tells whether training ran to its end.
+        """
 
 
 class EarlyStopping(Callback):

@@ -37,6 +37,7 @@ epoch loss sums) and the update is the single-process gradient.
 
 import os
 from datetime import timedelta
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -61,7 +62,8 @@ def distributed_module():
     return dist
 
 
-def init_process_group(backend=None, *, timeout=DEFAULT_TIMEOUT, **kwargs):
+def init_process_group(backend: str | None = None, *, timeout: float = DEFAULT_TIMEOUT,
+                       **kwargs: Any) -> None:
     """Join the process group described by the environment (torchrun), if not done yet.
 
     Parameters
