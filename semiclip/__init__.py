@@ -21,8 +21,8 @@ _LAZY = {
     "PEAAugmenter": "semiclip._correction",
     "GeneralizationWarning": "semiclip.exceptions",
 }
-_SUBMODULES = {"callbacks", "datasets", "metrics", "interpret", "plotting", "distributed", "cli",
-               "persistence", "exceptions"}
+_SUBMODULES = {"callbacks", "cli", "datasets", "distributed", "exceptions", "interpret",
+               "metrics", "model_selection", "persistence", "plotting"}
 
 __all__ = sorted(_LAZY) + sorted(_SUBMODULES) + ["__version__"]
 

@@ -16,7 +16,7 @@ import numpy as np
 from sklearn.model_selection import BaseCrossValidator
 from sklearn.utils import check_random_state
 
-from ._core import control_mask
+from ._core import control_mask as _control_mask
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -96,7 +96,7 @@ class PerturbationGroupKFold(BaseCrossValidator):
         if groups.ndim != 1:
             raise ValueError(f"groups must be 1-D; got shape {groups.shape}.")
         is_control = (np.zeros(groups.shape[0], dtype=bool) if self.control_label is None
-                      else control_mask(groups, self.control_label))
+                      else _control_mask(groups, self.control_label))
         names, inverse, counts = np.unique(groups[~is_control], return_inverse=True,
                                            return_counts=True)
         if names.size < n_splits:

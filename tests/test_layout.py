@@ -216,7 +216,7 @@ def sklearn_private_imports(sources, allowed=("semiclip._core.compat",)):
     return bad
 
 
-def tests_sources(root=PACKAGE.parent / "tests"):
+def suite_sources(root=PACKAGE.parent / "tests"):
     """``{dotted name: source}`` of the test modules (for the scikit-learn rule)."""
     return {f"tests.{k}": v for k, v in package_sources(root).items()}
 
@@ -265,7 +265,7 @@ def test_no_private_attribute_of_another_object_is_read():
 
 
 def test_sklearn_private_names_only_through_compat():
-    assert sklearn_private_imports({**SOURCES, **tests_sources()}) == []
+    assert sklearn_private_imports({**SOURCES, **suite_sources()}) == []
 
 
 def test_no_module_is_over_400_lines():
