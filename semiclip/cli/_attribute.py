@@ -24,7 +24,7 @@ __all__ = ["add_parser", "run"]
 def run(args):
     """The body of ``semiclip attribute``."""
     from ._tables import read_input, table_format, write_table
-    from ._transform import read_for_model
+    from ._transform import key_queries, read_for_model
 
     if args.top < 0:
         raise ValueError(f"--top must be 0 (every gene) or a positive number; got {args.top}.")
@@ -39,9 +39,11 @@ def run(args):
     directions = None
     if args.direction_file is not None:
         directions = _read_directions(args.direction_file, n_dims)
-    data = read_for_model(loaded, read_input(args.tx, "--tx"), args.tx)
+    table = read_input(args.tx, "--tx")
+    data = read_for_model(loaded, table, args.tx)
     names = np.asarray([str(f) for f in loaded.columns["feature_names"]], dtype=object)
-    rows = _selected_rows(data, args.keys, need_keys=directions is None)
+    queries = key_queries(loaded, table, args.keys) if args.keys else args.keys
+    rows = _selected_rows(data, queries, need_keys=directions is None, typed=args.keys)
     if directions is None:
         labels, scores = _per_key(loaded, data, rows, names, args.batch_size)
         what = "key"
@@ -101,7 +103,7 @@ def _read_directions(path, n_dims):
     return names, matrix
 
 
-def _selected_rows(data, keys, *, need_keys):
+def _selected_rows(data, keys, *, need_keys, typed=None):
     """Rows explained: the non-control samples, or those of ``--keys``."""
     if data.y is None:
         if need_keys or keys:
@@ -115,13 +117,17 @@ def _selected_rows(data, keys, *, need_keys):
         if rows.size == 0:
             raise ValueError("--tx holds control samples only; nothing to explain.")
         return rows
-    missing = sorted(set(keys) - set(y))
+    keys = [str(k) for k in keys]
+    typed = keys if typed is None else [str(k) for k in typed]
+    missing = [(t, k) for t, k in zip(typed, keys) if k not in set(y)]
     if missing:
+        shown = [t if t == k else f"{t} (read as {k})" for t, k in missing]
         raise ValueError(
-            f"--keys {format_examples(missing)} not found in --tx ({len(missing)} of "
-            f"{len(keys)}); its keys are e.g. {format_examples(np.unique(y[~data.is_control]))}."
+            f"--keys {', '.join(repr(s) for s in shown[:5])} not found in --tx ({len(missing)} "
+            f"of {len(keys)}); its keys are e.g. "
+            f"{format_examples(np.unique(y[~data.is_control]))}."
         )
-    return np.flatnonzero(np.isin(y, list(keys)))
+    return np.flatnonzero(np.isin(y, keys))
 
 
 def _inputs(loaded, data):

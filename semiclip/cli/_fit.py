@@ -46,7 +46,9 @@ def _read_bank(args, dose, anchor):
         if "factor" in kwargs:
             kwargs["anchor"] = anchor
         image_dose = (column, kwargs)
-    edit_key_columns(table, image_key, normalize_symbols=args.normalize_symbols, dose=image_dose)
+    # image rows of the tx control label (e.g. DMSO at dose -666) keep their dose as written
+    table, _ = edit_key_columns(table, image_key, normalize_symbols=args.normalize_symbols,
+                                dose=image_dose, control_label=args.control_label)
     data = load_samples(table, args.images, "--images", key=image_key, obsm=args.image_obsm,
                         exclude=args.image_exclude_cols, embedding=args.image_embedding_col,
                         exclude_flag="--image-exclude-cols")
@@ -73,7 +75,9 @@ def _check_matching(y, bank, control_label, unpaired):
         raise ValueError(
             f"{unmatched} transcriptomics row(s) ({report.unmatched_tx_keys.size} key(s)) have "
             "no image embedding (see the report above). Pass --unpaired drop to train on the "
-            f"{report.n_tx_rows_matched} matched rows only, or fix the keys."
+            f"{report.n_tx_rows_matched} matched rows only, or fix the keys"
+            + (" (their doses differ only by rounding: --dose-col with --dose-factor or "
+               "--dose-grid snaps both sides)." if report.n_fixable_by_dose else ".")
         )
     return report
 
@@ -112,9 +116,10 @@ def run(args):
     table = read_input(args.tx, "--tx")
     check_columns(table, args.key_col + [args.batch_col, args.control_col], "--tx", args.tx,
                   "key/batch/control")
-    anchor = edit_key_columns(table, args.key_col, normalize_symbols=args.normalize_symbols,
-                              dose=dose, control_label=args.control_label)
     control, control_label = control_spec(args, table)
+    table, anchor = edit_key_columns(table, args.key_col,
+                                     normalize_symbols=args.normalize_symbols, dose=dose,
+                                     control=control, control_label=control_label)
     data = load_samples(table, args.tx, "--tx", key=args.key_col, batch=args.batch_col,
                         control=control, control_label=control_label, layer=args.layer,
                         obsm=args.obsm, exclude=args.exclude_cols)
@@ -201,6 +206,8 @@ def add_parser(subparsers):
                      help="snap doses to a F-fold dilution series")
     fit.add_argument("--dose-anchor", type=float, metavar="A",
                      help="one dose of the series (default: the largest --tx dose)")
+    fit.add_argument("--dose-grid", type=float, nargs="+", metavar="D",
+                     help="snap doses to the nearest of these concentrations (log scale)")
     fit.add_argument("--normalize", choices=NORMALIZE_CHOICES, default="auto",
                      help="batch correction of --tx before fitting (auto: tvn with controls)")
     fit.add_argument("--pea", action="store_true",

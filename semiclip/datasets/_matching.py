@@ -104,7 +104,7 @@ def normalize_gene_symbols(symbols: ArrayLike, *, strip_variant: bool = False) -
 
 def round_to_grid(doses: ArrayLike, grid: ArrayLike | None = None, *, factor: float | None = None,
                   anchor: float | None = None, decimals: int | None = None,
-                  tolerance: float | None = None) -> np.ndarray:
+                  tolerance: float | None = None, where: ArrayLike | None = None) -> np.ndarray:
     """Snap concentrations to a common grid so that dose keys match.
 
     Two experiments rarely write a dose the same way (``3.3333`` vs
@@ -120,12 +120,15 @@ def round_to_grid(doses: ArrayLike, grid: ArrayLike | None = None, *, factor: fl
       but small doses can collapse (``0.004 -> 0.0`` with ``decimals=2``);
       prefer a log grid for dilution series.
 
-    A dose of exactly 0 (vehicle) stays 0 in every mode.
+    A dose of exactly 0 (vehicle) stays 0 in every mode. Controls often
+    carry a placeholder dose (LINCS writes ``-666``): pass ``where=~is_control``
+    so that their values are neither checked nor changed.
 
     Parameters
     ----------
     doses : array-like of float
-        Concentrations, any shape, in one unit. Must be finite and >= 0.
+        Concentrations, any shape, in one unit. Must be finite and >= 0
+        where ``where`` is True.
     grid : array-like of float, optional
         Allowed concentrations (> 0; a 0 in the grid is ignored since 0
         always maps to 0).
@@ -141,11 +144,16 @@ def round_to_grid(doses: ArrayLike, grid: ArrayLike | None = None, *, factor: fl
         With ``grid`` or ``factor``: largest allowed relative distance
         ``|dose - snapped| / snapped``; doses farther from every grid point
         raise a ValueError (they probably belong to another series).
+    where : array-like of bool, optional
+        Same shape as ``doses``: snap only these entries; the others (e.g.
+        the controls) are returned unchanged, whatever they hold. The
+        default anchor is then the largest dose among them.
 
     Returns
     -------
     snapped : ndarray of float64
-        Same shape as ``doses``.
+        Same shape as ``doses`` (dtype object when entries left alone by
+        ``where`` are not numbers).
 
     Examples
     --------
@@ -157,6 +165,8 @@ def round_to_grid(doses: ArrayLike, grid: ArrayLike | None = None, *, factor: fl
     array([10.    ,  3.3333,  3.3333,  1.1111,  0.0412])
     >>> bool(snapped[1] == snapped[2])
     True
+    >>> round_to_grid([3.33, -666.0], factor=3, anchor=10, where=[True, False]).round(4)
+    array([   3.3333, -666.    ])
     """
     modes = [
         name
@@ -168,12 +178,36 @@ def round_to_grid(doses: ArrayLike, grid: ArrayLike | None = None, *, factor: fl
             "round_to_grid needs exactly one of grid=, factor= or decimals=; got "
             f"{modes or 'none'}."
         )
-    d = np.asarray(doses, dtype=np.float64)
+    try:
+        d = np.asarray(doses, dtype=np.float64)
+    except (TypeError, ValueError):
+        d = None
+    if where is not None:
+        mask = np.asarray(where)
+        if mask.dtype.kind != "b" or (d is not None and mask.shape != d.shape):
+            raise ValueError(
+                "where must be a boolean array of the shape of doses (True = snap this "
+                f"dose); got dtype {mask.dtype}, shape {mask.shape}."
+            )
+        raw = np.asarray(doses, dtype=object)
+        out = raw.copy() if d is None else d.copy()
+        if mask.any():
+            out[mask] = round_to_grid(raw[mask], grid, factor=factor, anchor=anchor,
+                                      decimals=decimals, tolerance=tolerance)
+        return out if d is None else out.astype(np.float64)
+    if d is None:
+        values = np.asarray(doses, dtype=object).ravel()
+        raise ValueError(
+            f"doses must be numbers; got {format_examples(values[:50])}. Convert the dose "
+            "column to numbers, or pass where= to leave the rows that are not doses alone."
+        )
     bad = ~np.isfinite(d) | (d < 0)
     if bad.any():
         raise ValueError(
             f"doses must be finite and >= 0; got {int(bad.sum())} other value(s): "
-            f"{format_examples(d[bad])}. Drop those rows or fill the vehicle dose with 0."
+            f"{format_examples(d[bad])}. Drop those rows or fill the vehicle dose with 0; "
+            "placeholder doses of controls (e.g. LINCS -666) are left alone with "
+            "where=~is_control."
         )
     if decimals is not None:
         if not isinstance(decimals, numbers.Integral) or isinstance(decimals, (bool, np.bool_)):
@@ -253,6 +287,13 @@ class MatchReport:
     n_fixable_by_case : int
         Unmatched transcriptomics keys that would match once both sides go
         through :func:`normalize_gene_symbols` (case and whitespace).
+    n_fixable_by_dose : int
+        Unmatched transcriptomics keys that equal an image key except for
+        numbers that differ by less than 5 % (``cmpd|3.33`` vs
+        ``cmpd|3.333333``): doses written with different rounding, which
+        :func:`round_to_grid` on both sides makes match.
+    dose_examples : list of (tx key, image key)
+        A few such pairs.
     types_differ : bool
         One side has string keys, the other numbers (they never match).
     """
@@ -292,6 +333,14 @@ class MatchReport:
                 "  hint: one side has string keys and the other numbers, which never match; "
                 "build both with make_keys()."
             )
+        if getattr(self, "n_fixable_by_dose", 0):
+            pairs = ", ".join(f"{a!r} ~ {b!r}" for a, b in self.dose_examples[:2])
+            lines.append(
+                f"  hint: {_plural(self.n_fixable_by_dose, 'unmatched key')} differ from an "
+                f"image key only in the rounding of a number ({pairs}): snap the doses of both "
+                "sides to one grid (semiclip fit: --dose-col COL with --dose-factor F or "
+                "--dose-grid D ...; Python: round_to_grid() before make_keys())."
+            )
         if self.n_fixable_by_case:
             lines.append(
                 f"  hint: {_plural(self.n_fixable_by_case, 'unmatched key')} would match after "
@@ -315,6 +364,42 @@ def _side_keys(keys, name, control_label):
     counts = np.bincount(inverse, minlength=uniq.size)
     is_ctl = control_mask(uniq, control_label)
     return uniq[~is_ctl], counts[~is_ctl], int(counts[is_ctl].sum())
+
+
+def _split_numbers(key, sep="|"):
+    """``(text parts, numbers)`` of a key; None when no part is a number."""
+    if isinstance(key, (numbers.Real, np.floating, np.integer)) and not isinstance(key, bool):
+        return (), (float(key),)
+    if not isinstance(key, str):
+        return None
+    text, nums = [], []
+    for part in key.split(sep):
+        try:
+            nums.append(float(part))
+            text.append(None)
+        except ValueError:
+            text.append(part)
+    return (tuple(text), tuple(nums)) if nums else None
+
+
+def _near_numbers(tx_left, im_left, rtol=0.05):
+    """Pairs (tx key, image key) equal but for numbers within ``rtol`` (rounded doses)."""
+    by_text = {}
+    for key in im_left.tolist():
+        split = _split_numbers(key)
+        if split is not None:
+            by_text.setdefault(split[0], []).append((np.array(split[1]), key))
+    pairs = []
+    for key in tx_left.tolist():
+        split = _split_numbers(key)
+        if split is None:
+            continue
+        mine = np.array(split[1])
+        for theirs, other in by_text.get(split[0], ()):
+            if np.allclose(mine, theirs, rtol=rtol, atol=0) and np.all(np.isfinite(mine)):
+                pairs.append((key, other))
+                break
+    return pairs
 
 
 def match_report(tx_keys: ArrayLike, image_keys: ArrayLike, *, control_label: Any = None
@@ -375,7 +460,10 @@ def match_report(tx_keys: ArrayLike, image_keys: ArrayLike, *, control_label: An
             fixable = int(
                 np.isin(normalize_gene_symbols(left), normalize_gene_symbols(im_str)).sum()
             )
+    dose_pairs = _near_numbers(tx_u[~in_im], im_u[~in_tx])
     return MatchReport(
+        n_fixable_by_dose=len(dose_pairs),
+        dose_examples=dose_pairs[:5],
         matched_keys=tx_u[in_im],
         unmatched_tx_keys=tx_u[~in_im],
         unmatched_image_keys=im_u[~in_tx],
