@@ -112,7 +112,8 @@ def add_parser(subparsers):
         "demo", help="fit raw vs Semi-Clipped (vs +PEA) on built-in synthetic data"
     )
     demo.add_argument("--seeds", type=int, default=3, help="number of seeds (default 3)")
-    demo.add_argument("--n-perturbations", type=int, default=600)
+    demo.add_argument("--n-perturbations", type=int, default=600, metavar="N",
+                      help="perturbations of the synthetic data set (a third held out)")
     demo.add_argument("--no-pea", action="store_true", help="skip the Semi-Clipped + PEA row")
     demo.add_argument("--plot", metavar="PNG", default="semiclip-demo.png",
                       help="where to save the figure ('' for none)")

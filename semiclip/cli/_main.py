@@ -3,11 +3,15 @@
 One module per command, each with ``add_parser(subparsers)`` and
 ``run(args)``; heavy imports happen inside ``run`` so that
 ``semiclip --help`` is instant. Errors the user can fix end with one line
-on stderr, ``semiclip COMMAND: error: ...``, and exit status 2.
+on stderr, ``semiclip COMMAND: error: ...``, and exit status 2; warnings are
+one line each, ``semiclip COMMAND: warning: ...``, with the flags a
+command-line user types in place of Python parameter names.
 """
 
 import argparse
+import re
 import sys
+import warnings
 
 from . import _attribute, _benchmark, _demo, _evaluate, _fit, _info, _transform
 
@@ -28,14 +32,74 @@ def build_parser():
     sub = parser.add_subparsers(dest="command", required=True)
     for command in COMMANDS:
         command.add_parser(sub)
+    for command_parser in sub.choices.values():
+        command_parser.formatter_class = DefaultsHelpFormatter
     return parser
+
+
+class DefaultsHelpFormatter(argparse.HelpFormatter):
+    """Every option's help ends with its default, unless it has none or already says it."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        default = action.default
+        if (not action.option_strings or default is None or default is argparse.SUPPRESS
+                or isinstance(default, bool) or default in ((), [], "")
+                or re.search(r"\bdefault\b", text)):
+            return text
+        shown = " ".join(map(str, default)) if isinstance(default, (list, tuple)) else default
+        return f"{text} (default: {shown})" if text else f"default: {shown}"
+
+
+#: Python wording in warnings, and what a command-line user types instead
+_ADVICE = (
+    (r"\(?semiclip\.RidgeDistiller\)?", "(`semiclip fit --method ridge`)"),
+    (r"\bRidgeDistiller\b", "`semiclip fit --method ridge`"),
+    (r"\bmethod='(\w+)'", r"--normalize \1"),
+    (r" See validation_report_\.", ""),
+    (r"\bvalidation_report_\b", "the model's held-out report"),
+)
+
+
+def _flags(parser, command):
+    """``{python name: flag}`` of the options of ``command``."""
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    flags = {}
+    for action in sub.choices[command]._actions:
+        longs = [o for o in action.option_strings if o.startswith("--")]
+        if longs and action.dest not in ("help",):
+            flags[action.dest] = longs[0]
+    return flags
+
+
+def cli_advice(message, flags):
+    """A warning's text in one line, with flag spelling for the Python parameters it names."""
+    text = " ".join(str(message).split())
+    for pattern, repl in _ADVICE:
+        text = re.sub(pattern, repl, text)
+    for name, flag in flags.items():
+        if name in ("output", "method"):
+            continue
+        # name='value' / name=value -> --flag value; a bare snake_case name -> --flag
+        text = re.sub(rf"\b{name}=(['\"]?)([^'\"\s,;)]+)\1", rf"{flag} \2", text)
+        if "_" in name:
+            text = re.sub(rf"(?<![-\w]){name}\b", flag, text)
+    return text
 
 
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
+    flags = _flags(parser, args.command)
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        print(f"semiclip {args.command}: warning: {cli_advice(message, flags)}",
+              file=sys.stderr, flush=True)
+
     try:
-        return args.func(args)
+        with warnings.catch_warnings():  # restores the caller's showwarning afterwards
+            warnings.showwarning = show
+            return args.func(args)
     except (ValueError, TypeError, OSError, ImportError) as exc:  # OSError: disk full...
         message = " ".join(str(exc).split()) or type(exc).__name__
         print(f"semiclip {args.command}: error: {message}", file=sys.stderr)
