@@ -34,6 +34,7 @@ def run(args):
                  check_format=lambda p: _table_only(table_format(p, "--output"), p))
     if args.plot:
         check_output(args.plot, "--plot", inputs=inputs, overwrite=args.overwrite)
+        import matplotlib.figure  # noqa: F401  (missing: one error naming the extra, now)
     loaded = read_model(args.model, allow_pickle=args.allow_pickle, command="attribute")
     n_dims = int(loaded.estimator.get_feature_names_out().shape[0])
     directions = None

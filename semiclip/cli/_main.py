@@ -102,8 +102,29 @@ def main(argv=None):
             return args.func(args)
     except (ValueError, TypeError, OSError, ImportError) as exc:  # OSError: disk full...
         message = " ".join(str(exc).split()) or type(exc).__name__
+        if isinstance(exc, ImportError):
+            message = install_hint(exc, message)
         print(f"semiclip {args.command}: error: {message}", file=sys.stderr)
         return 2
+
+
+#: optional packages and the extra that installs them
+EXTRAS = {"pyarrow": "io", "fastparquet": "io", "anndata": "anndata", "h5py": "anndata",
+          "matplotlib": "plot", "tqdm": "progress", "mudata": "mudata", "dask": "dask",
+          "distributed": "dask", "imblearn": "imblearn", "umap": "umap"}
+
+
+def install_hint(exc, message):
+    """``message`` plus the ``pip install`` line of the extra holding the missing package."""
+    if "semiclip[" in message:
+        return message
+    names = [str(getattr(exc, "name", None) or "").split(".")[0]]
+    names += [n for n in EXTRAS if re.search(rf"\b{n}\b", message)]  # pandas' parquet error
+    for name in names:
+        if name in EXTRAS:
+            return (f"{message} (this needs {name}: pip install 'semiclip[{EXTRAS[name]}]', "
+                    "or 'semiclip[cli]' for everything the command line reads and writes)")
+    return message
 
 
 if __name__ == "__main__":  # pragma: no cover

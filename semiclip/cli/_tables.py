@@ -76,6 +76,7 @@ def read_input(path, what):
         import pandas as pd
 
         if fmt == "parquet":
+            _require_parquet(what)
             return pd.read_parquet(path)
         return pd.read_csv(path, sep="," if fmt == "csv" else "\t")
     except ImportError:
@@ -111,6 +112,14 @@ def read_text_columns(path, meta, what):
     text = text[columns]
     text.index = meta.index
     return text
+
+
+def _require_parquet(what):
+    import importlib.util
+
+    if not any(importlib.util.find_spec(m) for m in ("pyarrow", "fastparquet")):
+        raise ImportError(f"{what}: Parquet files need pyarrow (pip install 'semiclip[io]', "
+                          "or 'semiclip[cli]' for everything the command line reads).")
 
 
 def is_anndata(table):
@@ -386,6 +395,7 @@ def write_table(frame, path, what="output"):
     keep_index = not _is_range_index(frame.index)
     with atomic_write(path) as tmp:  # the temporary name ends like path: same compression
         if fmt == "parquet":
+            _require_parquet(what)
             frame.to_parquet(tmp, index=keep_index)
         else:
             frame.to_csv(tmp, sep="," if fmt == "csv" else "\t", index=keep_index)
