@@ -27,7 +27,8 @@ __all__ = ["add_parser", "run"]
 
 def _read_bank(args, dose, anchor):
     from .._core import ImageBank
-    from ._tables import edit_key_columns, load_samples, read_input
+    from ._keys import edit_key_columns
+    from ._tables import load_samples, read_input
 
     image_key = args.image_key_col or args.key_col
     if len(image_key) != len(args.key_col):
@@ -114,7 +115,8 @@ def run(args):
     from .._correction import PEAAugmenter
     from .._distill import RidgeDistiller, SemiClippedTransformer
     from ..persistence import data_fingerprint, save_model
-    from ._tables import check_columns, edit_key_columns, load_samples, read_input
+    from ._keys import edit_key_columns
+    from ._tables import check_columns, load_samples, read_input
 
     table = read_input(args.tx, "--tx")
     check_columns(table, args.key_col + [args.batch_col, args.control_col], "--tx", args.tx,

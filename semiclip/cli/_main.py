@@ -31,10 +31,22 @@ def build_parser():
     parser.add_argument("--version", action="version", version=f"semiclip {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     for command in COMMANDS:
-        command.add_parser(sub)
-    for command_parser in sub.choices.values():
+        command_parser = command.add_parser(sub)
         command_parser.formatter_class = DefaultsHelpFormatter
+        # the long options of the command, as a Python name -> flag table for its warnings
+        flags = re.findall(r"--[a-z][a-z0-9-]*", command_parser.format_usage())
+        _FLAGS[command_parser.prog.split()[-1]] = {f[2:].replace("-", "_"): f for f in flags}
     return parser
+
+
+_FLAGS = {}
+
+
+def command_flags(command):
+    """``{python name: flag}`` of the long options of ``command`` (e.g. ``max_iter``)."""
+    if command not in _FLAGS:
+        build_parser()
+    return _FLAGS[command]
 
 
 class DefaultsHelpFormatter(argparse.HelpFormatter):
@@ -61,24 +73,13 @@ _ADVICE = (
 )
 
 
-def _flags(parser, command):
-    """``{python name: flag}`` of the options of ``command``."""
-    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-    flags = {}
-    for action in sub.choices[command]._actions:
-        longs = [o for o in action.option_strings if o.startswith("--")]
-        if longs and action.dest not in ("help",):
-            flags[action.dest] = longs[0]
-    return flags
-
-
 def cli_advice(message, flags):
     """A warning's text in one line, with flag spelling for the Python parameters it names."""
     text = " ".join(str(message).split())
     for pattern, repl in _ADVICE:
         text = re.sub(pattern, repl, text)
     for name, flag in flags.items():
-        if name in ("output", "method"):
+        if name in ("output", "method", "help", "version"):
             continue
         # name='value' / name=value -> --flag value; a bare snake_case name -> --flag
         text = re.sub(rf"\b{name}=(['\"]?)([^'\"\s,;)]+)\1", rf"{flag} \2", text)
@@ -90,7 +91,7 @@ def cli_advice(message, flags):
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
-    flags = _flags(parser, args.command)
+    flags = command_flags(args.command)
 
     def show(message, category, filename, lineno, file=None, line=None):
         print(f"semiclip {args.command}: warning: {cli_advice(message, flags)}",

@@ -17,7 +17,8 @@ __all__ = ["add_parser", "corrected", "embed", "key_queries", "metadata_of", "pr
 
 def run(args):
     """The body of ``semiclip transform``."""
-    from ._tables import read_input, read_text_columns, table_format, write_embedding
+    from ._keys import read_text_columns
+    from ._tables import read_input, table_format, write_embedding
 
     check_output(args.output, "--output", inputs=(("--tx", args.tx), ("--model", args.model)),
                  overwrite=args.overwrite, check_format=lambda p: table_format(p, "--output"))
@@ -48,7 +49,8 @@ def read_for_model(loaded, table, path, *, refit=False, keys=True):
     and the batch only, so the pairing columns are then never looked at.
     ``table`` itself is never changed (the output keeps every value as read).
     """
-    from ._tables import columns_of, edit_key_columns, load_samples
+    from ._keys import edit_key_columns
+    from ._tables import columns_of, load_samples
 
     cols = loaded.columns
     present = set(columns_of(table))

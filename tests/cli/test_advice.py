@@ -56,14 +56,14 @@ def test_cli_warnings_are_one_line_with_flags(files, tmp_path, capsys):
 
 
 def test_generalization_advice_names_the_ridge_method_and_flags():
-    from semiclip.cli._main import _flags, build_parser, cli_advice
+    from semiclip.cli._main import cli_advice, command_flags
 
     message = ("SemiClippedTransformer: the distilled embedding does not generalise beyond "
                "the frozen encoder: on 12 held-out keys it falls below the frozen encoder's "
                "ridge floor on both scores. Cross-modal MRR 0.1.\n A ridge map "
                "(semiclip.RidgeDistiller) is better here; try structure_weight='auto', "
                "more epochs or more keys. See validation_report_.")
-    text = cli_advice(message, _flags(build_parser(), "fit"))
+    text = cli_advice(message, command_flags("fit"))
     assert "\n" not in text
     assert "A ridge map (`semiclip fit --method ridge`) is better here" in text
     assert "try --structure-weight auto," in text
