@@ -258,8 +258,7 @@ def _tidy(what, labels, scores, names, top, is_flat):
         "gene": names[order].ravel(),
         "score": np.take_along_axis(scores, order, axis=1).ravel(),
     }
-    if is_flat.any():  # only when there is something to mark
-        columns["flat_in_controls"] = is_flat[order].ravel()
+    columns["flat_in_controls"] = is_flat[order].ravel()  # see flat_genes
     return pd.DataFrame(columns)
 
 
@@ -294,7 +293,8 @@ def add_parser(subparsers):
         "attribute", help="gene attributions of a model from `semiclip fit`, as a tidy table",
         description="Gradient x input attributions with the model's gene symbols: per key "
                     "(each key's samples towards the key's mean embedding) or per direction "
-                    "of --direction-file. Writes columns key|direction, rank, gene, score.")
+                    "of --direction-file. Writes columns key|direction, rank, gene, score, "
+                    "flat_in_controls.")
     at.add_argument("-m", "--model", required=True, metavar="MODEL",
                     help="a .semiclip model file from `semiclip fit`")
     at.add_argument("--tx", required=True, metavar="PATH",
