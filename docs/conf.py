@@ -72,6 +72,8 @@ sphinx_gallery_conf = {
     "doc_module": ("semiclip",),
     "backreferences_dir": "generated/backreferences",
     "reference_url": {"semiclip": None},
+    # no docs/sg_execution_times.rst left in the source tree by a build (it is also ignored)
+    "write_computation_times": False,
 }
 
 html_theme = "pydata_sphinx_theme"

@@ -191,7 +191,9 @@ def build_manifest(est, normalizer, columns, fingerprint):
     described["random_state"] = plain(est.random_state)
     described["fitted"] = {"n_features_in": int(est.n_features_in_),
                            "n_features_out": len(est.get_feature_names_out()),
-                           "n_iter": int(est.n_iter_), "n_paired_keys": int(est.n_paired_keys_)}
+                           # a RidgeDistiller has no epochs (closed form)
+                           "n_iter": int(getattr(est, "n_iter_", 0)),
+                           "n_paired_keys": int(getattr(est, "n_paired_keys_", 0))}
     return {"format": MODEL_FORMAT,
             "created": datetime.datetime.now(datetime.timezone.utc).isoformat(
                 timespec="seconds"),
@@ -227,29 +229,42 @@ def damaged(path, detail):
 
 
 def estimator_class():
-    """The estimator class a model file holds."""
+    """The estimator class a model file holds (Semi-Clipped; see :func:`check_estimator`)."""
     from ._distill import SemiClippedTransformer
 
     return SemiClippedTransformer
 
 
+def _fitted_names(est):
+    """The fitted attributes a saved estimator of ``est``'s class must have."""
+    from ._distill import RidgeDistiller
+
+    if type(est) is RidgeDistiller:  # `semiclip fit --method ridge`: the linear floor
+        return ("n_features_in_", "encoder_", "ridge_")
+    return _FITTED
+
+
 def check_estimator(est, path):
-    """Refuse anything but a fitted SemiClippedTransformer with all its fitted attributes."""
+    """Refuse anything but a fitted SemiClippedTransformer (or RidgeDistiller) with all its
+    fitted attributes."""
     from sklearn.utils.validation import check_is_fitted
 
-    if type(est) is not estimator_class():
-        raise ValueError(f"{str(path)!r} holds a {type(est).__name__} as its estimator, not a "
+    from ._distill import RidgeDistiller
+
+    name = type(est).__name__
+    if type(est) not in (estimator_class(), RidgeDistiller):
+        raise ValueError(f"{str(path)!r} holds a {name} as its estimator, not a "
                          "SemiClippedTransformer.")
     try:
         check_is_fitted(est)
     except Exception:
-        raise damaged(path, "its SemiClippedTransformer is not fitted") from None
-    missing = [name for name in _FITTED if not _has(est, name)]
+        raise damaged(path, f"its {name} is not fitted") from None
+    missing = [attr for attr in _fitted_names(est) if not _has(est, attr)]
     if est.get_params().get("augmenter") is not None:
-        missing += [name for name in ("augmenter_", "correction_") if not _has(est, name)]
+        missing += [attr for attr in ("augmenter_", "correction_") if not _has(est, attr)]
     if missing:
-        raise damaged(path, f"its SemiClippedTransformer lacks the fitted attribute(s) "
-                             f"{', '.join(missing)}")
+        raise damaged(path, f"its {name} lacks the fitted attribute(s) "
+                            f"{', '.join(missing)}")
 
 
 def _has(obj, name):

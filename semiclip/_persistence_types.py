@@ -40,6 +40,7 @@ _PLAIN = (type(None), bool, int, str)
 def trusted_types():
     """``{name in the file: class}`` of the objects a model file may hold."""
     from sklearn.decomposition import PCA, IncrementalPCA
+    from sklearn.linear_model import Ridge
 
     from ._core import ImageBank
     from ._correction import (
@@ -51,12 +52,13 @@ def trusted_types():
         TVNStats,
         Whitening,
     )
-    from ._distill import SemiClippedTransformer
+    from ._distill import RidgeDistiller, SemiClippedTransformer
     from ._nn import History, LinearDecoder
 
     # file-format names, fixed when the files were defined: they stay when modules move
     return {
         "semiclip.SemiClippedTransformer": SemiClippedTransformer,
+        "semiclip.RidgeDistiller": RidgeDistiller,
         "semiclip.ControlNormalizer": ControlNormalizer,
         "semiclip.PEAAugmenter": PEAAugmenter,
         "semiclip.ImageBank": ImageBank,
@@ -69,6 +71,7 @@ def trusted_types():
         "semiclip.nn.LinearDecoder": LinearDecoder,
         "sklearn.decomposition.PCA": PCA,
         "sklearn.decomposition.IncrementalPCA": IncrementalPCA,
+        "sklearn.linear_model.Ridge": Ridge,
     }
 
 

@@ -97,9 +97,10 @@ def save_model(path: str | os.PathLike[str], estimator: SemiClippedTransformer, 
     ----------
     path : str or path-like
         Conventionally ending in ``.semiclip``.
-    estimator : SemiClippedTransformer
+    estimator : SemiClippedTransformer or RidgeDistiller
         Fitted; with the ``"pca"`` encoder (or none) and optionally an
-        ``augmenter`` (PEA). An estimator holding anything else (a custom
+        ``augmenter`` (PEA). A RidgeDistiller (the linear floor, ``semiclip
+        fit --method ridge``) is saved the same way. An estimator holding anything else (a custom
         encoder, callbacks) raises a TypeError: pickle it from Python instead.
     normalizer : ControlNormalizer, optional
         A fitted batch correction applied before ``estimator``.
@@ -137,15 +138,16 @@ def save_model(path: str | os.PathLike[str], estimator: SemiClippedTransformer, 
     from sklearn.utils.validation import check_is_fitted
 
     from ._correction import ControlNormalizer
-    from ._distill import SemiClippedTransformer
+    from ._distill import RidgeDistiller, SemiClippedTransformer
 
-    if type(estimator) is not SemiClippedTransformer:
-        raise TypeError(f"save_model saves a fitted SemiClippedTransformer; got "
-                        f"{type(estimator).__name__}. Pickle other objects from Python.")
+    if type(estimator) not in (SemiClippedTransformer, RidgeDistiller):
+        raise TypeError(f"save_model saves a fitted SemiClippedTransformer (or "
+                        f"RidgeDistiller); got {type(estimator).__name__}. Pickle other objects "
+                        "from Python.")
     try:
         check_is_fitted(estimator)
     except Exception:
-        raise ValueError("save_model: the SemiClippedTransformer is not fitted; call fit "
+        raise ValueError(f"save_model: the {type(estimator).__name__} is not fitted; call fit "
                          "first.") from None
     if normalizer is not None and type(normalizer) is not ControlNormalizer:
         raise TypeError(f"normalizer must be a fitted ControlNormalizer or None; got "

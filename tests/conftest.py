@@ -10,9 +10,13 @@ SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 @pytest.fixture(scope="session")
 def shared_data_dir():
-    """``../shared/data`` beside the checkout; skip when absent."""
+    """``../shared/data`` beside the checkout; skip when absent.
+
+    Only CORUM and SIGNOR need it: their licence (CC-BY-NC) keeps them out of
+    the package. Every other real-data test reads the package's shipped copy.
+    """
     if not SHARED_DATA.is_dir():
-        pytest.skip("../shared/data is not available")
+        pytest.skip("CORUM/SIGNOR are not shipped (CC-BY-NC); ../shared/data is not available")
     return SHARED_DATA
 
 

@@ -265,6 +265,8 @@ def test_local_losses_gradients_and_shared_seed(tiny_data, tmp_path):
     assert waited >= 1.5  # it waited for the group's timeout, then failed (no hang)
 
 
+# a toy fit: its held-out judgement is tested in distill/test_selection.py
+@pytest.mark.filterwarnings("ignore::semiclip.exceptions.GeneralizationWarning")
 @pytest.mark.slow
 def test_launcher_matches_single_process_fit(tiny_data, tmp_path):
     X, y, bank = _data(tiny_data)

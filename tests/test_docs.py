@@ -120,7 +120,7 @@ def test_readme_first_contact():
     # the CPU-only build of torch comes first, in the same command, before the package
     cpu = "python -m pip install torch --index-url https://download.pytorch.org/whl/cpu"
     assert demo.startswith(cpu + " && "), demo
-    assert demo.index(cpu) < demo.index('".[progress,plot]"') < demo.index("semiclip demo")
+    assert demo.index(cpu) < demo.index('".[cli]"') < demo.index("semiclip demo")
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8").splitlines()
     assert tests in ci, "the README's test command is what .ci/run runs verbatim"
     # what to do on a GPU machine, and that it is installed from the source

@@ -31,11 +31,25 @@ _NUMBER_NAMES = frozenset({"int", "float", "complex"})
 
 
 def format_examples(values, k=5):
-    """Return ``"a, b, c, ... (N in total)"`` for error messages."""
+    """Return ``"a, b, c, ... (N in total)"`` for error messages.
+
+    Repeated values are shown once with their count (``"-666.0 (x26)"``), in
+    order of first appearance; the total still counts every value.
+    """
     values = list(values)
-    shown = ", ".join(repr(v.item() if hasattr(v, "item") else v) for v in values[:k])
-    if len(values) > k:
-        shown += f", ... ({len(values)} in total)"
+    texts = [repr(v.item() if hasattr(v, "item") else v) for v in values]
+    counts = {}
+    for t in texts:  # dicts keep insertion order: first appearance
+        counts[t] = counts.get(t, 0) + 1
+    if len(counts) == len(texts):
+        shown = ", ".join(texts[:k])
+        if len(texts) > k:
+            shown += f", ... ({len(texts)} in total)"
+        return shown
+    items = list(counts.items())
+    shown = ", ".join(t if n == 1 else f"{t} (x{n})" for t, n in items[:k])
+    if len(items) > k:
+        shown += f", ... ({len(items)} distinct, {len(texts)} in total)"
     return shown
 
 

@@ -27,7 +27,8 @@ __all__ = ["add_parser", "run"]
 
 def _read_bank(args, dose, anchor):
     from .._core import ImageBank
-    from ._tables import edit_key_columns, load_samples, read_input
+    from ._keys import edit_key_columns
+    from ._tables import load_samples, read_input
 
     image_key = args.image_key_col or args.key_col
     if len(image_key) != len(args.key_col):
@@ -46,7 +47,9 @@ def _read_bank(args, dose, anchor):
         if "factor" in kwargs:
             kwargs["anchor"] = anchor
         image_dose = (column, kwargs)
-    edit_key_columns(table, image_key, normalize_symbols=args.normalize_symbols, dose=image_dose)
+    # image rows of the tx control label (e.g. DMSO at dose -666) keep their dose as written
+    table, _ = edit_key_columns(table, image_key, normalize_symbols=args.normalize_symbols,
+                                dose=image_dose, control_label=args.control_label)
     data = load_samples(table, args.images, "--images", key=image_key, obsm=args.image_obsm,
                         exclude=args.image_exclude_cols, embedding=args.image_embedding_col,
                         exclude_flag="--image-exclude-cols")
@@ -73,7 +76,9 @@ def _check_matching(y, bank, control_label, unpaired):
         raise ValueError(
             f"{unmatched} transcriptomics row(s) ({report.unmatched_tx_keys.size} key(s)) have "
             "no image embedding (see the report above). Pass --unpaired drop to train on the "
-            f"{report.n_tx_rows_matched} matched rows only, or fix the keys."
+            f"{report.n_tx_rows_matched} matched rows only, or fix the keys"
+            + (" (their doses differ only by rounding: --dose-col with --dose-factor or "
+               "--dose-grid snaps both sides)." if report.n_fixable_by_dose else ".")
         )
     return report
 
@@ -103,11 +108,15 @@ def run(args):
     dose = dose_options(args)
     if args.pea and args.normalize not in ("auto", "tvn"):
         raise ValueError("--pea applies its own canonical TVN; drop --normalize.")
+    if args.pea and args.method == "ridge":
+        raise ValueError("--pea augments Semi-Clipped's training; --method ridge fits a "
+                         "closed-form map: drop one of them.")
 
     from .._correction import PEAAugmenter
-    from .._distill import SemiClippedTransformer
+    from .._distill import RidgeDistiller, SemiClippedTransformer
     from ..persistence import data_fingerprint, save_model
-    from ._tables import check_columns, edit_key_columns, load_samples, read_input
+    from ._keys import edit_key_columns
+    from ._tables import check_columns, load_samples, read_input
 
     if args.images is None and not (str(args.tx).lower().endswith(".h5mu") and args.image_mod):
         raise ValueError("--images is required, unless --tx is an .h5mu file and --image-mod "
@@ -115,29 +124,26 @@ def run(args):
     table = read_input(args.tx, "--tx", mod=args.tx_mod)
     check_columns(table, args.key_col + [args.batch_col, args.control_col], "--tx", args.tx,
                   "key/batch/control")
-    anchor = edit_key_columns(table, args.key_col, normalize_symbols=args.normalize_symbols,
-                              dose=dose, control_label=args.control_label)
     control, control_label = control_spec(args, table)
+    table, anchor = edit_key_columns(table, args.key_col,
+                                     normalize_symbols=args.normalize_symbols, dose=dose,
+                                     control=control, control_label=control_label)
     data = load_samples(table, args.tx, "--tx", key=args.key_col, batch=args.batch_col,
                         control=control, control_label=control_label, layer=args.layer,
                         obsm=args.obsm, exclude=args.exclude_cols)
     if args.control_label is not None and data.control_label is None:
         raise ValueError(f"--control-label {args.control_label!r} matches no row of --tx.")
     bank = _read_bank(args, dose, anchor)
-    _check_matching(data.y, bank, data.control_label, args.unpaired)
+    report = _check_matching(data.y, bank, data.control_label, args.unpaired)
 
     X, batch = data.X, data.batch
     if args.pea and batch is None:
         raise ValueError("--pea corrects each plate on its own controls: pass --batch-col.")
-    est = SemiClippedTransformer(
-        loss=args.loss, encoder_dim=args.encoder_dim,
-        structure_weight=_weight(args.structure_weight, "--structure-weight", auto=True),
-        preservation_weight=_weight(args.preservation_weight, "--preservation-weight"),
-        hidden_layer_sizes=sizes, recipe=args.recipe,
-        max_iter=args.max_iter if args.max_iter is not None else "auto",
-        unpaired=args.unpaired, control_label=data.control_label, device=args.device,
-        random_state=args.random_state, verbose=args.verbose,
-    )
+    if args.method == "ridge":  # the linear floor: PCA of the input, ridge onto the centroids
+        est = RidgeDistiller(encoder_dim=args.encoder_dim, unpaired=args.unpaired,
+                             control_label=data.control_label, random_state=args.random_state)
+    else:
+        est = _semiclipped(SemiClippedTransformer, args, sizes, data)
     normalizer = None
     start = time.perf_counter()
     with warnings.catch_warnings():
@@ -161,13 +167,26 @@ def run(args):
     _check_output(args)  # a file may have appeared meanwhile
     save_model(output, est, normalizer=normalizer, columns=columns,
                fingerprint=data_fingerprint(X.shape[0], columns["feature_names"], columns))
+    how = ("ridge map" if args.method == "ridge" else f"{est.n_iter_} epochs")
     print(
         f"Fitted on {X.shape[0]} samples x {X.shape[1]} features "
-        f"({est.n_paired_keys_} paired keys, {est.n_iter_} epochs, "
+        f"({getattr(est, 'n_paired_keys_', report.n_matched)} paired keys, {how}, "
         f"{time.perf_counter() - start:.1f} s); model saved to {args.output}",
         flush=True,
     )
     return 0
+
+
+def _semiclipped(cls, args, sizes, data):
+    return cls(
+        loss=args.loss, encoder_dim=args.encoder_dim,
+        structure_weight=_weight(args.structure_weight, "--structure-weight", auto=True),
+        preservation_weight=_weight(args.preservation_weight, "--preservation-weight"),
+        hidden_layer_sizes=sizes, recipe=args.recipe,
+        max_iter=args.max_iter if args.max_iter is not None else "auto",
+        unpaired=args.unpaired, control_label=data.control_label, device=args.device,
+        random_state=args.random_state, verbose=args.verbose,
+    )
 
 
 def _check_output(args):
@@ -209,27 +228,44 @@ def add_parser(subparsers):
                      help="snap doses to a F-fold dilution series")
     fit.add_argument("--dose-anchor", type=float, metavar="A",
                      help="one dose of the series (default: the largest --tx dose)")
+    fit.add_argument("--dose-grid", type=float, nargs="+", metavar="D",
+                     help="snap doses to the nearest of these concentrations (log scale)")
     fit.add_argument("--normalize", choices=NORMALIZE_CHOICES, default="auto",
                      help="batch correction of --tx before fitting (auto: tvn with controls)")
     fit.add_argument("--pea", action="store_true",
                      help="train with PEA augmentation (needs --batch-col and controls)")
+    fit.add_argument("--method", choices=("semiclip", "ridge"), default="semiclip",
+                     help="semiclip: a SemiClippedTransformer; ridge: a RidgeDistiller (PCA of "
+                          "the input, then a ridge map onto each key's mean image embedding), "
+                          "the linear floor to compare with; same inputs and outputs. The "
+                          "training options below apply to semiclip only")
     fit.add_argument("--loss", default="infonce",
-                     choices=("infonce", "clip", "siglip", "soft_infonce", "kd", "kd_mse"))
+                     choices=("infonce", "clip", "siglip", "soft_infonce", "kd", "kd_mse"),
+                     help="training objective: infonce (contrastive, the paper's), clip "
+                          "(symmetric InfoNCE), siglip (pairwise sigmoid), soft_infonce (the "
+                          "teacher's similarities as soft targets), kd (cosine feature "
+                          "distillation), kd_mse (mean squared error distillation)")
     fit.add_argument("--structure-weight", default="0", metavar="W",
                      help="weight of the teacher-structure term, or 'auto' (chosen on held-out "
                           "keys among 0, 1, 10); default 0")
     fit.add_argument("--preservation-weight", default="0", metavar="W",
                      help="weight of the input-preservation term (1 - CKA); default 0")
-    fit.add_argument("--encoder-dim", type=int, default=256)
+    fit.add_argument("--encoder-dim", type=int, default=256, metavar="N",
+                     help="dimensions of the frozen PCA encoder of the input (also the "
+                          "ridge method's)")
     fit.add_argument("--hidden-layer-sizes", default="auto",
-                     help="'auto', 'linear' or e.g. 1024,1024")
-    fit.add_argument("--recipe", choices=("auto", "paper"), default="auto")
+                     help="adapter layers: 'auto', 'linear' or e.g. 1024,1024")
+    fit.add_argument("--recipe", choices=("auto", "paper"), default="auto",
+                     help="where 'auto' settings come from: auto (defaults that also work on "
+                          "a few hundred keys) or paper (the published recipe: 1024-1024 "
+                          "adapter, SGD, 150 epochs)")
     fit.add_argument("--max-iter", type=int, help="maximum epochs (default: recipe)")
     fit.add_argument("--unpaired", choices=("raise", "drop"), default="raise",
                      help="samples whose key has no image embedding: error or leave out")
     fit.add_argument("--device", default="auto",
                      help="auto, cpu, cuda, cuda:N or mps (default auto)")
-    fit.add_argument("--random-state", type=int, default=0)
+    fit.add_argument("--random-state", type=int, default=0, metavar="SEED",
+                     help="seed of the encoder, the held-out split and the training")
     fit.add_argument("--verbose", type=int, default=1, help="progress bar (0 = off)")
     # scale options (e.g. --nproc for multi-process training) register here and are
     # read in _fit where the estimator is built

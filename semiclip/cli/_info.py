@@ -58,8 +58,10 @@ def format_info(path, manifest):
         ("format", manifest.get("format")),
         ("created", manifest.get("created") or "unknown (a pickle records no time)"),
         ("estimator", f"{est.get('class')} ({fitted.get('n_features_in')} features -> "
-                      f"{fitted.get('n_features_out')} dims, {fitted.get('n_iter')} epochs, "
-                      f"{fitted.get('n_paired_keys')} paired keys)"),
+                      f"{fitted.get('n_features_out')} dims, "
+                      + ("closed-form ridge map)" if est.get("class") == "RidgeDistiller" else
+                         f"{fitted.get('n_iter')} epochs, {fitted.get('n_paired_keys')} "
+                         "paired keys)")),
         ("random_state", _value(est.get("random_state"))),
         ("parameters", _params(est.get("params") or {})),
         ("normalizer", "none" if not norm else _call(norm)),

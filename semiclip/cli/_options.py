@@ -48,19 +48,27 @@ def control_spec(args, table):
 
 
 def dose_options(args):
+    grid = getattr(args, "dose_grid", None)
+    given = [f for f, v in (("--dose-decimals", args.dose_decimals),
+                            ("--dose-factor", args.dose_factor), ("--dose-grid", grid))
+             if v is not None]
     if args.dose_col is None:
-        if args.dose_decimals is not None or args.dose_factor is not None:
-            raise ValueError("--dose-decimals/--dose-factor need --dose-col.")
+        if given:
+            raise ValueError(f"{'/'.join(given)} need{'s' if len(given) == 1 else ''} "
+                             "--dose-col (the key column holding the dose).")
         return None
     if args.dose_col not in args.key_col:
         raise ValueError(
             f"--dose-col {args.dose_col!r} must be one of the --key-col columns "
             f"{args.key_col}: the rounded dose is part of the pairing key."
         )
-    if (args.dose_decimals is None) == (args.dose_factor is None):
-        raise ValueError("--dose-col needs exactly one of --dose-decimals N or --dose-factor F.")
+    if len(given) != 1:
+        raise ValueError("--dose-col needs exactly one of --dose-decimals N, --dose-factor F "
+                         f"or --dose-grid D ...; got {' and '.join(given) or 'none'}.")
     if args.dose_decimals is not None:
         return args.dose_col, {"decimals": args.dose_decimals}
+    if grid is not None:
+        return args.dose_col, {"grid": [float(g) for g in grid]}
     return args.dose_col, {"factor": args.dose_factor, "anchor": args.dose_anchor}
 
 

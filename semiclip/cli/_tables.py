@@ -20,7 +20,6 @@ __all__ = [
     "check_columns",
     "cli_wording",
     "coerce_like",
-    "edit_key_columns",
     "load_samples",
     "read_input",
     "read_samples",
@@ -81,6 +80,7 @@ def read_input(path, what, mod=None):
         import pandas as pd
 
         if fmt == "parquet":
+            _require_parquet(what)
             return pd.read_parquet(path)
         return pd.read_csv(path, sep="," if fmt == "csv" else "\t")
     except ImportError:
@@ -107,6 +107,14 @@ def _read_modality(path, what, mod):
     except Exception as exc:
         raise ValueError(f"{what}: cannot read {str(path)!r} as .h5mu ({type(exc).__name__}: "
                          f"{str(exc).strip() or 'no detail'}).") from None
+
+
+def _require_parquet(what):
+    import importlib.util
+
+    if not any(importlib.util.find_spec(m) for m in ("pyarrow", "fastparquet")):
+        raise ImportError(f"{what}: Parquet files need pyarrow (pip install 'semiclip[io]', "
+                          "or 'semiclip[cli]' for everything the command line reads).")
 
 
 def is_anndata(table):
@@ -144,7 +152,7 @@ def _looks_numeric_feature(table, column):
     return not name.startswith("Metadata_") and table[column].dtype.kind in "biuf"
 
 
-def _frame_of(table):
+def frame_of(table):
     return table.obs if is_anndata(table) else table
 
 
@@ -152,7 +160,7 @@ def coerce_like(value, table, column):
     """Parse a command-line string as a number when ``column`` is numeric."""
     if value is None or column is None:
         return value
-    kind = _frame_of(table)[column].dtype.kind
+    kind = frame_of(table)[column].dtype.kind
     if kind in "iu":
         try:
             return int(value)
@@ -166,37 +174,6 @@ def coerce_like(value, table, column):
     if kind == "b":
         return str(value).lower() in ("1", "true", "yes")
     return value
-
-
-def edit_key_columns(table, columns, *, normalize_symbols=False, dose=None,
-                     control_label=None):
-    """Normalise key columns in place: gene symbols of the first column, dose rounding.
-
-    ``dose`` is ``(column, kwargs for round_to_grid)``; returns the anchor
-    used for a geometric grid (so the other side can reuse it). Values equal
-    to ``control_label`` keep their spelling (they must still match it).
-    """
-    from ..datasets import normalize_gene_symbols, round_to_grid
-
-    frame = _frame_of(table)
-    if normalize_symbols:
-        first = columns[0]
-        values = frame[first].to_numpy()
-        if values.dtype.kind in "OUS" or str(frame[first].dtype) == "category":
-            values = values.astype(object)
-            keep = values == control_label if control_label is not None else False
-            frame[first] = np.where(keep, values, normalize_gene_symbols(values))
-    anchor = None
-    if dose is not None:
-        column, kwargs = dose
-        values = frame[column].to_numpy(dtype=np.float64)
-        kwargs = dict(kwargs)
-        if kwargs.get("factor") is not None and kwargs.get("anchor") is None:
-            positive = values[np.isfinite(values) & (values > 0)]
-            kwargs["anchor"] = float(positive.max()) if positive.size else 1.0
-        anchor = kwargs.get("anchor")
-        frame[column] = round_to_grid(values, **kwargs)
-    return anchor
 
 
 def load_samples(table, path, what, *, key, batch=None, control=None, control_label=None,
@@ -316,6 +293,7 @@ def write_table(frame, path, what="output"):
     keep_index = not _is_range_index(frame.index)
     with atomic_write(path) as tmp:  # the temporary name ends like path: same compression
         if fmt == "parquet":
+            _require_parquet(what)
             frame.to_parquet(tmp, index=keep_index)
         else:
             frame.to_csv(tmp, sep="," if fmt == "csv" else "\t", index=keep_index)

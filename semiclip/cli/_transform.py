@@ -11,23 +11,29 @@ import warnings
 from ._files import check_output, read_model
 from ._options import add_model_options
 
-__all__ = ["add_parser", "corrected", "embed", "metadata_of", "provenance", "read_for_model",
-           "run"]
+__all__ = ["add_parser", "corrected", "embed", "key_queries", "metadata_of", "provenance",
+           "read_for_model", "run"]
 
 
 def run(args):
     """The body of ``semiclip transform``."""
+    from ._keys import read_text_columns
     from ._tables import read_input, table_format, write_embedding
 
     check_output(args.output, "--output", inputs=(("--tx", args.tx), ("--model", args.model)),
                  overwrite=args.overwrite, check_format=lambda p: table_format(p, "--output"))
     loaded = read_model(args.model, allow_pickle=args.allow_pickle, command="transform")
     table = read_input(args.tx, "--tx", mod=args.tx_mod)
-    data = read_for_model(loaded, table, args.tx, refit=args.refit_normalizer)
+    data = read_for_model(loaded, table, args.tx, refit=args.refit_normalizer, keys=False)
     Z = embed(loaded, data, refit=args.refit_normalizer)
     est = loaded.estimator
     names = [str(n) for n in est.get_feature_names_out()]
-    write_embedding(metadata_of(table, data), Z, names, args.output,
+    meta = metadata_of(table, data)
+    text = ("csv", "tsv")
+    if table_format(args.tx, "--tx") in text and table_format(args.output, "--output") in text:
+        # text in, text out: every metadata value exactly as written in the file
+        meta = read_text_columns(args.tx, meta, "--tx")
+    write_embedding(meta, Z, names, args.output,
                     adata=table if hasattr(table, "obs") else None, X=data.X,
                     feature_names=data.feature_names, uns=provenance(loaded, args.model, names),
                     mudata=(args.tx, args.tx_mod))
@@ -36,28 +42,83 @@ def run(args):
     return 0
 
 
-def read_for_model(loaded, table, path, *, refit=False):
-    """The samples of ``table`` read as the model's column spec says (the key is optional)."""
-    from ._tables import columns_of, edit_key_columns, load_samples
+def read_for_model(loaded, table, path, *, refit=False, keys=True):
+    """The samples of ``table`` read as the model's column spec says.
+
+    The key is optional, and read only when ``keys`` (or ``refit``, which
+    finds the controls through it) asks for it: embedding needs the features
+    and the batch only, so the pairing columns are then never looked at.
+    ``table`` itself is never changed (the output keeps every value as read).
+    """
+    from ._keys import edit_key_columns
+    from ._tables import columns_of, load_samples
 
     cols = loaded.columns
     present = set(columns_of(table))
-    has_key = all(k in present for k in cols["key"])
+    has_key = (keys or refit) and all(k in present for k in cols["key"])
     control, label = cols["control"], cols["control_label"]
     control_col = control[0] if isinstance(control, tuple) else control
-    if not has_key and (control_col is None or control_col not in present):
-        if refit:
-            raise ValueError(
-                f"--refit-normalizer finds the controls through the key column(s) "
-                f"{cols['key']} or the control column, which --tx lacks."
-            )
+    if refit and not has_key and (control_col is None or control_col not in present):
+        raise ValueError(
+            f"--refit-normalizer finds the controls through the key column(s) "
+            f"{cols['key']} or the control column, which --tx lacks."
+        )
+    if not has_key and not (refit and control_col in present):
         control, label = None, None  # inference needs X (and the batch) only
     if has_key:
-        edit_key_columns(table, cols["key"], normalize_symbols=cols["normalize_symbols"],
-                         dose=cols["dose"], control_label=cols["control_label"])
+        table, _ = edit_key_columns(table, cols["key"],
+                                    normalize_symbols=cols["normalize_symbols"],
+                                    dose=cols["dose"], control=control, control_label=label)
     return load_samples(table, path, "--tx", key=cols["key"] if has_key else None,
                         batch=cols["batch"], control=control, control_label=label,
                         layer=cols["layer"], obsm=cols["obsm"], features=cols["feature_names"])
+
+
+def key_queries(loaded, table, queries):
+    """Keys typed on the command line (``--keys``) written as the model writes its keys.
+
+    Each query holds the key columns' values joined by ``|``; the gene
+    symbol and the dose go through the model's normalisation and dose grid,
+    and every part is read like the table's column, so ``cmpd|3.33`` finds
+    the samples keyed ``cmpd|3.333333333333333`` by a 3-fold grid.
+    """
+    import numpy as np
+
+    from ..datasets import make_keys, normalize_gene_symbols, round_to_grid
+    from ._tables import coerce_like
+
+    cols = loaded.columns
+    names = list(cols["key"])
+    dose = cols["dose"]
+    out = []
+    for query in queries:
+        parts = str(query).split("|") if len(names) > 1 else [query]
+        if len(parts) != len(names):
+            out.append(query)  # reported as not found, with the keys that exist
+            continue
+        values = []
+        for name, part in zip(names, parts):
+            value = coerce_like(part, table, name) if name in _columns(table) else part
+            if name == names[0] and cols["normalize_symbols"] and isinstance(value, str) and \
+                    value != cols["control_label"]:
+                value = normalize_gene_symbols([value])[0]
+            if dose is not None and name == dose[0]:
+                try:
+                    number = float(value)
+                except (TypeError, ValueError):
+                    number = None
+                if number is not None and np.isfinite(number) and number >= 0:
+                    value = float(round_to_grid([number], **dose[1])[0])
+            values.append(value)
+        out.append(values[0] if len(names) == 1 else
+                   make_keys(*(np.array([v]) for v in values))[0])
+    return out
+
+
+def _columns(table):
+    from ._tables import columns_of
+
+    return set(columns_of(table))
 
 
 def embed(loaded, data, *, refit=False):

@@ -6,7 +6,8 @@ functions that use them.
 
 from .._core import make_keys
 from ._adapters import from_anndata, from_dataframe
-from ._matching import MatchReport, match_report, normalize_gene_symbols, round_to_grid
+from ._doses import round_to_grid
+from ._matching import MatchReport, match_report, normalize_gene_symbols
 from ._mudata import from_mudata, mudata_modality
 from ._real import load_lincs_cellpainting, load_ta_orf_l1000
 from ._relationships import load_relationships, relationship_index

@@ -52,7 +52,10 @@ _COMMON_PARAMS = """\
         marks exactly them, which is how semiclip's estimators find controls.
     control_label : scalar, optional
         Without ``control``: the key of the control samples (e.g.
-        ``"DMSO"``); it must occur. With ``control``: the key given to the
+        ``"DMSO"``); it must occur. With several ``key`` columns, a string
+        label also marks the rows whose first key column holds it; their key
+        becomes the label, so their other key parts (a placeholder dose such
+        as LINCS ``-666``) are never checked or used. With ``control``: the key given to the
         controls (default ``"control"``), kept exactly: a string turns
         numeric keys into text (:func:`make_keys`), a number keeps them
         numeric in a dtype that holds both (``-0.5`` makes integer keys

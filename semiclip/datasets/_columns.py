@@ -70,51 +70,69 @@ def labels_from_columns(get, columns, where, *, key, batch, control, control_lab
             )
     arrays = {name: np.asarray(get(name)) for _, name in wanted}
     for arg, name in wanted:
+        if arg == "key":
+            continue  # checked below, on the rows that are not controls
         check_no_missing(arrays[name], f"{arg} column {name!r}")
         if arrays[name].dtype.kind == "O":
             check_one_type(arrays[name], f"{arg} column {name!r}")
+    key_name = key_cols[0] if len(key_cols) == 1 else key_cols
+    if n_rows is None:
+        n_rows = len(arrays[wanted[0][1]]) if wanted else 0
+
+    # controls found before the keys are built: their key parts are never checked or used
+    # (LINCS writes the dose of DMSO wells as -666, other screens leave it empty)
+    early = None
+    if control_col is not None:
+        early = _controls_from_column(arrays[control_col], control_col, control_values)
+        if control_label is None:
+            control_label = "control"
+    elif len(key_cols) > 1 and isinstance(control_label, str):
+        early = _first_part_is(arrays[key_cols[0]], control_label)
     if not key_cols:
         y = None
-    elif len(key_cols) == 1:
-        y = arrays[key_cols[0]]
+    else:
+        keep = slice(None) if early is None else ~early
+        parts = [arrays[c][keep] for c in key_cols]
+        for c, part in zip(key_cols, parts):
+            if early is None:
+                check_no_missing(part, f"key column {c!r}")
+            else:  # rows counted in the whole table, controls left out
+                missing = missing_rows(arrays[c]) & ~early
+                if missing.any():
+                    rows = np.flatnonzero(missing)
+                    raise ValueError(
+                        f"key column {c!r} has {rows.size} missing value(s) (None/NaN) at "
+                        f"rows {format_examples(rows)} (not controls); drop or fill those "
+                        "rows first."
+                    )
+            if part.dtype.kind == "O":
+                check_one_type(part, f"key column {c!r}")
+        y = parts[0] if len(parts) == 1 else make_keys(*parts)
         if y.dtype.kind in "US":
             y = y.astype(object)
-    else:
-        y = make_keys(*(arrays[c] for c in key_cols))
-    key_name = key_cols[0] if len(key_cols) == 1 else key_cols
+        if early is not None:
+            y = _spread(y, early, control_label)
+            if control_col is None:  # string keys (make_keys) and a string label
+                y[early] = control_label
 
     if control_col is None:
         if control_label is None:
             is_control = np.zeros(n_rows if y is None else y.shape[0], dtype=bool)
         else:
             is_control = control_mask(y, control_label)
+            if early is not None:
+                is_control |= early
             if not is_control.any():
+                names = (f"the keys of {key_name!r}" if early is None else
+                         f"the keys of {key_name!r} nor the values of {key_cols[0]!r}")
                 raise ValueError(
-                    f"control_label={control_label!r} matches none of the keys of {key_name!r}; "
+                    f"control_label={control_label!r} matches none of {names}; "
                     f"keys look like {format_examples(np.unique(y.astype(str)))}. Pass the key of "
                     "the control samples, or control=(column, values) to mark them from "
                     "another column."
                 )
     else:
-        column = arrays[control_col]
-        if control_values is None:
-            if column.dtype.kind != "b":
-                raise ValueError(
-                    f"control column {control_col!r} must be boolean (True for controls); it "
-                    f"has dtype {column.dtype}. Pass control=({control_col!r}, value) to mark "
-                    "the rows holding value as controls."
-                )
-            is_control = column.astype(bool)
-        else:
-            values = np.atleast_1d(np.asarray(control_values, dtype=object))
-            is_control = np.isin(column.astype(object), values)
-            if not is_control.any():
-                raise ValueError(
-                    f"control=({control_col!r}, {control_values!r}) matches no row; "
-                    f"{control_col!r} holds {format_examples(np.unique(column.astype(str)))}."
-                )
-        if control_label is None:
-            control_label = "control"
+        is_control = early
         if y is None:  # no keys to relabel
             used = [c for c in (batch, control_col) if c is not None]
             return None, arrays[batch] if batch is not None else None, is_control, \
@@ -130,6 +148,54 @@ def labels_from_columns(get, columns, where, *, key, batch, control, control_lab
     used = key_cols + [c for c in (batch, control_col) if c is not None]
     batch_values = arrays[batch] if batch is not None else None
     return y, batch_values, is_control, control_label, used
+
+
+def _controls_from_column(column, name, values):
+    """The control mask of a boolean column, or of the rows holding one of ``values``."""
+    if values is None:
+        if column.dtype.kind != "b":
+            raise ValueError(
+                f"control column {name!r} must be boolean (True for controls); it "
+                f"has dtype {column.dtype}. Pass control=({name!r}, value) to mark "
+                "the rows holding value as controls."
+            )
+        return column.astype(bool)
+    wanted = np.atleast_1d(np.asarray(values, dtype=object))
+    is_control = np.isin(column.astype(object), wanted)
+    if not is_control.any():
+        raise ValueError(
+            f"control=({name!r}, {values!r}) matches no row; "
+            f"{name!r} holds {format_examples(np.unique(column.astype(str)))}."
+        )
+    return is_control
+
+
+def _first_part_is(column, label):
+    """Rows whose first key column, written as in a key (:func:`make_keys`), is ``label``."""
+    out = np.zeros(column.shape[0], dtype=bool)
+    present = ~missing_rows(column)
+    if present.any():
+        try:
+            out[present] = make_keys(column[present]) == label
+        except (TypeError, ValueError):  # mixed types or separators: reported with the keys
+            return out
+    return out
+
+
+def _spread(y_rest, is_control, label):
+    """Keys of every row from those of the non-control rows; the controls get ``label``.
+
+    The controls' entries take a value of the other keys' type (the first one,
+    or ``label`` when every row is a control) so that
+    :func:`relabel_controls` sees one key type; it writes the label last.
+    """
+    n = is_control.shape[0]
+    if y_rest.size == 0:
+        return np.full(n, label, dtype=object)
+    y = np.empty(n, dtype=y_rest.dtype)
+    y[~is_control] = y_rest
+    y[is_control] = y_rest[0]
+    return y
 
 
 def stack_vectors(cells, name):

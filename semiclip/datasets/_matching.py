@@ -12,18 +12,18 @@ Everything works on distinct values (``numpy.unique``), never row by row.
 
 from __future__ import annotations
 
-import numbers
 import re
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .._core import control_mask, distinct_values, format_examples, missing_rows
+from ._doses import near_numbers
 
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike
 
-__all__ = ["normalize_gene_symbols", "round_to_grid", "match_report", "MatchReport"]
+__all__ = ["normalize_gene_symbols", "match_report", "MatchReport"]
 
 
 def _plural(count, word):
@@ -102,137 +102,6 @@ def normalize_gene_symbols(symbols: ArrayLike, *, strip_variant: bool = False) -
     return out.reshape(arr.shape)
 
 
-def round_to_grid(doses: ArrayLike, grid: ArrayLike | None = None, *, factor: float | None = None,
-                  anchor: float | None = None, decimals: int | None = None,
-                  tolerance: float | None = None) -> np.ndarray:
-    """Snap concentrations to a common grid so that dose keys match.
-
-    Two experiments rarely write a dose the same way (``3.3333`` vs
-    ``3.33``, ``19.999`` vs ``20``). Exactly one of three grids is used:
-
-    - ``grid``: an explicit list of concentrations; every dose goes to the
-      nearest grid point on a log scale (doses are dilution series);
-    - ``factor`` (and optionally ``anchor``): the geometric series
-      ``anchor * factor**k`` for every integer ``k`` (e.g. ``factor=3``
-      for a 3-fold dilution series); ``anchor`` defaults to the largest
-      dose. Nearest point on a log scale;
-    - ``decimals``: plain rounding, ``numpy.round(doses, decimals)``. Simple,
-      but small doses can collapse (``0.004 -> 0.0`` with ``decimals=2``);
-      prefer a log grid for dilution series.
-
-    A dose of exactly 0 (vehicle) stays 0 in every mode.
-
-    Parameters
-    ----------
-    doses : array-like of float
-        Concentrations, any shape, in one unit. Must be finite and >= 0.
-    grid : array-like of float, optional
-        Allowed concentrations (> 0; a 0 in the grid is ignored since 0
-        always maps to 0).
-    factor : float > 1, optional
-        Dilution factor of a geometric grid.
-    anchor : float > 0, optional
-        One concentration of the geometric grid; default: ``max(doses)``.
-        Pass it explicitly when snapping two experiments, so both use the
-        same series.
-    decimals : int, optional
-        Decimal places for plain rounding.
-    tolerance : float, optional
-        With ``grid`` or ``factor``: largest allowed relative distance
-        ``|dose - snapped| / snapped``; doses farther from every grid point
-        raise a ValueError (they probably belong to another series).
-
-    Returns
-    -------
-    snapped : ndarray of float64
-        Same shape as ``doses``.
-
-    Examples
-    --------
-    >>> from semiclip.datasets import round_to_grid
-    >>> round_to_grid([3.3333, 3.33, 0.041152, 0.0], grid=[0.04, 0.12, 0.37, 1.1, 3.3, 10])
-    array([3.3 , 3.3 , 0.04, 0.  ])
-    >>> snapped = round_to_grid([10.0, 3.3333, 3.33, 1.1111, 0.041152], factor=3, anchor=10)
-    >>> snapped.round(4)
-    array([10.    ,  3.3333,  3.3333,  1.1111,  0.0412])
-    >>> bool(snapped[1] == snapped[2])
-    True
-    """
-    modes = [
-        name
-        for name, v in (("grid", grid), ("factor", factor), ("decimals", decimals))
-        if v is not None
-    ]
-    if len(modes) != 1:
-        raise ValueError(
-            "round_to_grid needs exactly one of grid=, factor= or decimals=; got "
-            f"{modes or 'none'}."
-        )
-    d = np.asarray(doses, dtype=np.float64)
-    bad = ~np.isfinite(d) | (d < 0)
-    if bad.any():
-        raise ValueError(
-            f"doses must be finite and >= 0; got {int(bad.sum())} other value(s): "
-            f"{format_examples(d[bad])}. Drop those rows or fill the vehicle dose with 0."
-        )
-    if decimals is not None:
-        if not isinstance(decimals, numbers.Integral) or isinstance(decimals, (bool, np.bool_)):
-            raise TypeError(
-                f"decimals must be an integer (the number of decimal places); got "
-                f"{decimals!r}. Pass a Python or NumPy int, e.g. decimals=2."
-            )
-        if tolerance is not None:
-            raise ValueError("tolerance= applies to grid= or factor=, not to decimals=.")
-        return np.round(d, int(decimals))
-    if tolerance is not None:
-        ok = isinstance(tolerance, numbers.Real) and not isinstance(tolerance, (bool, np.bool_))
-        if not (ok and np.isfinite(tolerance) and tolerance >= 0):
-            raise (ValueError if ok else TypeError)(
-                f"tolerance must be a finite number >= 0 (the largest relative distance to "
-                f"the grid, e.g. 0.1); got {tolerance!r}."
-            )
-    positive = d > 0
-    out = np.zeros_like(d)
-    if grid is not None:
-        g = np.unique(np.asarray(grid, dtype=np.float64).ravel())
-        if g.size == 0 or not np.all(np.isfinite(g)) or g.min() < 0:
-            raise ValueError(
-                f"grid must hold finite concentrations >= 0; got {format_examples(g)}."
-            )
-        g = g[g > 0]
-        if g.size == 0:
-            raise ValueError("grid must hold at least one concentration > 0.")
-        logd, logg = np.log(d[positive]), np.log(g)
-        right = np.clip(np.searchsorted(logg, logd), 1, max(g.size - 1, 1))
-        left = right - 1
-        if g.size == 1:
-            idx = np.zeros(logd.shape, dtype=np.int64)
-        else:
-            idx = np.where(logd - logg[left] <= logg[right] - logd, left, right)
-        out[positive] = g[idx]
-    else:
-        factor = float(factor)
-        if not factor > 1:
-            raise ValueError(f"factor must be > 1 (the dilution factor); got {factor}.")
-        if anchor is None:
-            anchor = d.max() if positive.any() else 1.0
-        anchor = float(anchor)
-        if not (np.isfinite(anchor) and anchor > 0):
-            raise ValueError(f"anchor must be a finite concentration > 0; got {anchor}.")
-        k = np.round(np.log(d[positive] / anchor) / np.log(factor))
-        out[positive] = anchor * factor**k
-    if tolerance is not None:
-        rel = np.abs(d[positive] - out[positive]) / out[positive]
-        far = rel > tolerance
-        if far.any():
-            raise ValueError(
-                f"{int(far.sum())} dose(s) lie more than tolerance={tolerance} (relative) from "
-                f"every grid point: {format_examples(d[positive][far])}; extend the grid or "
-                "check the unit."
-            )
-    return out
-
-
 class MatchReport:
     """How the pairing keys of two sides match; see :func:`match_report`.
 
@@ -260,6 +129,13 @@ class MatchReport:
     n_fixable_by_case : int
         Unmatched transcriptomics keys that would match once both sides go
         through :func:`normalize_gene_symbols` (case and whitespace).
+    n_fixable_by_dose : int
+        Unmatched transcriptomics keys that equal an image key except for
+        numbers that differ by less than 5 % (``cmpd|3.33`` vs
+        ``cmpd|3.333333``): doses written with different rounding, which
+        :func:`round_to_grid` on both sides makes match.
+    dose_examples : list of (tx key, image key)
+        A few such pairs.
     types_differ : bool
         One side has string keys, the other numbers (they never match).
     """
@@ -299,6 +175,14 @@ class MatchReport:
             lines.append(
                 "  hint: one side has string keys and the other numbers, which never match; "
                 "build both with make_keys()."
+            )
+        if getattr(self, "n_fixable_by_dose", 0):
+            pairs = ", ".join(f"{a!r} ~ {b!r}" for a, b in self.dose_examples[:2])
+            lines.append(
+                f"  hint: {_plural(self.n_fixable_by_dose, 'unmatched key')} differ from an "
+                f"image key only in the rounding of a number ({pairs}): snap the doses of both "
+                "sides to one grid (semiclip fit: --dose-col COL with --dose-factor F or "
+                "--dose-grid D ...; Python: round_to_grid() before make_keys())."
             )
         if self.n_fixable_by_case:
             lines.append(
@@ -383,7 +267,10 @@ def match_report(tx_keys: ArrayLike, image_keys: ArrayLike, *, control_label: An
             fixable = int(
                 np.isin(normalize_gene_symbols(left), normalize_gene_symbols(im_str)).sum()
             )
+    dose_pairs = near_numbers(tx_u[~in_im], im_u[~in_tx])
     return MatchReport(
+        n_fixable_by_dose=len(dose_pairs),
+        dose_examples=dose_pairs[:5],
         matched_keys=tx_u[in_im],
         unmatched_tx_keys=tx_u[~in_im],
         unmatched_image_keys=im_u[~in_tx],

@@ -328,6 +328,9 @@ def test_demo_tiny(capsys, monkeypatch, tmp_path):
     out = capsys.readouterr().out
     # one seed: a value without "± 0.000" (that interval was the bug of issue 14)
     assert re.search(r"\| Semi-Clipped \| 0\.\d{3} \|", out)
+    # the linear floor beside raw and Semi-Clipped, in the table and the summary line
+    assert re.search(r"\| ridge \(RidgeDistiller\) \| 0\.\d{3} \|", out)
+    assert re.search(r"and the ridge floor 0\.\d{3}\.", out)
     assert "±" not in out.split("Known-relationship")[0]
     assert "Known-relationship recall on held-out perturbations" in out
     assert "intervals need --seeds 2 or more" in out
@@ -341,6 +344,26 @@ def test_demo_tiny(capsys, monkeypatch, tmp_path):
     chance = float(re.search(r"\(chance (\d\.\d+)\)", out).group(1))
     lines = [ln for ln in ax.get_lines() if ln.get_label() == "chance"]
     assert len(lines) == 1 and lines[0].get_ydata()[0] == pytest.approx(chance, abs=0.005)
+
+
+@pytest.mark.parametrize("argv, seeds, n", [
+    ([], (0, 1, 2), 600), (["--quick"], (0,), 300), (["--quick", "--seeds", "2"], (0, 1), 300),
+    (["--n-perturbations", "90"], (0, 1, 2), 90),
+])
+def test_demo_quick_runs_one_seed_on_half_the_perturbations(monkeypatch, argv, seeds, n):
+    from semiclip import _experiments as experiments
+
+    seen = {}
+
+    def spy(methods, *, seeds, data_params, progress):
+        seen.update(methods=list(methods), seeds=seeds, **data_params)
+        raise ValueError("stop here")
+
+    monkeypatch.setattr(experiments, "run_experiment", spy)
+    assert main(["demo", *argv, "--plot", ""]) == 2
+    assert seen["seeds"] == seeds and seen["n_perturbations"] == n
+    assert seen["methods"] == ["raw transcriptomics", "ridge (RidgeDistiller)", "Semi-Clipped",
+                               "Semi-Clipped + PEA"]
 
 
 def test_fit_passes_the_term_weights(files, tmp_path, capsys):

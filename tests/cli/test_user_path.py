@@ -67,7 +67,7 @@ def test_attribute_writes_gene_symbols_per_key(ta_orf, tmp_path, capsys):
                  "--keys", "BRAF", "KRAS", "--top", "5", "-o", str(out)]) == 0
     assert "Wrote 10 rows" in capsys.readouterr().out
     result = pd.read_csv(out)
-    assert list(result.columns) == ["key", "rank", "gene", "score"]
+    assert list(result.columns) == ["key", "rank", "gene", "score", "flat_in_controls"]
     assert result["key"].tolist() == ["BRAF"] * 5 + ["KRAS"] * 5
     symbols = set(table.columns[7:])
     assert set(result["gene"]) <= symbols
@@ -101,7 +101,7 @@ def test_attribute_direction_file_and_plot(ta_orf, tmp_path, capsys):
                  "--direction-file", str(tmp_path / "dirs.csv"), "--top", "3", "-o", str(out),
                  "--plot", str(png)]) == 0
     result = pd.read_parquet(out)
-    assert list(result.columns) == ["direction", "rank", "gene", "score"]
+    assert list(result.columns) == ["direction", "rank", "gene", "score", "flat_in_controls"]
     assert result["direction"].tolist() == ["dim0"] * 3 + ["dim1"] * 3
     assert png.stat().st_size > 0
     # the embedding is linear in X here: attributions of dimension 0 sum to z_0(x) - z_0(0)

@@ -38,6 +38,8 @@ def on_disk(tiny_data, tmp_path):
 
 
 # ------------------------------------------------------------ on-disk X
+# a toy fit: its held-out judgement is tested in distill/test_selection.py
+@pytest.mark.filterwarnings("ignore::semiclip.exceptions.GeneralizationWarning")
 def test_memmap_fit_equals_in_memory_fit(tiny_data, on_disk, params):
     # same samples, same draws; only the float rounding of the encoding (per minibatch
     # on disk, all rows at once in memory) may differ
@@ -115,6 +117,8 @@ def test_memmap_wrong_feature_count_at_transform(tiny_data, on_disk, fast_params
         est.transform(on_disk[:, :-1])
 
 
+# a toy fit: its held-out judgement is tested in distill/test_selection.py
+@pytest.mark.filterwarnings("ignore::semiclip.exceptions.GeneralizationWarning")
 def test_backed_anndata_dense_and_sparse(tiny_data, tmp_path, params):
     ad = pytest.importorskip("anndata")
     X = tiny_data.X.astype(np.float32)
@@ -315,6 +319,8 @@ def _arrays(obj, depth=0):
         yield from _arrays(vars(obj), depth + 1)
 
 
+# a toy fit: its held-out judgement is tested in distill/test_selection.py
+@pytest.mark.filterwarnings("ignore::semiclip.exceptions.GeneralizationWarning")
 def test_pickle_is_small_and_holds_no_data(small_data):
     X, y = small_data.X, small_data.y
     est = SemiClippedTransformer(encoder_dim=64, hidden_layer_sizes=(128,), max_iter=2,
