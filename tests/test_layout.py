@@ -12,7 +12,9 @@
   the package that owns it (``semiclip._nn._losses`` only inside
   ``semiclip._nn``);
 - no private attribute of another object is read (``bank._inverse``);
-- no module has more than 400 lines;
+- no module has more than 800 lines: one estimator may live in one module
+  (cut by concept, not by size; scikit-learn's MLP module is 1,800 lines), and
+  800 is a ceiling, not a target;
 - every public module has an ``__all__`` whose names exist.
 
 Each checker is a function of ``{module name: source}`` so that the tests
@@ -28,7 +30,7 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "semiclip"
-MAX_LINES = 400
+MAX_LINES = 800
 #: subpackage -> top-level distributions its modules must not import
 FORBIDDEN = {
     "semiclip._nn": {"sklearn"},
@@ -241,7 +243,7 @@ def test_no_private_attribute_of_another_object_is_read():
     assert private_attributes(SOURCES) == []
 
 
-def test_no_module_is_over_400_lines():
+def test_no_module_is_over_800_lines():
     assert long_modules(SOURCES) == []
 
 
@@ -277,5 +279,5 @@ def test_checkers_fail_on_a_broken_example():
                                       "semiclip._nn._a"]]
     assert private_imports(BROKEN) == [("semiclip._correction._b", 4, "semiclip._nn._a")]
     assert private_attributes(BROKEN) == [("semiclip._correction._b", 5, "bank._inverse")]
-    assert long_modules({"m": "\n" * 401}) == [("m", 401)]
-    assert long_modules({"m": "\n" * 400}) == []
+    assert long_modules({"m": "\n" * 801}) == [("m", 801)]
+    assert long_modules({"m": "\n" * 800}) == []
