@@ -16,7 +16,9 @@
   ``sklearn.base._fit_context``) are imported by ``semiclip._core.compat``
   only, in the package and in the tests, so that the supported scikit-learn
   range is fixed in one place;
-- no module has more than 400 lines;
+- no module has more than 800 lines: one estimator may live in one module
+  (cut by concept, not by size; scikit-learn's MLP module is 1,800 lines), and
+  800 is a ceiling, not a target;
 - every public module has an ``__all__`` whose names exist.
 
 Each checker is a function of ``{module name: source}`` so that the tests
@@ -32,7 +34,7 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "semiclip"
-MAX_LINES = 400
+MAX_LINES = 800
 #: subpackage -> top-level distributions its modules must not import
 FORBIDDEN = {
     "semiclip._nn": {"sklearn"},
@@ -268,7 +270,7 @@ def test_sklearn_private_names_only_through_compat():
     assert sklearn_private_imports({**SOURCES, **suite_sources()}) == []
 
 
-def test_no_module_is_over_400_lines():
+def test_no_module_is_over_800_lines():
     assert long_modules(SOURCES) == []
 
 
@@ -310,5 +312,5 @@ def test_checkers_fail_on_a_broken_example():
     assert sklearn_private_imports(BROKEN) == [
         ("semiclip._correction._e", 1, "sklearn.base._fit_context"),
         ("semiclip._correction._e", 2, "sklearn.utils._param_validation")]
-    assert long_modules({"m": "\n" * 401}) == [("m", 401)]
-    assert long_modules({"m": "\n" * 400}) == []
+    assert long_modules({"m": "\n" * 801}) == [("m", 801)]
+    assert long_modules({"m": "\n" * 800}) == []

@@ -15,12 +15,9 @@ import warnings
 import numpy as np
 
 from .._core import format_examples
-from .._nn import CONTRASTIVE
+from .._nn import loss_object
 
-__all__ = ["COSINE_LOSSES", "check_contrastive", "check_teacher"]
-
-#: losses computed on L2-normalised vectors (a zero vector has no direction)
-COSINE_LOSSES = (*CONTRASTIVE, "kd")
+__all__ = ["check_contrastive", "check_teacher"]
 
 _USER_LEVEL = 6  # check -> _fit_inputs -> _fit -> fit / partial_fit -> _fit_context -> user
 
@@ -40,7 +37,7 @@ def check_contrastive(loss, batch_size, n_paired, n_keys, incremental=False):
     incremental : bool
         Whether the call is ``partial_fit`` (for the wording).
     """
-    if loss not in CONTRASTIVE:
+    if not loss_object(loss).contrastive:
         return
     name = f"loss={loss!r}"
     if not isinstance(batch_size, str) and batch_size < 2:
@@ -95,7 +92,7 @@ def check_teacher(bank, used, loss, target):
             f"({table.shape[0]} {what}) is zero: there is nothing to distil. Check how the "
             "bank was built (e.g. the embedding columns of ImageBank.from_dataframe)."
         )
-    if zero.any() and loss in COSINE_LOSSES:
+    if zero.any() and loss_object(loss).cosine:  # a zero vector has no direction
         warnings.warn(
             f"{int(zero.sum())} {what} of the {table.shape[0]} used in training (keys e.g. "
             f"{format_examples(np.unique(keys[zero]))}) are all zero: under loss={loss!r} "

@@ -19,8 +19,9 @@ from .._core import check_labels, control_mask
 from .._core.compat import Interval
 from .._core.compat import fit_context as _fit_context
 from ._degenerate import check_teacher
-from ._pairing import WeakPairingMixin
+from ._encoders import encode, fit_encoder
 from ._params import SHARED_CONSTRAINTS, fill_doc
+from ._weak_pairing import check_X, distiller_tags, pair_with_bank, resolve_bank
 
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike
@@ -31,9 +32,7 @@ __all__ = ["RidgeDistiller"]
 
 
 @fill_doc
-class RidgeDistiller(
-    WeakPairingMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
-):
+class RidgeDistiller(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     """Ridge regression from frozen-encoder features onto each key's mean teacher embedding.
 
     The strong, cheap baseline for cross-modal distillation on small data:
@@ -113,19 +112,23 @@ class RidgeDistiller(
         self : RidgeDistiller
             The fitted estimator.
         """
-        X = self._check_X(X, reset=True)
+        X = check_X(self, X, reset=True)
         labels, name = (y, "y") if keys is None else (keys, "keys")
         y = check_labels(labels, X.shape[0], name=name)
-        bank = self._resolve_bank(image_bank)
-        codes = self._pairing(y, control_mask(y, self.control_label), bank)
+        bank = resolve_bank(image_bank, self.image_bank)
+        codes = pair_with_bank(y, control_mask(y, self.control_label), bank,
+                               unpaired=self.unpaired, control_label=self.control_label)
         # a bank of zeros leaves nothing to regress onto (zero centroids of some keys are fine)
         check_teacher(bank, np.unique(codes[codes >= 0]), "kd_mse", "centroid")
         rs = check_random_state(self.random_state)
-        self.encoder_ = self._fit_encoder(X, rs)
-        Z = self._encode(X)
+        self.encoder_ = fit_encoder(self.encoder, self.encoder_dim, X, rs)
+        Z = encode(self.encoder_, X)
         paired = codes >= 0
         self.ridge_ = Ridge(alpha=self.alpha).fit(Z[paired], bank.centroids()[codes[paired]])
         return self
+
+    def __sklearn_tags__(self):
+        return distiller_tags(super().__sklearn_tags__())
 
     @property
     def _n_features_out(self):  # scikit-learn's feature-names mixin reads it
@@ -145,8 +148,8 @@ class RidgeDistiller(
             The predicted embedding of every sample, in the teacher space.
         """
         check_is_fitted(self)
-        X = self._check_X(X, reset=False)
-        return self.ridge_.predict(self._encode(X)).astype(np.float32)
+        X = check_X(self, X, reset=False)
+        return self.ridge_.predict(encode(self.encoder_, X)).astype(np.float32)
 
     def fit_transform(self, X: ArrayLike, y: ArrayLike | None = None, *,
                       image_bank: ImageBank | None = None, keys: ArrayLike | None = None

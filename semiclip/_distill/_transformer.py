@@ -1,41 +1,81 @@
 """SemiClippedTransformer: the scikit-learn face of Semi-Clipped distillation.
 
+One estimator, one module. ``fit`` and ``partial_fit`` decide their modes
+once (:func:`._fit_plan.plan_fit`) and then run the same steps, each a
+method reading that plan:
+
+``prepare data -> pair -> randomness -> encoder -> hyper-parameters ->
+train and select -> finalize``
+
 The estimator validates inputs, prepares the frozen encoder and the weak
-pairing, and hands arrays to the training loop of :mod:`semiclip._nn`
-(the steps are in :mod:`._fit_steps`); it reaches torch only through
-:mod:`semiclip._nn`.
+pairing (:mod:`._weak_pairing`, shared with :class:`RidgeDistiller`), and
+hands arrays to the training loop of :mod:`semiclip._nn`; it reaches torch
+only through :mod:`semiclip._nn`. An on-disk ``X`` is handled by
+:mod:`._on_disk`, the DDP ranks' seed by :mod:`._ranks`, the held-out
+selection by :mod:`._selection`.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 from sklearn.base import (
     BaseEstimator,
     ClassNamePrefixFeaturesOutMixin,
     TransformerMixin,
+    clone,
 )
 from sklearn.utils.validation import check_is_fitted
 
-from .._core import check_labels
+from .._core import check_finite_rows, check_labels, control_mask
 from .._core.compat import fit_context as _fit_context
 from .._nn import (
     Device,
+    ThreadRebalance,
+    adapter_from_bytes,
+    adapter_layer_sizes,
+    adapter_to_bytes,
     as_row_source,
+    decoder_from_embeddings,
+    decoder_from_source,
+    default_callbacks,
+    fit_loop,
     forward_numpy,
+    init_adapter,
+    make_adapter,
+    make_optimizer,
     resolve_device,
+    split_fine_tuned,
     thread_budget,
+    with_trainable_encoder,
 )
-from ._fit_steps import FitStepsMixin
-from ._fitted import FittedStateMixin
-from ._incremental import IncrementalMixin
-from ._pairing import WeakPairingMixin
+from ._callbacks import ConvergenceCheck, check_callbacks, warn_not_converged
+from ._degenerate import check_contrastive, check_teacher
+from ._encoders import encode, encoder_module, fit_encoder, stream_encoders
+from ._fit_plan import FitInputs, plan_fit
+from ._loop_inputs import split_by_key, train_config, training_data
+from ._on_disk import (
+    check_source_input,
+    encoded_width,
+    encoder_from_source,
+    transform_source,
+)
 from ._params import TRANSFORMER_CONSTRAINTS, fill_doc
+from ._ranks import check_ranks_agree, random_state_and_context
+from ._recipes import resolve_recipe
+from ._selection import (
+    best_candidate,
+    held_out_scores,
+    structure_candidates,
+    validation_report,
+    warn_if_not_generalising,
+)
+from ._weak_pairing import check_X, distiller_tags, pair_with_bank, resolve_bank
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    import numpy as np
     from numpy.typing import ArrayLike
 
     from .._core import ImageBank
@@ -46,15 +86,7 @@ __all__ = ["SemiClippedTransformer"]
 
 
 @fill_doc
-class SemiClippedTransformer(
-    FittedStateMixin,
-    IncrementalMixin,
-    FitStepsMixin,
-    WeakPairingMixin,
-    ClassNamePrefixFeaturesOutMixin,
-    TransformerMixin,
-    BaseEstimator,
-):
+class SemiClippedTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     """Distil frozen image-teacher embeddings into a transcriptomics representation.
 
     A frozen encoder (PCA, any fitted transformer, or a torch module) maps
@@ -332,6 +364,59 @@ class SemiClippedTransformer(
             )
         return self
 
+    @_fit_context(prefer_skip_nested_validation=False)
+    def partial_fit(self, X: ArrayLike, y: ArrayLike | None = None, *,
+                    image_bank: ImageBank | None = None, keys: ArrayLike | None = None,
+                    batch: ArrayLike | None = None) -> SemiClippedTransformer:
+        """Train one epoch on a chunk of samples (streaming, ``dask_ml.wrappers.Incremental``).
+
+        The first call initialises the estimator from its chunk exactly as
+        ``fit`` would (encoder, ``"auto"`` hyper-parameters, adapter) and
+        needs ``image_bank``; later calls continue training the same adapter
+        with the same optimizer (momentum kept) and may omit ``image_bank``
+        (the bank of the first call is reused; it is never pickled, so pass it
+        again after loading a saved model). Differences from ``fit``: one
+        epoch per call, a constant learning rate (``learning_rate_init``; a
+        schedule needs the total length), no early stopping, no
+        ``ConvergenceWarning``; the decoder of ``inverse_transform`` is refitted
+        on each chunk.
+
+        With ``encoder="pca"`` the PCA is fitted on the first chunk and then
+        frozen: an encoder that moved with every chunk would pull the
+        adapter's input from under it. To base the PCA on all the data, make
+        a first pass with :class:`sklearn.decomposition.IncrementalPCA`
+        (``partial_fit`` on every chunk) and pass
+        ``encoder=FrozenEstimator(ipca)``.
+
+        Parameters
+        ----------
+        X : array-like, sparse matrix or numpy.memmap of shape (n_samples, n_features)
+            A chunk of transcriptomics profiles, prepared as for ``fit``.
+        y : array-like of shape (n_samples,), default=None
+            Pairing key of every sample of the chunk; ``y == control_label``
+            marks controls. Ignored when ``keys`` is given.
+        image_bank : ImageBank, default=None
+            Required on the first call (or set as a parameter).
+        [[fit_keys]]
+        [[fit_batch]]
+
+        Returns
+        -------
+        self : SemiClippedTransformer
+            The estimator, trained one more epoch.
+        """
+        if self.train_encoder:
+            raise ValueError(
+                "partial_fit does not support train_encoder=True; use fit, or a frozen encoder."
+            )
+        with thread_budget(self.n_threads) as threads:
+            labels, name = (y, "y") if keys is None else (keys, "keys")
+            self._fit(
+                X, labels, image_bank=image_bank, batch=batch, key_name=name,
+                incremental=True, threads=threads,
+            )
+        return self
+
     def transform(self, X: ArrayLike, *, batch: ArrayLike | None = None) -> np.ndarray:
         """Embed transcriptomics profiles in the teacher space.
 
@@ -349,14 +434,21 @@ class SemiClippedTransformer(
             The student embedding of every sample, in the teacher space.
         """
         check_is_fitted(self)
+        corrected = getattr(self, "correction_", None) is not None
         source = as_row_source(X)
         if source is not None:
             with thread_budget(self.n_threads):
-                self._check_fit_input(X, reset=False)
-                return self._transform_source(source, resolve_device(self.device))
-        X = self._check_X(X, reset=False)
+                check_source_input(self, source, reset=False)
+                if corrected:
+                    raise ValueError(
+                        "This model was fitted with an augmenter, whose batch correction needs "
+                        "X in memory; load X (e.g. np.asarray(X)) before transform."
+                    )
+                return transform_source(self.encoder_, self.adapter_, source,
+                                        resolve_device(self.device), self._n_features_out)
+        X = check_X(self, X, reset=False)
         with thread_budget(self.n_threads):
-            if getattr(self, "correction_", None) is not None:
+            if corrected:
                 batch = check_labels(batch, X.shape[0], name="batch", allow_none=True)
                 if batch is None:
                     raise ValueError(
@@ -366,7 +458,7 @@ class SemiClippedTransformer(
                     )
                 X = self.correction_.transform(X, batch=batch)
             device = resolve_device(self.device)
-            return forward_numpy(self.adapter_, self._encode(X, device), device)
+            return forward_numpy(self.adapter_, encode(self.encoder_, X, device), device)
 
     def fit_transform(self, X: ArrayLike, y: ArrayLike | None = None, *,
                       image_bank: ImageBank | None = None, keys: ArrayLike | None = None,
@@ -388,3 +480,321 @@ class SemiClippedTransformer(
         """
         self.fit(X, y, image_bank=image_bank, keys=keys, batch=batch)
         return self.transform(X, batch=batch)
+
+    def inverse_transform(self, Z: ArrayLike) -> np.ndarray:
+        """Map embeddings back to gene space with the ridge decoder fitted in ``fit``.
+
+        Parameters
+        ----------
+        Z : array-like of shape (n_samples, n_dims)
+            Embeddings in the teacher space, e.g. the output of ``transform``.
+
+        Returns
+        -------
+        X_rec : ndarray of shape (n_samples, n_features_in_), float32
+            The decoded profiles, in the (corrected) gene space of ``X``.
+        """
+        check_is_fitted(self)
+        Z = np.asarray(Z, dtype=np.float32)
+        if Z.ndim != 2 or Z.shape[1] != self._n_features_out:
+            raise ValueError(
+                f"inverse_transform expects embeddings of shape (n_samples, "
+                f"{self._n_features_out}); got {Z.shape}."
+            )
+        check_finite_rows(Z, "Z")
+        return self.decoder_.predict(Z)
+
+    # ------------------------------------------------------------------ the fit
+    def _fit(self, X, y, *, image_bank, batch, key_name="y", incremental=False, threads=None):
+        source = as_row_source(X)
+        plan = plan_fit(self, incremental=incremental, on_disk=source is not None)
+        inputs = self._prepare_data(plan, X, source, y, image_bank, batch, key_name)
+        rs, ddp, seed = self._randomness(plan, inputs)
+        device = resolve_device(self.device) if ddp is None else ddp.device
+        Xc, Z, d_in = self._encoder_step(plan, inputs, rs, device)
+        params, train_idx, val_idx = self._training_params(plan, inputs, rs)
+        model, adapter, history = self._train_and_select(
+            plan, inputs, params, d_in, Xc, Z, seed, train_idx, val_idx, device, ddp, threads)
+        self._finalize(plan, inputs, model, adapter, history, Xc, Z, device)
+        return self
+
+    def _prepare_data(self, plan, X, source, y, image_bank, batch, key_name):
+        """Validate ``X``, keys, batch and bank; pair every sample with a bank key."""
+        check_callbacks(self.callbacks)
+        reset = not plan.warm
+        X = check_X(self, X, reset) if source is None else check_source_input(self, source, reset)
+        n = X.shape[0]
+        y = check_labels(y, n, name=key_name)
+        batch = check_labels(batch, n, name="batch", allow_none=True)
+        if image_bank is None and plan.reuse_bank:
+            image_bank = self._partial_bank
+        bank = resolve_bank(image_bank, self.image_bank)
+        if plan.augment:
+            self._check_augmenter_inputs(X, batch)
+        if plan.warm and bank.n_dims != self._n_features_out:
+            raise ValueError(
+                f"warm_start: the fitted adapter outputs {self._n_features_out} dimensions but "
+                f"image_bank has {bank.n_dims}. Use a bank of the same embedding model, or "
+                "set warm_start=False to train a new adapter."
+            )
+        if plan.on_disk and (plan.augment or plan.train_encoder):
+            raise ValueError(
+                "An on-disk X (numpy.memmap, backed AnnData) cannot be used with an augmenter "
+                "or train_encoder=True, which need X in memory; load it with np.asarray(X)."
+            )
+        codes = pair_with_bank(y, control_mask(y, self.control_label), bank,
+                               unpaired=self.unpaired, control_label=self.control_label)
+        paired = np.flatnonzero(codes >= 0)
+        used = np.unique(codes[paired])
+        check_contrastive(self.loss, self.batch_size, paired.size, used.size, plan.incremental)
+        check_teacher(bank, used, self.loss, self.target)
+        return FitInputs(X, source, y, batch, bank, codes, paired, int(used.size))
+
+    def _check_augmenter_inputs(self, X, batch):
+        if batch is None:
+            raise ValueError(
+                "fit(..., batch=...) is required with an augmenter: PEA corrects each batch "
+                "against its own controls. Pass one batch (plate) label per sample."
+            )
+        if self.control_label is None:
+            raise ValueError(
+                "control_label is required with an augmenter: PEA fits its corrections on "
+                "control samples (y == control_label)."
+            )
+        if hasattr(X, "toarray"):
+            raise TypeError("The augmenter needs dense X; convert with X.toarray().")
+
+    def _randomness(self, plan, inputs):
+        """``(RandomState, DDPContext or None, seed)``: every draw of the fit comes from them."""
+        rs, ddp = random_state_and_context(self.random_state, ddp=plan.ddp, device=self.device)
+        seed = int(rs.randint(2**31 - 1))
+        if ddp is not None:
+            check_ranks_agree(
+                ddp, n_samples=inputs.X.shape[0], n_features=inputs.X.shape[1],
+                n_paired=inputs.paired.size, n_keys=inputs.n_keys, seed=seed,
+            )
+        return rs, ddp, seed
+
+    def _encoder_step(self, plan, inputs, rs, device):
+        """``(corrected X, encoded X or None, encoder width)``; fits the correction and encoder.
+
+        With an augmenter, ``X`` is corrected by its canonical correction
+        first; the encoder is fitted unless the plan keeps the fitted one.
+        """
+        Xc = inputs.X
+        if plan.augment:
+            Xc = self._fit_augmentation(inputs.X, inputs.y, inputs.batch)
+        if plan.on_disk:
+            if not plan.keep_encoder:
+                self.encoder_ = encoder_from_source(self.encoder, self.encoder_dim,
+                                                    inputs.source, rs)
+            return Xc, None, encoded_width(self.encoder_, inputs.source)
+        if not plan.keep_encoder:
+            self.encoder_ = fit_encoder(self.encoder, self.encoder_dim, Xc, rs)
+        Z = encode(self.encoder_, Xc, device)
+        return Xc, Z, Z.shape[1]
+
+    def _fit_augmentation(self, X, y, batch):
+        self.augmenter_ = clone(self.augmenter).set_params(control_label=self.control_label)
+        self.augmenter_.fit(X, y, batch=batch)
+        self.correction_ = self.augmenter_.canonical_correction()
+        return self.correction_.transform(X, batch=batch)
+
+    def _training_params(self, plan, inputs, rs):
+        """The resolved hyper-parameters and the split of the paired samples by key."""
+        params = resolve_recipe(self, n_samples=inputs.paired.size, n_keys=inputs.n_keys)
+        if plan.keep_structure_weight:
+            params["structure_weight"] = self.training_params_["structure_weight"]
+        if plan.keep_params:
+            params = dict(self.training_params_)
+        if not plan.may_validate:
+            params["early_stopping"] = False
+        train_idx, val_idx = split_by_key(
+            inputs.codes, inputs.paired, rs, early_stopping=params["early_stopping"],
+            explicit=plan.explicit_early_stopping, fraction=self.validation_fraction)
+        params["early_stopping"] = val_idx is not None
+        self.training_params_ = params
+        return params, train_idx, val_idx
+
+    def _train_and_select(self, plan, inputs, params, d_in, Xc, Z, seed, train_idx, val_idx,
+                          device, ddp, threads):
+        """``(model, adapter, history)``: train, one run per candidate of
+        ``structure_weight="auto"`` (keeping the best on the held-out keys), and fill
+        ``validation_report_`` (see :mod:`._selection`).
+        """
+        weights = structure_candidates(
+            self.structure_weight, previous=params.get("structure_weight"),
+            has_validation=val_idx is not None and Z is not None,
+            incremental=plan.incremental, warm=plan.warm, n_keys=inputs.n_keys,
+            ddp=ddp is not None)
+        centroids, runs = inputs.bank.centroids(), []
+        for weight in weights:
+            params["structure_weight"] = weight
+            model, adapter, features = self._adapter_step(plan, inputs, params, d_in, Xc, Z,
+                                                          seed)
+            data = training_data(
+                plan, inputs, features, train_idx, val_idx, device, encoder=self.encoder_,
+                augmenter=self.augmenter_ if plan.augment else None,
+                control_label=self.control_label, target=self.target)
+            history = self._train(plan, model, data, params, inputs, seed, device, ddp, threads,
+                                  searching=len(weights) > 1)
+            held_out = None  # the held-out samples' embeddings (in memory only)
+            if val_idx is not None and Z is not None:
+                held_out = forward_numpy(model, features[val_idx], device)
+            runs.append((model, adapter, history, held_out))
+        search = None
+        if len(runs) > 1:
+            search = [{"structure_weight": w, **held_out_scores(
+                out, inputs.codes[val_idx], centroids)[0]} for w, (*_, out) in zip(weights, runs)]
+            best = best_candidate(search)
+            params["structure_weight"] = weights[best]
+            runs = [runs[best]]
+            warn_not_converged(type(self).__name__, runs[0][2], params["max_iter"])
+        model, adapter, history, held_out = runs[0]
+        self.validation_report_ = None
+        if held_out is not None:
+            self.validation_report_ = validation_report(
+                held_out, Z, inputs.codes, train_idx, val_idx, centroids, seed=seed,
+                key_names=inputs.bank.unique_keys, search=search)
+            if not (plan.incremental or (ddp is not None and ddp.rank != 0)):
+                warn_if_not_generalising(self.validation_report_, type(self).__name__)
+        return model, adapter, history
+
+    def _adapter_step(self, plan, inputs, params, d_in, Xc, Z, seed):
+        """``(trained model, adapter, student input)``: a new or the fitted adapter.
+
+        With ``train_encoder`` the trained model is a trainable copy of the
+        encoder followed by the adapter, and its input the profiles.
+        """
+        if plan.warm:
+            adapter = self.adapter_
+            if adapter_layer_sizes(adapter)[0] != d_in:
+                raise ValueError(
+                    f"warm_start: the adapter expects {adapter_layer_sizes(adapter)[0]} encoder "
+                    f"features but the encoder now gives {d_in}."
+                )
+        else:
+            adapter = init_adapter(
+                make_adapter(d_in, params["hidden_layer_sizes"], inputs.bank.n_dims), seed
+            )
+        if not plan.train_encoder:
+            return adapter, adapter, Z
+        try:
+            module = encoder_module(self.encoder_)
+        except TypeError as exc:
+            raise ValueError(
+                f"train_encoder=True needs a differentiable encoder ('pca', None, a PCA-like "
+                f"transformer or a torch module); got {type(self.encoder_).__name__}."
+            ) from exc
+        X = Xc.toarray() if hasattr(Xc, "toarray") else Xc
+        return with_trainable_encoder(module, adapter), adapter, np.ascontiguousarray(
+            X, dtype=np.float32)
+
+    def _train(self, plan, model, data, params, inputs, seed, device, ddp, threads,
+               searching=False):
+        """Run the training loop with the built-in and the user's callbacks.
+
+        ``searching``: one run of the ``structure_weight="auto"`` search (the
+        convergence warning then waits for the chosen run).
+        """
+        config = train_config(self, params, one_epoch=plan.one_epoch)
+        rng = np.random.default_rng(seed)
+        if plan.fresh_draws:  # a fresh shuffle and pairing draw for every chunk
+            rng = np.random.default_rng([seed, self._history_.n_iter])
+        history = self._history_ if plan.continue_history else None
+        optimizer = None
+        if plan.incremental:
+            optimizer = (self._partial_optimizer if plan.reuse_optimizer
+                         else make_optimizer(model.parameters(), config))
+            self._partial_optimizer, self._partial_bank = optimizer, inputs.bank
+        self.n_threads_ = threads.n_threads
+        quiet = searching or plan.incremental or (ddp is not None and ddp.rank != 0)
+        callbacks = [ThreadRebalance(threads), *default_callbacks(data, config, dist=ddp),
+                     ConvergenceCheck(type(self).__name__, quiet=quiet), *(self.callbacks or ())]
+        return fit_loop(model, data, config, rng=rng, device=device, callbacks=callbacks,
+                        history=history, dist=ddp, optimizer=optimizer)
+
+    def _finalize(self, plan, inputs, model, adapter, history, Xc, Z, device):
+        """Keep the trained modules and the record; fit the decoder of ``inverse_transform``."""
+        if plan.train_encoder:
+            self.encoder_, adapter = split_fine_tuned(model)
+            Z = encode(self.encoder_, Xc, device)
+        self.adapter_ = adapter.cpu()
+        self._history_ = history
+        self.device_ = str(device)
+        # n_paired_keys_: distinct keys trained on, over every call that continued the
+        # same adapter (partial_fit, warm starts)
+        keys = inputs.bank.unique_keys[np.unique(inputs.codes[inputs.paired])]
+        if plan.continue_keys:
+            keys = np.union1d(self._paired_keys, keys)
+        self._paired_keys = keys
+        self.n_paired_keys_ = int(keys.size)
+        if plan.on_disk:
+            on_device, on_host = stream_encoders(self.encoder_)
+            self.decoder_ = decoder_from_source(inputs.source, self.adapter_, device,
+                                                self.decoder_alpha, on_device=on_device,
+                                                on_host=on_host)
+        else:
+            self.decoder_ = decoder_from_embeddings(self.adapter_, Z, Xc, device,
+                                                    self.decoder_alpha)
+
+    # --------------------------------------------------------------- the record
+    @property
+    def _n_features_out(self):  # scikit-learn's feature-names mixin reads it
+        return adapter_layer_sizes(self.adapter_)[-1]
+
+    @property
+    def loss_curve_(self):
+        check_is_fitted(self)
+        return list(self._history_.loss_curve)
+
+    @property
+    def validation_scores_(self):
+        check_is_fitted(self)
+        return list(self._history_.validation_scores)
+
+    @property
+    def best_loss_(self):
+        check_is_fitted(self)
+        return self._history_.best_loss
+
+    @property
+    def best_validation_score_(self):
+        check_is_fitted(self)
+        s = self._history_.best_validation_score
+        return None if not self._history_.validation_scores else s
+
+    @property
+    def n_iter_(self):
+        check_is_fitted(self)
+        return self._history_.n_iter
+
+    @property
+    def t_(self):
+        check_is_fitted(self)
+        return self._history_.t
+
+    def __sklearn_is_fitted__(self):
+        return hasattr(self, "adapter_")
+
+    def __sklearn_tags__(self):
+        return distiller_tags(super().__sklearn_tags__())
+
+    # ------------------------------------------------------------ persistence
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        # partial_fit's optimizer (momentum, as large as the adapter) and bank stay in memory
+        state.pop("_partial_optimizer", None)
+        state.pop("_partial_bank", None)
+        adapter = state.pop("adapter_", None)
+        if adapter is not None:
+            state["_adapter_sizes"], state["_adapter_state"] = adapter_to_bytes(adapter)
+        return state
+
+    def __setstate__(self, state):
+        # the weights are CPU tensors loaded with weights_only: restoring them runs no code
+        sizes = state.pop("_adapter_sizes", None)
+        blob = state.pop("_adapter_state", None)
+        self.__dict__.update(state)
+        if blob is not None:
+            self.adapter_ = adapter_from_bytes(sizes, blob)

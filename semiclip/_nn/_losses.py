@@ -13,6 +13,13 @@ The building blocks :func:`masked_cross_entropy`, :func:`soft_cross_entropy`
 and :func:`siglip_sum` also
 take a separate set of candidate rows, which is how the distributed trainer
 computes a rank's share of the loss against the negatives of every rank.
+
+Every loss is also one :class:`Loss` object, registered once (:func:`register`)
+under its name: its value, its share on one DDP rank, its held-out value, and
+what it is (contrastive, on cosine similarities, gathering the students of
+every rank). The training loop, the DDP context, the held-out loss and the
+estimators' checks ask that object (:func:`loss_object`); adding a loss is one
+class here and its test.
 """
 
 import torch
@@ -21,22 +28,20 @@ import torch.nn.functional as F
 __all__ = [
     "CONTRASTIVE",
     "LOSSES",
+    "Loss",
     "clip_loss",
     "get_loss",
     "infonce_loss",
     "kd_cosine_loss",
     "kd_mse_loss",
+    "loss_object",
     "masked_cross_entropy",
+    "register",
     "siglip_loss",
     "siglip_sum",
     "soft_cross_entropy",
     "soft_infonce_loss",
 ]
-
-LOSSES = ("infonce", "clip", "siglip", "kd", "kd_mse", "soft_infonce")
-CONTRASTIVE = ("infonce", "clip", "siglip", "soft_infonce")
-"""Losses that contrast a row with the other rows of the minibatch."""
-
 
 def masked_cross_entropy(queries, candidates, query_keys, candidate_keys, positives, temperature):
     """Mean InfoNCE of L2-normalised ``queries`` against ``candidates``.
@@ -144,19 +149,186 @@ def kd_mse_loss(student, teacher, keys=None, temperature=None):
     return F.mse_loss(student, teacher)
 
 
-_LOSS_FUNCTIONS = {
-    "infonce": infonce_loss,
-    "clip": clip_loss,
-    "siglip": siglip_loss,
-    "kd": kd_cosine_loss,
-    "kd_mse": kd_mse_loss,
-    "soft_infonce": soft_infonce_loss,
-}
+# ------------------------------------------------------------ the loss objects
+_REGISTRY = {}
+
+
+def register(cls):
+    """Class decorator: register one instance of a :class:`Loss` subclass under ``cls.name``."""
+    if cls.name in _REGISTRY:
+        raise ValueError(f"A loss named {cls.name!r} is already registered.")
+    _REGISTRY[cls.name] = cls()
+    return cls
+
+
+class Loss:
+    """One distillation loss and what the training code needs to know of it.
+
+    Subclasses set ``name``, ``function`` (the plain loss
+    ``f(student, teacher, keys, temperature)``) and the flags, and override
+    a method only where the default does not fit.
+
+    Attributes
+    ----------
+    contrastive : bool
+        Contrasts a row with the other rows of its minibatch (minibatches
+        need 2 rows and 2 keys).
+    cosine : bool
+        Computed on L2-normalised vectors (a zero teacher row gives no signal).
+    gathers_students : bool
+        Under DDP, needs the student rows of every rank (the gathered rows
+        are then passed to :meth:`local`).
+    """
+
+    name = None
+    function = None
+    contrastive = False
+    cosine = True
+    gathers_students = False
+
+    def value(self, student, teacher, keys, temperature, target_temperature=None):
+        """The minibatch loss (``target_temperature``: of soft targets, where the loss has them)."""
+        return self.function(student, teacher, keys, temperature)
+
+    def local(self, student, teacher, keys, pos, world_size, temperature,
+              target_temperature=None, gathered=None):
+        """One DDP rank's share of the global-minibatch loss, scaled so that the mean over ranks
+        is the single-process value.
+
+        ``student`` holds this rank's rows, at positions ``pos`` of the global
+        minibatch whose teacher rows and keys are ``teacher`` and ``keys``;
+        ``gathered``: every rank's student rows (when :attr:`gathers_students`).
+        The default scores each row against its own teacher row only.
+        """
+        scale = pos.numel() * world_size / teacher.shape[0]
+        return self.value(student, teacher.index_select(0, pos), keys.index_select(0, pos),
+                          temperature, target_temperature) * scale
+
+    def held_out(self, student, table, codes, candidate_keys, temperature,
+                 target_temperature=None):
+        """The held-out loss of ``student`` rows of key ``codes`` against the key centroids
+        ``table`` (``candidate_keys``: the code of every table row).
+
+        Contrastive losses score key retrieval (InfoNCE against every
+        centroid); the others their own loss against the key's centroid.
+        """
+        if self.contrastive:
+            return masked_cross_entropy(student, table, codes, candidate_keys, codes,
+                                        temperature)
+        return self.value(student, table[codes], codes, temperature, target_temperature)
+
+
+@register
+class InfoNCE(Loss):
+    """One-sided InfoNCE, student -> teacher (:func:`infonce_loss`)."""
+
+    name = "infonce"
+    function = staticmethod(infonce_loss)
+    contrastive = True
+
+    def local(self, student, teacher, keys, pos, world_size, temperature,
+              target_temperature=None, gathered=None):
+        scale = pos.numel() * world_size / teacher.shape[0]
+        loss = masked_cross_entropy(student, teacher, keys.index_select(0, pos), keys, pos,
+                                    temperature)
+        return loss * scale
+
+
+@register
+class CLIP(Loss):
+    """Symmetric InfoNCE (:func:`clip_loss`); the teacher->student half needs every rank's
+    students."""
+
+    name = "clip"
+    function = staticmethod(clip_loss)
+    contrastive = True
+    gathers_students = True
+
+    def local(self, student, teacher, keys, pos, world_size, temperature,
+              target_temperature=None, gathered=None):
+        scale = pos.numel() * world_size / teacher.shape[0]
+        keys_local = keys.index_select(0, pos)
+        loss = masked_cross_entropy(student, teacher, keys_local, keys, pos, temperature)
+        back = masked_cross_entropy(teacher.index_select(0, pos), gathered, keys_local, keys, pos,
+                                    temperature)
+        loss = 0.5 * (loss + back)
+        return loss * scale
+
+
+@register
+class SigLIP(Loss):
+    """Pairwise sigmoid loss (:func:`siglip_loss`): a sum over pairs, divided by the rows."""
+
+    name = "siglip"
+    function = staticmethod(siglip_loss)
+    contrastive = True
+
+    def local(self, student, teacher, keys, pos, world_size, temperature,
+              target_temperature=None, gathered=None):
+        # this rank's rows against every rank's teacher rows
+        return siglip_sum(student, teacher, keys.index_select(0, pos), keys, temperature) * (
+            world_size / teacher.shape[0]
+        )
+
+
+@register
+class KDCosine(Loss):
+    """Feature distillation on cosine similarity (:func:`kd_cosine_loss`)."""
+
+    name = "kd"
+    function = staticmethod(kd_cosine_loss)
+
+
+@register
+class KDMSE(Loss):
+    """Feature distillation by mean squared error (:func:`kd_mse_loss`)."""
+
+    name = "kd_mse"
+    function = staticmethod(kd_mse_loss)
+    cosine = False
+
+
+@register
+class SoftInfoNCE(Loss):
+    """Soft-target InfoNCE (:func:`soft_infonce_loss`); its targets come from the replicated
+    teacher rows, so DDP needs no communication."""
+
+    name = "soft_infonce"
+    function = staticmethod(soft_infonce_loss)
+    contrastive = True
+
+    def value(self, student, teacher, keys, temperature, target_temperature=None):
+        return soft_infonce_loss(student, teacher, keys, temperature,
+                                 target_temperature=target_temperature)
+
+    def local(self, student, teacher, keys, pos, world_size, temperature,
+              target_temperature=None, gathered=None):
+        scale = pos.numel() * world_size / teacher.shape[0]
+        tau_t = temperature if target_temperature is None else target_temperature
+        loss = soft_cross_entropy(student, teacher, teacher.index_select(0, pos), teacher,
+                                  temperature, tau_t)
+        return loss * scale
+
+    def held_out(self, student, table, codes, candidate_keys, temperature,
+                 target_temperature=None):
+        # the target: the softmax of the own key's centroid's similarities to every centroid
+        return soft_cross_entropy(student, table, table[codes], table, temperature,
+                                  target_temperature)
+
+
+LOSSES = tuple(_REGISTRY)
+CONTRASTIVE = tuple(name for name, loss in _REGISTRY.items() if loss.contrastive)
+"""Losses that contrast a row with the other rows of the minibatch."""
+
+
+def loss_object(name):
+    """The registered :class:`Loss` named ``name``."""
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise ValueError(f"Unknown loss {name!r}; choose one of {LOSSES}.") from None
 
 
 def get_loss(name):
     """Return the loss function ``f(student, teacher, keys, temperature)``."""
-    try:
-        return _LOSS_FUNCTIONS[name]
-    except KeyError:
-        raise ValueError(f"Unknown loss {name!r}; choose one of {LOSSES}.") from None
+    return loss_object(name).function

@@ -143,7 +143,7 @@ def test_backed_anndata_dense_and_sparse(tiny_data, tmp_path, params):
 
 
 def test_on_disk_pca_uses_a_random_subset_of_rows(tiny_data, on_disk, fast_params, monkeypatch):
-    monkeypatch.setattr("semiclip._distill._incremental.PCA_MAX_ROWS", 50)
+    monkeypatch.setattr("semiclip._distill._on_disk.PCA_MAX_ROWS", 50)
     est = _fit(on_disk, tiny_data, **fast_params)
     assert est.encoder_.n_samples_ == 50
     with pytest.raises(ValueError, match="cannot be used with an augmenter or train_encoder"):

@@ -130,3 +130,62 @@ def test_gradcheck(name):
 def test_unknown_loss():
     with pytest.raises(ValueError, match="Unknown loss 'foo'"):
         get_loss("foo")
+
+
+# ------------------------------------------------------------- the loss objects
+def test_every_loss_is_one_registered_object_with_its_kind():
+    from semiclip._nn import CONTRASTIVE, LOSSES, loss_object
+
+    assert LOSSES == ("infonce", "clip", "siglip", "kd", "kd_mse", "soft_infonce")
+    assert CONTRASTIVE == ("infonce", "clip", "siglip", "soft_infonce")
+    for name in LOSSES:
+        loss = loss_object(name)
+        assert loss.name == name and get_loss(name) is loss.function
+    # what the papers say of each: contrastive over the minibatch, on cosine similarities,
+    # needing every rank's students (CLIP's teacher -> student half only)
+    assert {n for n in LOSSES if loss_object(n).cosine} == set(LOSSES) - {"kd_mse"}
+    assert {n for n in LOSSES if loss_object(n).gathers_students} == {"clip"}
+    with pytest.raises(ValueError, match=r"Unknown loss 'foo'; choose one of \('infonce'"):
+        loss_object("foo")
+
+
+def test_a_loss_name_is_registered_once():
+    from semiclip._nn import Loss, register
+
+    class Again(Loss):
+        name = "infonce"
+
+    with pytest.raises(ValueError, match="A loss named 'infonce' is already registered"):
+        register(Again)
+
+
+@pytest.mark.parametrize("name", ["infonce", "clip", "siglip", "kd", "kd_mse", "soft_infonce"])
+@pytest.mark.parametrize("world", [1, 2, 3])
+def test_the_ranks_shares_average_to_the_whole_loss(name, world):
+    """Rank r holds rows r, r + world, ...: the mean of the ranks' shares is the loss of the
+    whole minibatch (what DDP's gradient averaging relies on), 7 rows so that ranks differ."""
+    from semiclip._nn import loss_object
+
+    gen = torch.Generator().manual_seed(1)
+    s = torch.randn(7, 4, dtype=torch.float64, generator=gen)
+    t = torch.randn(7, 4, dtype=torch.float64, generator=gen)
+    keys = torch.tensor([0, 1, 1, 2, 3, 3, 4])
+    loss = loss_object(name)
+    shares = [loss.local(s[r::world], t, keys, torch.arange(r, 7, world), world, 0.3, 0.3,
+                         gathered=s) for r in range(world)]
+    whole = loss.value(s, t, keys, 0.3, 0.3)
+    assert (sum(shares) / world).item() == pytest.approx(whole.item(), rel=1e-12)
+
+
+def test_held_out_values_against_the_centroids_by_hand():
+    """Two held-out rows scored against three key centroids (rows of T)."""
+    from semiclip._nn import loss_object
+
+    tau, codes, cand = 0.5, torch.tensor([1, 2]), torch.arange(3)
+    rows = [[c / tau for c in COS[i]] for i in (1, 2)]
+    infonce = (_ce(rows[0], 1) + _ce(rows[1], 2)) / 2  # each row's own key is the positive
+    for name in ("infonce", "clip", "siglip"):  # every contrastive loss: key retrieval
+        got = loss_object(name).held_out(S[1:], T, codes, cand, tau)
+        assert got.item() == pytest.approx(infonce, rel=1e-12)
+    kd = (1 - COS[1][1] + 1 - COS[2][2]) / 2  # the loss itself against the own key's centroid
+    assert loss_object("kd").held_out(S[1:], T, codes, cand, tau).item() == pytest.approx(kd)

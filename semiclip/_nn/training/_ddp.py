@@ -43,7 +43,7 @@ import torch
 import torch.nn.functional as F
 
 from .._device import resolve_device
-from .._losses import get_loss, masked_cross_entropy, siglip_sum, soft_cross_entropy
+from .._losses import loss_object
 from .._structure import cka_loss, relational_sum
 
 __all__ = ["DEFAULT_TIMEOUT", "DDPContext", "ddp_context", "distributed_module",
@@ -185,46 +185,30 @@ class DDPContext:
         return torch.stack(parts, dim=1).reshape(-1, local.shape[1])[:n_global]
 
     # --------------------------------------------------------------- losses
-    def local_loss(self, name, student, teacher, keys, temperature, target_temperature=None,
+    def local_loss(self, loss, student, teacher, keys, temperature, target_temperature=None,
                    gathered=None):
         """This rank's share of the global-minibatch loss (see the module docstring).
 
+        ``loss`` is a registered loss's name or its :class:`~semiclip._nn.Loss`
+        object (:meth:`~semiclip._nn.Loss.local` computes the share);
         ``student`` holds this rank's rows; ``teacher`` and ``keys`` the whole
         global minibatch. ``target_temperature``: of ``"soft_infonce"``
         (default ``temperature``); ``gathered``: every rank's student rows
-        when already gathered (:meth:`gather_rows`), for ``"clip"``.
+        when already gathered (:meth:`gather_rows`), for a loss that gathers
+        them (``"clip"``).
         """
+        loss = loss_object(loss) if isinstance(loss, str) else loss
         n_global = teacher.shape[0]
         pos = torch.arange(self.rank, n_global, self.world_size, device=student.device)
-        n_local = pos.numel()
-        scale = n_local * self.world_size / n_global
-        if name == "clip" and gathered is None:
+        if loss.gathers_students and gathered is None:
             gathered = self.gather_rows(student, n_global)
-        if name != "clip":
+        if not loss.gathers_students:
             gathered = None
-        if n_local == 0:
+        if pos.numel() == 0:
             zero = student.sum() * 0.0
             return zero if gathered is None else zero + gathered.sum() * 0.0
-        keys_local = keys.index_select(0, pos)
-        if name in ("infonce", "clip"):
-            loss = masked_cross_entropy(student, teacher, keys_local, keys, pos, temperature)
-            if name == "clip":
-                back = masked_cross_entropy(
-                    teacher.index_select(0, pos), gathered, keys_local, keys, pos, temperature
-                )
-                loss = 0.5 * (loss + back)
-            return loss * scale
-        if name == "soft_infonce":  # soft targets from the replicated teacher rows
-            tau_t = temperature if target_temperature is None else target_temperature
-            loss = soft_cross_entropy(student, teacher, teacher.index_select(0, pos), teacher,
-                                      temperature, tau_t)
-            return loss * scale
-        if name == "siglip":  # this rank's rows against every rank's teacher rows
-            return siglip_sum(student, teacher, keys_local, keys, temperature) * (
-                self.world_size / n_global
-            )
-        loss_fn = get_loss(name)  # per-row losses: kd, kd_mse
-        return loss_fn(student, teacher.index_select(0, pos), keys_local, temperature) * scale
+        return loss.local(student, teacher, keys, pos, self.world_size, temperature,
+                          target_temperature, gathered)
 
     def local_terms(self, student, teacher, reference, gathered=None, *, relational=True,
                     preservation=True):

@@ -3,7 +3,7 @@
 import numpy as np
 import torch
 
-from .._losses import CONTRASTIVE, get_loss, masked_cross_entropy, soft_cross_entropy
+from .._losses import loss_object
 from .._prefetch import TensorFeatures
 
 __all__ = ["validation_loss"]
@@ -26,7 +26,8 @@ class _Given:
 
 
 def validation_loss(module, features, codes, table, config, device):
-    """Held-out loss of the module: key retrieval against teacher centroids.
+    """Held-out loss of the module: key retrieval against teacher centroids
+    (:meth:`semiclip._nn.Loss.held_out` of the configured loss).
 
     For contrastive losses, each held-out sample is scored with InfoNCE against
     the centroids of all held-out keys (its own key is the positive); for
@@ -38,7 +39,7 @@ def validation_loss(module, features, codes, table, config, device):
     (:mod:`semiclip._nn._prefetch`).
     """
     module.eval()
-    loss_fn = get_loss(config.loss)
+    loss = loss_object(config.loss)
     if isinstance(features, torch.Tensor):
         features = _Given(features)
     elif isinstance(features, TensorFeatures):
@@ -51,14 +52,8 @@ def validation_loss(module, features, codes, table, config, device):
     with torch.no_grad():
         for (start, stop), x in zip(bounds, features.batches(np.arange(n), bounds)):
             out = module(x)
-            c = codes[start:stop]
-            if config.loss == "soft_infonce":
-                part = soft_cross_entropy(out, table, table[c], table, config.temperature,
-                                          config.soft_target_temperature)
-            elif config.loss in CONTRASTIVE:
-                part = masked_cross_entropy(out, table, c, cand_keys, c, config.temperature)
-            else:
-                part = loss_fn(out, table[c], c, config.temperature)
+            part = loss.held_out(out, table, codes[start:stop], cand_keys, config.temperature,
+                                 config.soft_target_temperature)
             total += part * out.shape[0]
     module.train()
     return float(total) / max(n, 1)

@@ -19,7 +19,6 @@ loss and sums the epoch loss over the ranks. The structure-preserving terms
 :mod:`._terms`, and only when a weight is above 0.
 """
 
-import functools
 import math
 import time
 import warnings
@@ -28,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .._losses import CONTRASTIVE, get_loss
+from .._losses import loss_object
 from .._prefetch import PREFETCH_DEPTH, Prefetcher, TensorFeatures
 from ._callbacks import CHECK_EVERY, EarlyStopping, EpochFeatures, NonFiniteLoss, ProgressBar
 from ._config import History
@@ -105,10 +104,7 @@ class Trainer:
             module, data, config, device, dist
         )
         self.history = history if history is not None else History()
-        self.loss_fn = get_loss(config.loss)
-        if config.loss == "soft_infonce":
-            self.loss_fn = functools.partial(self.loss_fn,
-                                             target_temperature=config.soft_target_temperature)
+        self.loss_object = loss_object(config.loss)
         module.to(device).train()
         if optimizer is None:
             optimizer = make_optimizer(module.parameters(), config)
@@ -119,7 +115,7 @@ class Trainer:
         self.world = 1 if dist is None else dist.world_size
         n = data.n
         self.batch_size = max(1, min(config.batch_size, n))
-        contrastive = config.loss in CONTRASTIVE
+        contrastive = self.loss_object.contrastive
         if contrastive and self.batch_size < 2:  # every minibatch would be skipped
             raise ValueError(
                 f"loss={config.loss!r} contrasts every row with the other rows of its "
@@ -176,14 +172,16 @@ class Trainer:
     def loss(self, student, teacher, keys, x=None):
         """The minibatch loss (this rank's share under DDP); ``x`` is the model's input."""
         gathered = None
+        config = self.config
         if self.dist is None:
-            loss = self.loss_fn(student, teacher, keys, self.config.temperature)
+            loss = self.loss_object.value(student, teacher, keys, config.temperature,
+                                          config.soft_target_temperature)
         else:
-            if self.terms is not None or self.config.loss == "clip":  # gathered once for all
+            if self.terms is not None or self.loss_object.gathers_students:  # gathered once
                 gathered = self.dist.gather_rows(student, teacher.shape[0])
             loss = self.dist.local_loss(
-                self.config.loss, student, teacher, keys, self.config.temperature,
-                target_temperature=self.config.soft_target_temperature, gathered=gathered)
+                self.loss_object, student, teacher, keys, config.temperature,
+                target_temperature=config.soft_target_temperature, gathered=gathered)
         if self.terms is not None:
             loss = self.terms.add(loss, student, teacher, x, gathered)
         return loss
