@@ -11,6 +11,10 @@ stopping), ``learning_rate``, ``samples``, ``seconds``. ``trainer`` gives
 (the resolved settings) and ``stop_training`` (set it to True to stop after
 this epoch).
 
+:class:`Checkpoint` writes the training state every few epochs and when
+training stops, and resumes from it (a preempted or requeued job goes on
+where it stopped).
+
 Callbacks are parameters: ``clone`` copies them and a grid search pickles
 them to its workers, so keep their state small and open files in
 ``on_train_begin``.
@@ -39,12 +43,12 @@ import csv
 import os
 from typing import TYPE_CHECKING, Any
 
-from ._nn import Callback
+from ._nn import Callback, Checkpoint
 
 if TYPE_CHECKING:
     from ._nn.training import Trainer
 
-__all__ = ["CSVLogger", "Callback", "TensorBoardLogger"]
+__all__ = ["CSVLogger", "Callback", "Checkpoint", "TensorBoardLogger"]
 
 _FIELDS = ("epoch", "loss", "validation_loss", "learning_rate", "samples", "seconds")
 

@@ -69,6 +69,7 @@ from ._threads import ThreadBudget, thread_budget
 from .training import (
     DEFAULT_TIMEOUT,
     Callback,
+    Checkpoint,
     DDPContext,
     History,
     ThreadRebalance,
@@ -92,6 +93,7 @@ __all__ = [
     "PREFETCH_DEPTH",
     "AffineMap",
     "Callback",
+    "Checkpoint",
     "DDPContext",
     "DecoderMoments",
     "FineTuned",
