@@ -203,3 +203,36 @@ def test_checkpoint_is_a_parameter_that_clones_and_pickles(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         pickle.dumps(est)
+
+
+class FailAfter(Callback):
+    """A job killed after epoch ``epoch`` (on every rank)."""
+
+    def __init__(self, epoch):
+        self.epoch = epoch
+
+    def on_epoch_end(self, trainer, record):
+        if record["epoch"] == self.epoch:
+            raise RuntimeError("preempted")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not torch.distributed.is_available(), reason="no torch.distributed")
+def test_ddp_job_resumes_from_the_checkpoint_of_rank_zero(tiny_data, tmp_path):
+    from semiclip import distributed
+
+    X, y, bank = tiny_data.X.astype(np.float32), tiny_data.y, tiny_data.image_bank
+    params = dict(SGD, max_iter=4, batch_size=25)
+    path = tmp_path / "run.ckpt"
+
+    def ddp_fit(callbacks):
+        est = SemiClippedTransformer(**params, callbacks=callbacks)
+        return distributed.fit(est, X, y, image_bank=bank, nproc=2, timeout=60)
+
+    whole = ddp_fit([])
+    with pytest.raises(RuntimeError, match="preempted"):
+        ddp_fit([Checkpoint(path), FailAfter(2)])
+    assert _saved_epoch(path) == 2 and sorted(os.listdir(tmp_path)) == ["run.ckpt"]
+    resumed = ddp_fit([Checkpoint(path, resume=True)])  # both ranks read it
+    assert resumed.n_iter_ == 4 and resumed.loss_curve_ == whole.loss_curve_
+    np.testing.assert_array_equal(resumed.transform(X), whole.transform(X))

@@ -129,16 +129,35 @@ class Checkpoint(Callback):
 
     Examples
     --------
-    >>> import tempfile, os
+    A fit stopped after 2 of 4 epochs, then the same fit again: it trains
+    epochs 3 and 4 only and ends with the model of an uninterrupted fit.
+
+    >>> import os, tempfile
+    >>> import numpy as np
     >>> from semiclip import SemiClippedTransformer
-    >>> from semiclip.callbacks import Checkpoint
+    >>> from semiclip.callbacks import Callback, Checkpoint
     >>> from semiclip.datasets import make_weakly_paired
     >>> d = make_weakly_paired(n_perturbations=40, n_genes=30, random_state=0)
     >>> path = os.path.join(tempfile.mkdtemp(), "run.ckpt")
-    >>> est = SemiClippedTransformer(encoder_dim=8, max_iter=4, early_stopping=False,
-    ...                              control_label="control", random_state=0,
-    ...                              callbacks=[Checkpoint(path, every=2, resume=True)])
-    >>> _ = est.fit(d.X, d.y, image_bank=d.image_bank)  # doctest: +SKIP
+    >>> class Preempted(Callback):  # stands for a job killed after epoch 2
+    ...     def on_epoch_end(self, trainer, record):
+    ...         if record["epoch"] == 2:
+    ...             raise RuntimeError("preempted")
+    >>> params = dict(encoder_dim=8, max_iter=4, early_stopping=False,
+    ...               control_label="control", random_state=0)
+    >>> est = SemiClippedTransformer(**params, callbacks=[Checkpoint(path, resume=True),
+    ...                                                   Preempted()])
+    >>> est.fit(d.X, d.y, image_bank=d.image_bank)
+    Traceback (most recent call last):
+    ...
+    RuntimeError: preempted
+    >>> est = SemiClippedTransformer(**params, callbacks=[Checkpoint(path, resume=True)])
+    >>> resumed = est.fit(d.X, d.y, image_bank=d.image_bank)
+    >>> whole = SemiClippedTransformer(**params).fit(d.X, d.y, image_bank=d.image_bank)
+    >>> resumed.loss_curve_ == whole.loss_curve_
+    True
+    >>> bool(np.array_equal(resumed.transform(d.X), whole.transform(d.X)))
+    True
     """
 
     def __init__(self, path: str | os.PathLike[str], every: int = 1,
@@ -149,6 +168,13 @@ class Checkpoint(Callback):
 
     # ------------------------------------------------------------------ hooks
     def on_train_begin(self, trainer: Trainer) -> None:
+        """Check the parameters; with ``resume``, continue from ``path`` if it exists.
+
+        Parameters
+        ----------
+        trainer : Trainer
+            The training loop's state.
+        """
         self._pending = None
         self._main = trainer.dist is None or trainer.dist.rank == 0
         if isinstance(self.every, bool) or not isinstance(self.every, numbers.Integral) \
@@ -179,6 +205,15 @@ class Checkpoint(Callback):
         self._token = secrets.token_hex(8)
 
     def on_epoch_end(self, trainer: Trainer, record: dict[str, Any]) -> None:
+        """Write the state every ``every`` epochs (rank 0); keep it in memory otherwise.
+
+        Parameters
+        ----------
+        trainer : Trainer
+            The training loop's state.
+        record : dict
+            The epoch's figures (unused).
+        """
         if not self._main:
             return
         state = self._payload(trainer)
@@ -189,6 +224,13 @@ class Checkpoint(Callback):
             self._pending = _cpu_copy(state)
 
     def on_train_end(self, trainer: Trainer) -> None:
+        """Write the last completed epoch's state if it was not written yet (rank 0).
+
+        Parameters
+        ----------
+        trainer : Trainer
+            The training loop's state.
+        """
         if getattr(self, "_main", False) and getattr(self, "_pending", None) is not None:
             self._write(self._pending)
             self._pending = None
