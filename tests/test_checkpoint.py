@@ -65,11 +65,18 @@ def _saved_epoch(path):
     return torch.load(path, weights_only=True)["trainer"]["epoch"]
 
 
-@pytest.mark.parametrize("params, pea, stop, every", [
-    (SGD, False, 4, 3),     # interrupted after epoch 4; written at 3, the interrupt writes 4
-    (ADAM_PEA, True, 2, 1),
+# no epoch after the first improves by tol: early stopping after 1 + 3 epochs, the patience
+# count and best score carry over the interrupt
+PATIENCE = dict(SGD, n_iter_no_change=3, tol=100.0)
+
+
+@pytest.mark.parametrize("params, pea, stop, every, n_iter", [
+    (SGD, False, 4, 3, 8),     # interrupted after epoch 4; written at 3, the interrupt writes 4
+    (ADAM_PEA, True, 2, 1, 6),
+    (PATIENCE, False, 2, 1, 4),
 ])
-def test_resumed_fit_equals_uninterrupted_fit(tiny_data, tmp_path, params, pea, stop, every):
+def test_resumed_fit_equals_uninterrupted_fit(tiny_data, tmp_path, params, pea, stop, every,
+                                              n_iter):
     reference = _fit(tiny_data, params, pea=pea)
     path = tmp_path / "run.ckpt"
     with pytest.warns(UserWarning, match="Training interrupted"):
@@ -77,7 +84,7 @@ def test_resumed_fit_equals_uninterrupted_fit(tiny_data, tmp_path, params, pea, 
                        pea=pea)
     assert stopped.n_iter_ == stop and _saved_epoch(path) == stop  # the last completed epoch
     resumed = _fit(tiny_data, params, [Checkpoint(path, every, resume=True)], pea=pea)
-    assert resumed.n_iter_ == reference.n_iter_ == params["max_iter"]
+    assert resumed.n_iter_ == reference.n_iter_ == n_iter
     assert resumed.loss_curve_ == reference.loss_curve_
     assert resumed.validation_scores_ == reference.validation_scores_
     expected = _embed(reference, tiny_data, pea)
@@ -85,7 +92,7 @@ def test_resumed_fit_equals_uninterrupted_fit(tiny_data, tmp_path, params, pea, 
     # the interrupted run is not the reference: the comparison can fail
     assert stopped.loss_curve_ != reference.loss_curve_
     # a finished run's checkpoint: nothing left to train, the same model again
-    assert _saved_epoch(path) == params["max_iter"]
+    assert _saved_epoch(path) == n_iter
     again = _fit(tiny_data, params, [Checkpoint(path, every, resume=True)], pea=pea)
     assert again.loss_curve_ == reference.loss_curve_
     np.testing.assert_array_equal(_embed(again, tiny_data, pea), expected)
