@@ -11,6 +11,10 @@ stopping), ``learning_rate``, ``samples``, ``seconds``. ``trainer`` gives
 (the resolved settings) and ``stop_training`` (set it to True to stop after
 this epoch).
 
+:class:`Checkpoint` writes the training state every few epochs and when
+training stops, and resumes from it (a preempted or requeued job goes on
+where it stopped).
+
 Callbacks are parameters: ``clone`` copies them and a grid search pickles
 them to its workers, so keep their state small and open files in
 ``on_train_begin``.
@@ -40,12 +44,12 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from ._core import fill_doc as _fill_doc
-from ._nn import Callback
+from ._nn import Callback, Checkpoint
 
 if TYPE_CHECKING:
     from ._nn.training import Trainer
 
-__all__ = ["CSVLogger", "Callback", "TensorBoardLogger"]
+__all__ = ["CSVLogger", "Callback", "Checkpoint", "TensorBoardLogger"]
 
 _HOOK_DOCS = {
     "trainer": """\

@@ -37,19 +37,16 @@ rank ends the others with an error instead of a hang.
 
 from __future__ import annotations
 
+import multiprocessing
 import numbers
 import os
-import pickle
-import shutil
-import subprocess
-import sys
-import tempfile
-import time
-import traceback
+import threading
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
+import torch.multiprocessing as mp
 
 from ._nn import DEFAULT_TIMEOUT as _DEFAULT_TIMEOUT
 from ._nn import distributed_module as _distributed_module
@@ -116,40 +113,56 @@ def _open(ref):
     return ref[1]
 
 
-_WORKER = (
-    "from semiclip.distributed import _rank_main; _rank_main({0}, {1}, {2!r}, {3!r}, {4!r})"
-)
+def _rank_main(rank_, nproc, payload, backend, timeout, store_port, result):
+    """Body of one spawned rank: join the group through the parent's store, fit, rank 0 sends
+    the fitted estimator back through ``result`` (a pipe the parent reads while it waits).
+
+    An exception propagates to :func:`torch.multiprocessing.start_processes`'s wrapper, which
+    hands its traceback to the parent.
+    """
+    os.environ.update(RANK=str(rank_), LOCAL_RANK=str(rank_), WORLD_SIZE=str(nproc))
+    if backend == "gloo":
+        from joblib import cpu_count
+
+        torch.set_num_threads(max(1, cpu_count() // nproc))
+    dist = _distributed_module()
+    store = dist.TCPStore("127.0.0.1", store_port, is_master=False,
+                          timeout=timedelta(seconds=float(timeout)))
+    init_process_group(backend, timeout=timeout, store=store, rank=rank_, world_size=nproc)
+    est = payload["estimator"]
+    user_strategy = est.get_params()["strategy"]
+    est.set_params(strategy="ddp")
+    est.fit(_open(payload["X"]), payload["y"], **payload["fit_params"])
+    if rank_ == 0:
+        est.set_params(strategy=user_strategy)
+        result.send(est)
+    result.close()
+    dist.destroy_process_group()
 
 
-def _rank_main(rank_, nproc, workdir, backend, timeout):
-    """Body of one spawned rank: join the group, fit, rank 0 writes the result."""
+def _receive(conn, box):
+    """Read rank 0's estimator (in a thread, so that rank 0 never blocks on a full pipe)."""
     try:
-        os.environ.update(RANK=str(rank_), LOCAL_RANK=str(rank_), WORLD_SIZE=str(nproc))
-        with open(os.path.join(workdir, "payload.pkl"), "rb") as fh:
-            payload = pickle.load(fh)
-        if backend == "gloo":
-            from joblib import cpu_count
+        box.append(conn.recv())
+    except (EOFError, OSError):  # every rank ended without sending (a failure)
+        pass
 
-            torch.set_num_threads(max(1, cpu_count() // nproc))
-        store = _distributed_module().FileStore(os.path.join(workdir, "store"), nproc)
-        init_process_group(backend, timeout=timeout, store=store, rank=rank_, world_size=nproc)
-        est = payload["estimator"]
-        user_strategy = est.get_params()["strategy"]
-        est.set_params(strategy="ddp")
-        est.fit(_open(payload["X"]), payload["y"], **payload["fit_params"])
-        if rank_ == 0:
-            est.set_params(strategy=user_strategy)
-            tmp = os.path.join(workdir, "result.tmp")
-            with open(tmp, "wb") as fh:
-                pickle.dump(est, fh)
-            os.replace(tmp, os.path.join(workdir, "result.pkl"))
-        _distributed_module().destroy_process_group()
-    except BaseException as exc:
-        first = (str(exc).strip().splitlines() or [""])[0]
-        with open(os.path.join(workdir, f"error-{rank_}.txt"), "w") as fh:
-            fh.write(f"{type(exc).__name__}: {first}\n{traceback.format_exc()}")
-        sys.stderr.flush()
-        os._exit(1)  # leave at once: the peers see the closed connection
+
+def _failure(exc, nproc):
+    """The caller's error for a failed rank: which rank, and its traceback."""
+    r = exc.error_index
+    text = str(exc).strip()
+    if isinstance(exc, mp.ProcessRaisedException):
+        detail = text.split("terminated with the following error:", 1)[-1].strip()
+        last = detail.splitlines()[-1] if detail else ""
+        return RuntimeError(
+            f"DDP fit on {nproc} processes failed: rank {r}: {last}. The other ranks were "
+            f"stopped. Traceback of rank {r}:\n{detail}"
+        )
+    return RuntimeError(
+        f"DDP fit on {nproc} processes failed: rank {r}: {text} (killed or crashed). The "
+        "other ranks were stopped."
+    )
 
 
 def fit(estimator: SemiClippedTransformer, X: ArrayLike, y: ArrayLike | None = None, *,
@@ -157,6 +170,11 @@ def fit(estimator: SemiClippedTransformer, X: ArrayLike, y: ArrayLike | None = N
         **fit_params: Any
 ) -> SemiClippedTransformer:
     """Fit ``estimator`` with DDP on ``nproc`` new local processes; return it fitted.
+
+    The processes are started with :func:`torch.multiprocessing.start_processes`
+    (start method ``"spawn"``: fresh interpreters, safe with CUDA). In a
+    script, call this function under ``if __name__ == "__main__":``, as
+    for any spawned process pool.
 
     Parameters
     ----------
@@ -169,25 +187,28 @@ def fit(estimator: SemiClippedTransformer, X: ArrayLike, y: ArrayLike | None = N
         A ``numpy.memmap`` is reopened from its file in every process (not
         copied); anything else is pickled to the processes.
     y : array-like of shape (n_samples,), default=None
-        Pairing keys, as for ``estimator.fit``.
+        Pairing keys (the perturbation of every row of ``X``), as for ``estimator.fit``.
     nproc : int, default=2
         Processes (one per GPU with CUDA; CPU processes share the cores).
     backend : {"gloo", "nccl"}, optional
         Default ``"nccl"`` when the estimator trains on CUDA, else ``"gloo"``.
     timeout : float, default=600
-        Seconds a collective waits for the other ranks before failing.
+        Seconds a collective waits for the other ranks before failing (a
+        stalled rank). A rank that fails ends the others at once.
     **fit_params
         Passed to ``fit`` (``image_bank``, ``keys``, ``batch``).
 
     Returns
     -------
     estimator : SemiClippedTransformer
-        A fitted copy, loaded from rank 0.
+        A fitted copy: rank 0's estimator. The caller's ``estimator`` is
+        left unfitted.
 
     Raises
     ------
     RuntimeError
-        When a rank fails, with every failing rank's error.
+        When a rank fails: the message names the first rank to fail and
+        holds its traceback; the other ranks are stopped at once.
     """
     if isinstance(nproc, (bool, np.bool_)) or not isinstance(nproc, numbers.Integral) \
             or nproc < 1:
@@ -202,53 +223,37 @@ def fit(estimator: SemiClippedTransformer, X: ArrayLike, y: ArrayLike | None = N
             f"nproc={nproc} but only {torch.cuda.device_count()} CUDA device(s) are visible; "
             "use one process per GPU."
         )
-    workdir = tempfile.mkdtemp(prefix="semiclip-ddp-")
+    payload = {"estimator": estimator, "X": _portable(X), "y": y, "fit_params": fit_params}
+    # the rendezvous: a store served by this process on a free port (no file, no fixed port)
+    store = _distributed_module().TCPStore("127.0.0.1", 0, is_master=True,
+                                          wait_for_workers=False)
+    receiver, sender = multiprocessing.get_context("spawn").Pipe(duplex=False)
     try:
-        payload = {"estimator": estimator, "X": _portable(X), "y": y, "fit_params": fit_params}
-        with open(os.path.join(workdir, "payload.pkl"), "wb") as fh:
-            pickle.dump(payload, fh, protocol=pickle.HIGHEST_PROTOCOL)
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
-        procs = [
-            subprocess.Popen(
-                [sys.executable, "-c", _WORKER.format(r, nproc, workdir, backend, float(timeout))],
-                env=env,
-            )
-            for r in range(nproc)
-        ]
-        failed_at, order = None, []
-        try:
-            while len(order) < nproc:
-                for r, p in enumerate(procs):
-                    if r not in order and p.poll() is not None:
-                        order.append(r)
-                        if p.returncode != 0 and failed_at is None:
-                            failed_at = time.monotonic()
-                if failed_at is not None and time.monotonic() - failed_at > float(timeout) + 5:
-                    break  # the survivors did not notice: stop them
-                time.sleep(0.05)
-        finally:
-            for p in procs:
-                if p.poll() is None:
-                    p.kill()
-                p.wait()
-        order += [r for r in range(nproc) if r not in order]
-        errors = []
-        for r in order:
-            path = os.path.join(workdir, f"error-{r}.txt")
-            if os.path.exists(path):
-                with open(path) as fh:
-                    errors.append((r, fh.read().strip()))
-            elif procs[r].returncode != 0:
-                errors.append((r, f"exit code {procs[r].returncode} (killed or crashed)"))
-        if errors:
-            summary = "; ".join(f"rank {r}: {text.splitlines()[0]}" for r, text in errors)
-            r0, text = errors[0]
-            detail = text.split("\n", 1)[-1]
-            raise RuntimeError(
-                f"DDP fit on {nproc} processes failed ({summary}). Traceback of rank "
-                f"{r0}, the first to fail:\n{detail}"
-            )
-        with open(os.path.join(workdir, "result.pkl"), "rb") as fh:
-            return pickle.load(fh)
+        context = mp.start_processes(
+            _rank_main, args=(nproc, payload, backend, float(timeout), store.port, sender),
+            nprocs=nproc, join=False, start_method="spawn",
+        )
     finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+        sender.close()  # the ranks hold the only write ends: EOF once they have all ended
+    box = []
+    reader = threading.Thread(target=_receive, args=(receiver, box), daemon=True,
+                              name="semiclip-ddp-result")
+    reader.start()
+    try:
+        # each join returns when a rank ends; on the first failure it stops the others and
+        # raises with that rank's traceback
+        while not context.join():
+            pass
+    except (mp.ProcessRaisedException, mp.ProcessExitedException) as exc:
+        raise _failure(exc, nproc) from None
+    finally:
+        for process in context.processes:
+            if process.is_alive():
+                process.kill()
+            process.join()
+        reader.join()
+        receiver.close()
+        del store
+    if not box:
+        raise RuntimeError(f"DDP fit on {nproc} processes ended without a result from rank 0.")
+    return box[0]

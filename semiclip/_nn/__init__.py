@@ -72,6 +72,7 @@ from ._threads import ThreadBudget, thread_budget
 from .training import (
     DEFAULT_TIMEOUT,
     Callback,
+    Checkpoint,
     DDPContext,
     History,
     ThreadRebalance,
@@ -95,6 +96,7 @@ __all__ = [
     "PREFETCH_DEPTH",
     "AffineMap",
     "Callback",
+    "Checkpoint",
     "DDPContext",
     "DecoderMoments",
     "FineTuned",

@@ -15,6 +15,7 @@ from ._callbacks import (
     ProgressBar,
     ThreadRebalance,
 )
+from ._checkpoint import Checkpoint
 from ._config import History, TrainConfig, TrainData
 from ._ddp import DEFAULT_TIMEOUT, DDPContext, ddp_context, distributed_module, init_process_group
 from ._heldout import validation_loss
@@ -26,6 +27,7 @@ __all__ = [
     "CHECK_EVERY",
     "DEFAULT_TIMEOUT",
     "Callback",
+    "Checkpoint",
     "DDPContext",
     "EarlyStopping",
     "EpochFeatures",

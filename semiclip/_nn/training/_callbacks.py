@@ -160,6 +160,15 @@ class EarlyStopping(Callback):
         if self.best_state is not None:
             trainer.module.load_state_dict(self.best_state)
 
+    def state_dict(self):
+        """The patience count, the best figures and the best weights (a checkpoint's part)."""
+        return {"no_improve": self.no_improve, "best_loss": self.best_loss,
+                "best_score": self.best_score, "best_state": self.best_state}
+
+    def load_state_dict(self, state):
+        self.no_improve, self.best_loss = int(state["no_improve"]), float(state["best_loss"])
+        self.best_score, self.best_state = float(state["best_score"]), state["best_state"]
+
 
 class NonFiniteLoss(Callback):
     """Fail loudly when the loss becomes NaN or inf (read every ``every`` steps and per epoch)."""
@@ -213,19 +222,39 @@ class EpochFeatures(Callback):
         self.ahead = ahead
 
     def on_train_begin(self, trainer):
-        rng, n = trainer.augmentation_rng, trainer.config.max_epochs
+        self._n, self._prefetch = trainer.config.max_epochs, None
+        self._start(trainer.augmentation_rng.bit_generator.state)
+
+    def _start(self, rng_state):
+        """Draw from ``rng_state`` on; every draw comes with the generator's state after it."""
+        if self._prefetch is not None:
+            self._prefetch.close()
+        rng, draw = np.random.default_rng(), self.draw  # a copy: the old thread may still run
+        rng.bit_generator.state = self._rng_state = rng_state
+
+        def draws():
+            for _ in range(self._n):
+                features = draw(rng)
+                yield features, rng.bit_generator.state
+
         self._prefetch = Prefetcher(
-            lambda: (self.draw(rng) for _ in range(n)),
-            depth=1 if self.ahead and PREFETCH_DEPTH > 0 else 0,
-            name="semiclip-augment",
+            draws, depth=1 if self.ahead and PREFETCH_DEPTH > 0 else 0, name="semiclip-augment"
         )
         self._draws = iter(self._prefetch)
 
     def on_epoch_begin(self, trainer):
-        trainer.features = TensorFeatures(np.asarray(next(self._draws)), trainer.device)
+        features, self._rng_state = next(self._draws)
+        trainer.features = TensorFeatures(np.asarray(features), trainer.device)
 
     def on_train_end(self, trainer):
         self._prefetch.close()
+
+    def state_dict(self):
+        """Where the next epoch's draw starts (the generator's state; a checkpoint's part)."""
+        return {"rng": self._rng_state}
+
+    def load_state_dict(self, state):
+        self._start(state["rng"])
 
 
 class ThreadRebalance(Callback):

@@ -35,7 +35,6 @@ mean over ranks of the returned values is the single-process value (what the
 epoch loss sums) and the update is the single-process gradient.
 """
 
-import os
 from datetime import timedelta
 from typing import Any
 
@@ -45,6 +44,7 @@ import torch.nn.functional as F
 from .._device import resolve_device
 from .._losses import loss_object
 from .._structure import cka_loss, relational_sum
+from ._cluster import cluster_env, local_rank
 
 __all__ = ["DEFAULT_TIMEOUT", "DDPContext", "ddp_context", "distributed_module",
            "init_process_group"]
@@ -64,7 +64,15 @@ def distributed_module():
 
 def init_process_group(backend: str | None = None, *, timeout: float = DEFAULT_TIMEOUT,
                        **kwargs: Any) -> None:
-    """Join the process group described by the environment (torchrun), if not done yet.
+    """Join the process group described by the environment (torchrun or SLURM), if not done yet.
+
+    Under torchrun (``RANK``, ``WORLD_SIZE``, ``MASTER_ADDR``, ``MASTER_PORT``)
+    torch reads the environment itself. Without those variables, in a task
+    of ``srun``, the rank, world size and rendezvous host come from SLURM's
+    variables: ``SLURM_PROCID`` (rank), ``SLURM_NTASKS`` (world size),
+    the first host of ``SLURM_JOB_NODELIST`` (rendezvous address;
+    ``MASTER_ADDR`` overrides) and port ``20000 + SLURM_JOB_ID % 10000``
+    (``MASTER_PORT`` overrides). See "SLURM" in the user guide.
 
     Parameters
     ----------
@@ -82,20 +90,27 @@ def init_process_group(backend: str | None = None, *, timeout: float = DEFAULT_T
         return
     if backend is None:
         backend = "nccl" if torch.cuda.is_available() else "gloo"
+    if not {"store", "init_method"} & kwargs.keys():
+        env = cluster_env()
+        if env is not None and env.source == "slurm":
+            kwargs = dict(init_method=env.init_method, rank=env.rank,
+                          world_size=env.world_size, **kwargs)
     dist.init_process_group(backend, timeout=timedelta(seconds=float(timeout)), **kwargs)
     _timeout_s = float(timeout)
 
 
 def ddp_context(device):
-    """The :class:`DDPContext` of this rank, joining the process group torchrun describes."""
+    """The :class:`DDPContext` of this rank, joining the process group torchrun (or SLURM's
+    ``srun``) describes."""
     dist = distributed_module()
     if not dist.is_initialized():
-        if all(k in os.environ for k in ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")):
+        if cluster_env() is not None:
             init_process_group()
         else:
             raise ValueError(
                 "strategy='ddp' needs a torch.distributed process group: run the script with "
-                "`torchrun --nproc_per_node=N script.py`, initialise one with "
+                "`torchrun --nproc_per_node=N script.py` (or `srun python script.py` in a "
+                "SLURM job), initialise one with "
                 "semiclip.distributed.init_process_group(), or call "
                 "semiclip.distributed.fit(estimator, X, y, nproc=N, image_bank=bank). "
                 "For one process use strategy='single'."
@@ -103,7 +118,9 @@ def ddp_context(device):
     device = resolve_device(device)
     if device.type == "cuda":
         if device.index is None:
-            local = int(os.environ.get("LOCAL_RANK", dist.get_rank() % torch.cuda.device_count()))
+            local = local_rank()
+            if local is None:
+                local = dist.get_rank() % torch.cuda.device_count()
             device = torch.device("cuda", local)
         torch.cuda.set_device(device)
     return DDPContext(device, timeout_s=_timeout_s)

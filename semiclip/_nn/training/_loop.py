@@ -33,6 +33,7 @@ from ._callbacks import CHECK_EVERY, EarlyStopping, EpochFeatures, NonFiniteLoss
 from ._config import History
 from ._heldout import _acc_dtype, validation_loss
 from ._optim import make_optimizer, optimizer_to, scheduled_lr
+from ._state import load_trainer_state, trainer_state
 from ._terms import StructureTerms
 
 __all__ = ["Trainer", "default_callbacks", "fit_loop"]
@@ -49,6 +50,7 @@ class _Plan:
     bounds: list
     local: torch.Tensor
     local_bounds: list
+    rng_state: dict  # the generator's state after this plan: where the next plan starts
 
 
 def _epoch_plans(rng, n, sampler, batch_size, min_rows, dist, pin):
@@ -69,7 +71,8 @@ def _epoch_plans(rng, n, sampler, batch_size, min_rows, dist, pin):
         arrays = [torch.from_numpy(np.ascontiguousarray(a)) for a in (perm, rows, local)]
         if pin:
             arrays = [a.pin_memory() for a in arrays]
-        yield _Plan(arrays[0], arrays[1], bounds, arrays[2], local_bounds)
+        yield _Plan(arrays[0], arrays[1], bounds, arrays[2], local_bounds,
+                    rng.bit_generator.state)
 
 
 def _features(source, device):
@@ -134,15 +137,7 @@ class Trainer:
             self.val_features = _features(data.val_features, device)
             self.val_codes = torch.as_tensor(data.val_codes, device=device)
             self.val_table = torch.as_tensor(data.val_table, device=device)
-        self._prefetch = Prefetcher(
-            lambda: _epoch_plans(
-                np.random.default_rng(plan_seed), n, data.sampler, self.batch_size,
-                2 if contrastive else 1, dist, device.type == "cuda",
-            ),
-            depth=1 if PREFETCH_DEPTH > 0 else 0,
-            name="semiclip-epoch-plan",
-        )
-        self.plans = iter(self._prefetch)
+        self.restart_plans(np.random.default_rng(plan_seed).bit_generator.state)
         self.epoch = self.step = 0
         self.learning_rate = config.learning_rate
         self.epoch_sum = None
@@ -150,6 +145,36 @@ class Trainer:
             module, config, dist, torch.zeros((), dtype=_acc_dtype(device), device=device))
         self.stop_training = self.completed = False
         self.callbacks = []
+
+    def restart_plans(self, rng_state):
+        """(Re)start the epoch plans from a numpy generator state (drawn in a background
+        thread, one epoch ahead)."""
+        if getattr(self, "_prefetch", None) is not None:
+            self._prefetch.close()
+        rng = np.random.default_rng()
+        rng.bit_generator.state = self.plan_rng_state = rng_state
+        data, contrastive = self.data, self.loss_object.contrastive
+        self._prefetch = Prefetcher(
+            lambda: _epoch_plans(rng, data.n, data.sampler, self.batch_size,
+                                 2 if contrastive else 1, self.dist, self.device.type == "cuda"),
+            depth=1 if PREFETCH_DEPTH > 0 else 0,
+            name="semiclip-epoch-plan",
+        )
+        self.plans = iter(self._prefetch)
+
+    def next_plan(self):
+        """The next epoch's plan; remembers where the plan after it starts."""
+        plan = next(self.plans)
+        self.plan_rng_state = plan.rng_state
+        return plan
+
+    def state_dict(self):
+        """Everything needed to continue after the current epoch (see :mod:`._state`)."""
+        return trainer_state(self)
+
+    def load_state_dict(self, state):
+        """Continue from :meth:`state_dict` (call before the first epoch)."""
+        load_trainer_state(self, state)
 
     @property
     def callbacks(self):
@@ -270,7 +295,7 @@ def run_epoch(trainer):
     started = time.perf_counter()
     trainer.emit("on_epoch_begin")
     device, history = trainer.device, trainer.history
-    plan = next(trainer.plans)
+    plan = trainer.next_plan()
     perm = plan.perm.to(device, non_blocking=True)
     rows = plan.rows.to(device, non_blocking=True)
     local = perm if trainer.dist is None else plan.local.to(device, non_blocking=True)
