@@ -13,19 +13,20 @@ writing (``TypeError``) and on reading (``ValueError``).
 """
 
 import functools
-import io
 import json
 import math
+import re
+import zipfile
 
 import numpy as np
 
 __all__ = [
+    "MAX_DEPTH",
+    "Archive",
     "ArrayWriter",
     "Damaged",
     "decode",
     "encode",
-    "read_array",
-    "read_json",
     "trusted_names",
     "trusted_types",
 ]
@@ -172,17 +173,19 @@ class Damaged(ValueError):
     """The tree does not have the shape this module writes."""
 
 
-def decode(node, read_array):
+def decode(node, read_array, depth=0):
     """The object of a JSON tree; ``read_array(i)`` returns ``arrays/i.npy``."""
+    if depth > MAX_DEPTH:
+        raise Damaged(f"the state is nested more than {MAX_DEPTH} levels deep")
     if type(node) in _PLAIN or type(node) is float:
         return node
     if type(node) is list:
-        return [decode(v, read_array) for v in node]
+        return [decode(v, read_array, depth + 1) for v in node]
     if type(node) is not dict or len(node) == 0:
         raise Damaged(f"unexpected {type(node).__name__} in the state")
     tag = next(iter(node))
     if tag == "$object":
-        return _decode_object(node, read_array)
+        return _decode_object(node, read_array, depth)
     extra = {"object", "readonly"} if tag == "$array" else set()
     if set(node) - {tag} - extra:
         raise Damaged(f"unexpected entries {sorted(node)!r} in the state")
@@ -192,15 +195,15 @@ def decode(node, read_array):
             raise Damaged(f"unexpected float {value!r}")
         return float(value)
     if tag == "$tuple":
-        return tuple(decode(_list(value), read_array))
+        return tuple(decode(_list(value), read_array, depth + 1))
     if tag == "$dict":
         out = {}
         for pair in _list(value):
             if type(pair) is not list or len(pair) != 2:
                 raise Damaged("a dict entry is not a [key, value] pair")
-            key = decode(pair[0], read_array)
+            key = decode(pair[0], read_array, depth + 1)
             try:
-                out[key] = decode(pair[1], read_array)
+                out[key] = decode(pair[1], read_array, depth + 1)
             except TypeError:
                 raise Damaged(f"unhashable dict key {key!r}") from None
         return out
@@ -219,10 +222,10 @@ def decode(node, read_array):
     if tag == "$bytes":
         return read_array(value).tobytes()
     if tag == "$generator":
-        return _decode_generator(decode(value, read_array))
+        return _decode_generator(decode(value, read_array, depth + 1))
     if tag == "$random_state":
         rs = np.random.RandomState()
-        _set_state(rs.set_state, decode(value, read_array), "RandomState")
+        _set_state(rs.set_state, decode(value, read_array, depth + 1), "RandomState")
         return rs
     raise Damaged(f"unknown entry {tag!r} in the state")
 
@@ -251,7 +254,7 @@ def _set_state(setter, state, what):
         raise Damaged(f"the state of a {what} is not valid ({exc})") from None
 
 
-def _decode_object(node, read_array):
+def _decode_object(node, read_array, depth):
     name = node.get("$object")
     cls = trusted_types().get(name) if isinstance(name, str) else None
     if cls is None:
@@ -262,7 +265,7 @@ def _decode_object(node, read_array):
         )
     if set(node) - {"$object", "state", "adapter"}:
         raise Damaged(f"unexpected entries {sorted(set(node))!r} of a {name}")
-    state = decode(node.get("state"), read_array)
+    state = decode(node.get("state"), read_array, depth + 1)
     if type(state) is not dict or not all(isinstance(k, str) for k in state):
         raise Damaged(f"the state of a {name} is not a dict of attributes")
     if cls.__name__ == "SemiClippedTransformer" and {"_adapter_state", "_adapter_sizes"} & set(
@@ -277,9 +280,33 @@ def _decode_object(node, read_array):
             obj.__dict__.update(state)
     except (TypeError, ValueError, KeyError, AttributeError) as exc:
         raise Damaged(f"cannot rebuild a {name} from its state ({exc})") from None
+    _check_params(obj, name)
     if node.get("adapter") is not None:
         obj.adapter_ = _decode_adapter(node["adapter"], read_array)
     return obj
+
+
+#: parameters that set the reader's resources: never taken from a file, but the reader's default
+READER_PARAMS = {"n_threads": None}
+
+
+def _check_params(obj, name):
+    """Validate a rebuilt estimator's parameters with its own ``_parameter_constraints``."""
+    if not hasattr(type(obj), "_parameter_constraints"):
+        return
+    for param, default in READER_PARAMS.items():
+        if param in type(obj)._parameter_constraints:
+            setattr(obj, param, default)
+    try:
+        obj._validate_params()
+    except AttributeError as exc:
+        raise Damaged(f"a {name} lacks a parameter ({exc})") from None
+    except (TypeError, ValueError) as exc:
+        raise Damaged(f"a {name} has an invalid parameter: {exc}") from None
+
+
+#: an adapter in a model file has at most this many layers
+MAX_LAYERS = 64
 
 
 def _decode_adapter(node, read_array):
@@ -287,35 +314,148 @@ def _decode_adapter(node, read_array):
 
     from ._nn import adapter_from_state
 
+    if type(node) is not dict or set(node) != {"sizes", "weights"}:
+        raise Damaged("the adapter entry is not {sizes, weights}")
+    sizes = _list(node["sizes"])
+    if not 2 <= len(sizes) <= MAX_LAYERS + 1 or not all(
+            type(s) is int and 1 <= s <= 1 << 24 for s in sizes):
+        raise Damaged(f"the adapter's layer sizes are not 2 to {MAX_LAYERS + 1} positive "
+                      "integers")
+    pairs = _list(node["weights"])
+    expected = {}
+    for i in range(len(sizes) - 1):  # Linear layers at 0, 2, 4... (ReLU between)
+        expected[f"{2 * i}.weight"] = (sizes[i + 1], sizes[i])
+        expected[f"{2 * i}.bias"] = (sizes[i + 1],)
+    refs = [pair[1].get("$array") if type(pair) is list and len(pair) == 2
+            and type(pair[1]) is dict else None for pair in pairs]
+    if [p[0] for p in pairs] != list(expected) or len(set(map(repr, refs))) != len(refs):
+        raise Damaged("the adapter's weights are not one distinct array per layer weight and "
+                      "bias")
+    weights = {}
+    for (key, value), shape in zip(pairs, expected.values()):
+        arr = decode(value, read_array, 1)
+        if type(arr) is not np.ndarray or arr.shape != shape or arr.dtype.kind != "f":
+            raise Damaged(f"the adapter's {key} is not a float array of shape {shape}")
+        weights[key] = torch.from_numpy(np.ascontiguousarray(arr))
     try:
-        sizes = [int(s) for s in _list(node["sizes"])]
-        weights = {str(k): torch.from_numpy(np.ascontiguousarray(decode(v, read_array)))
-                   for k, v in _list(node["weights"])}
         return adapter_from_state(sizes, weights)
     except (TypeError, ValueError, KeyError, RuntimeError) as exc:
         raise Damaged(f"the adapter's weights do not fit its layer sizes ({exc})") from None
 
 
-def read_json(zf, name):
-    """The JSON member ``name`` of a zip archive."""
-    try:
-        return json.loads(zf.read(name).decode("utf-8"))
-    except KeyError:
-        raise Damaged(f"no {name}") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise Damaged(f"{name} is not JSON: {exc}") from None
+#: at most this many members in a model file
+MAX_MEMBERS = 10_000
+#: at most this many bytes in manifest.json / state.json
+MAX_JSON_BYTES = {"manifest.json": 4 << 20, "state.json": 16 << 20}
+#: the members, all together, expand to at most this many times the file's size ...
+MAX_EXPANSION = 32
+#: ... or to this many bytes, whichever is larger
+MIN_BUDGET = 64 << 20
+#: the JSON tree of a state is at most this deep
+MAX_DEPTH = 64
+#: the dtypes an array member may have: booleans, numbers, unicode strings
+_ARRAY_KINDS = "biufcU"
+_ARRAY_NAME = re.compile(r"arrays/(0|[1-9][0-9]{0,8})\.npy")
 
 
-def read_array(zf, i):
-    """The array ``arrays/i.npy`` of a zip archive, read with ``allow_pickle=False``."""
-    name = f"arrays/{i}.npy"
-    if type(i) is not int:
-        raise Damaged(f"array reference {i!r}")
-    try:
-        blob = zf.read(name)
-    except KeyError:
-        raise Damaged(f"{name} is missing") from None
-    try:
-        return np.lib.format.read_array(io.BytesIO(blob), allow_pickle=False)
-    except (ValueError, OSError, EOFError) as exc:
-        raise Damaged(f"{name} is not a plain array: {exc}") from None
+class Archive:
+    """The members of a model zip, checked from its directory before any is read.
+
+    Every member's name, flags, compression and sizes are checked first: no
+    duplicate or unknown names, no encryption, stored or deflated only, and
+    the sizes together at most ``max(MIN_BUDGET, MAX_EXPANSION * file size)``
+    bytes; a JSON member at most ``MAX_JSON_BYTES``. An array member's
+    ``.npy`` header is read (a few hundred bytes) and its shape times item
+    size must be the member's size before the data is read, and each array is
+    decoded once (a second reference shares it).
+    """
+
+    def __init__(self, zf, file_size):
+        self.zf = zf
+        self._arrays = {}
+        infos = zf.infolist()
+        if len(infos) > MAX_MEMBERS:
+            raise Damaged(f"{len(infos)} members (a model file has at most {MAX_MEMBERS})")
+        seen, total = set(), 0
+        for info in infos:
+            name = info.filename
+            if name in seen:
+                raise Damaged(f"two members named {name!r}")
+            seen.add(name)
+            if name not in MAX_JSON_BYTES and not _ARRAY_NAME.fullmatch(name):
+                raise Damaged(f"an unexpected member {name!r}")
+            if info.flag_bits & 0x41:
+                raise Damaged(f"{name} is encrypted")
+            if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+                raise Damaged(f"{name} uses compression method {info.compress_type}, not "
+                              "stored or deflated")
+            if name in MAX_JSON_BYTES and info.file_size > MAX_JSON_BYTES[name]:
+                raise Damaged(f"{name} holds {info.file_size:,} bytes (at most "
+                              f"{MAX_JSON_BYTES[name]:,})")
+            total += info.file_size
+        budget = max(MIN_BUDGET, MAX_EXPANSION * file_size)
+        if total > budget:
+            raise Damaged(f"its members expand to {total:,} bytes, more than {MAX_EXPANSION} "
+                          f"times the file's {file_size:,} bytes")
+        self.names = seen
+
+    def json(self, name):
+        """The JSON member ``name``."""
+        if name not in self.names:
+            raise Damaged(f"no {name}")
+        try:
+            with self.zf.open(name) as fh:
+                text = fh.read(MAX_JSON_BYTES[name] + 1)
+            return json.loads(text.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise Damaged(f"{name} is not JSON: {exc}") from None
+        except RecursionError:
+            raise Damaged(f"{name} is nested too deeply") from None
+
+    def array(self, i):
+        """The array ``arrays/i.npy``, decoded once, read with ``allow_pickle=False``."""
+        if type(i) is not int:
+            raise Damaged(f"array reference {i!r}")
+        if i in self._arrays:
+            return self._arrays[i]
+        name = f"arrays/{i}.npy"
+        if name not in self.names:
+            raise Damaged(f"{name} is missing")
+        info = self.zf.getinfo(name)
+        with self.zf.open(info) as fh:
+            try:
+                version = np.lib.format.read_magic(fh)
+                header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                          else np.lib.format.read_array_header_2_0)
+                shape, fortran, dtype = header(fh)
+            except (ValueError, OSError, EOFError, SyntaxError, TypeError) as exc:
+                raise Damaged(f"{name} is not a plain array: {exc}") from None
+            if dtype.hasobject or dtype.kind not in _ARRAY_KINDS or dtype.names is not None:
+                raise Damaged(f"{name} has the dtype {dtype}, not booleans, numbers or strings")
+            count = math.prod(shape)
+            if count * dtype.itemsize != info.file_size - fh.tell():
+                raise Damaged(f"{name} declares the shape {shape} of {dtype} "
+                              f"({count * dtype.itemsize:,} bytes) but holds "
+                              f"{info.file_size - fh.tell():,}")
+            arr = _read_into(fh, np.empty(shape[::-1] if fortran else shape, dtype), name)
+        arr = arr.T if fortran else arr
+        if not dtype.isnative:
+            arr = arr.astype(dtype.newbyteorder("="))
+        self._arrays[i] = arr
+        return arr
+
+
+def _read_into(fh, arr, name):
+    """Fill ``arr`` (C-contiguous) from ``fh`` in 1 MiB chunks: no second copy."""
+    if arr.nbytes:
+        view = memoryview(arr.reshape(-1).view(np.uint8))
+        pos = 0
+        while pos < arr.nbytes:
+            chunk = fh.read(min(1 << 20, arr.nbytes - pos))
+            if not chunk:
+                raise Damaged(f"{name} is truncated")
+            view[pos:pos + len(chunk)] = chunk
+            pos += len(chunk)
+    if fh.read(1):  # pragma: no cover - the sizes were checked from the directory
+        raise Damaged(f"{name} has trailing bytes")
+    return arr

@@ -37,11 +37,14 @@ from ._persistence_files import (
     atomic_write,
     build_manifest,
     check_estimator,
+    check_fitted_state,
+    check_manifest,
+    check_provenance,
     damaged,
     data_fingerprint,
     estimator_class,
 )
-from ._persistence_types import ArrayWriter, Damaged, decode, encode, read_array, read_json
+from ._persistence_types import Archive, ArrayWriter, Damaged, decode, encode, trusted_types
 
 __all__ = [
     "LEGACY_FORMAT",
@@ -135,6 +138,10 @@ def save_model(path, estimator, *, normalizer=None, columns=None, fingerprint=No
                                                                "column_spec_sha256"}:
         raise TypeError("fingerprint must be the dict of data_fingerprint(); got "
                         f"{fingerprint!r}.")
+    elif fingerprint["n_columns"] not in (None, estimator.n_features_in_):
+        raise ValueError(f"fingerprint describes {fingerprint['n_columns']} columns but the "
+                         f"estimator was fitted on {estimator.n_features_in_} features; pass "
+                         "the data_fingerprint() of its training data.")
     store = ArrayWriter()
     state = {"estimator": encode(estimator, store, "estimator"),
              "normalizer": encode(normalizer, store, "normalizer"),
@@ -183,19 +190,23 @@ def load_model(path, *, allow_pickle=False):
     path = _existing(path)
     if not _is_zip(path):
         return _load_pickle(path, allow_pickle)
+    return _load_archive(path)
+
+
+def _load_archive(path):
     from ._correction import ControlNormalizer
 
     try:
         with zipfile.ZipFile(path) as zf:
-            manifest = _read_manifest(zf, path)
-            state = read_json(zf, "state.json")
+            archive = Archive(zf, path.stat().st_size)
+            manifest = _read_manifest(archive, path)
+            state = archive.json("state.json")
             if type(state) is not dict or "estimator" not in state:
                 raise Damaged("no 'estimator' in state.json")
-
-            def member_array(i):
-                return read_array(zf, i)
-
-            objects = {k: decode(state.get(k), member_array)
+            if set(state) - {"estimator", "normalizer", "columns"}:
+                raise Damaged(f"unexpected entries {sorted(state)!r} in state.json")
+            _check_roots(state, path)
+            objects = {k: decode(state.get(k), archive.array)
                        for k in ("estimator", "normalizer", "columns")}
     except Damaged as exc:
         raise damaged(path, exc) from None
@@ -209,6 +220,9 @@ def load_model(path, *, allow_pickle=False):
                          "normalizer, not a ControlNormalizer.")
     if objects["columns"] is not None and type(objects["columns"]) is not dict:
         raise damaged(path, "its column spec is not a dict")
+    check_fitted_state(objects["estimator"], objects["normalizer"], path)
+    check_provenance(manifest, objects["estimator"], objects["normalizer"], objects["columns"],
+                     path)
     return LoadedModel(objects["estimator"], objects["normalizer"], objects["columns"], manifest)
 
 
@@ -252,13 +266,7 @@ def model_info(path, *, allow_pickle=False):
     path = _existing(path)
     if not _is_zip(path):
         return _load_pickle(path, allow_pickle).manifest
-    try:
-        with zipfile.ZipFile(path) as zf:
-            return _read_manifest(zf, path)
-    except Damaged as exc:
-        raise damaged(path, exc) from None
-    except (*_ZIP_ERRORS, RecursionError) as exc:
-        raise damaged(path, f"{type(exc).__name__}: {exc}") from None
+    return _load_archive(path).manifest
 
 
 # ------------------------------------------------------------------ helpers
@@ -280,13 +288,25 @@ def _is_zip(path):
     return _head(path).startswith(_ZIP_MAGIC)
 
 
-def _read_manifest(zf, path):
-    if "manifest.json" not in zf.namelist():
+def _check_roots(state, path):
+    """The estimator and normalizer of the file are of their classes, before anything is read."""
+    for key, name in (("estimator", "SemiClippedTransformer"), ("normalizer", "ControlNormalizer")):
+        node = state.get(key)
+        tag = node.get("$object") if type(node) is dict else None
+        if key == "normalizer" and node is None:
+            continue
+        if tag in trusted_types() and tag != f"semiclip.{name}":
+            raise ValueError(f"it holds a {tag.rpartition('.')[2]} as its {key}, not a {name}.")
+
+
+def _read_manifest(archive, path):
+    if "manifest.json" not in archive.names:
         raise ValueError(f"{str(path)!r} is not a semiclip model file: a zip archive with no "
                          "manifest.json.")
-    manifest = read_json(zf, "manifest.json")
+    manifest = archive.json("manifest.json")
     tag = manifest.get("format") if type(manifest) is dict else None
     if tag == MODEL_FORMAT:
+        check_manifest(manifest)
         return manifest
     if isinstance(tag, str) and tag.startswith("semiclip-model/"):
         raise ValueError(f"{str(path)!r} is a model file of format {tag!r}, written by a newer "

@@ -217,6 +217,11 @@ def test_a_model_with_missing_fields_is_one_error(files, model, tmp_path, capsys
 
     bad = _rewrite(model, tmp_path / "nokey.semiclip", "state.json", drop_key)
     assert "key" in cols
+    assert main(["transform", "-m", str(bad), *tx]) == 2  # the manifest still names the key
+    assert "manifest.json does not describe the model it holds: columns.key" in _one_error_line(
+        capsys.readouterr().err, "transform")
+    bad = _rewrite(bad, tmp_path / "nokey2.semiclip", "manifest.json", lambda m: {
+        **m, "columns": {k: v for k, v in m["columns"].items() if k != "key"}})
     assert main(["transform", "-m", str(bad), *tx]) == 2
     assert re.search(r"column spec lacks 'key'", _one_error_line(capsys.readouterr().err,
                                                                 "transform"))
