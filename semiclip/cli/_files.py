@@ -8,6 +8,7 @@ to a temporary file beside it and renamed into place when complete
 :func:`semiclip.persistence.load_model`; its warnings become one line each.
 """
 
+import contextlib
 import os
 import sys
 import warnings
@@ -20,6 +21,7 @@ __all__ = [
     "atomic_write",
     "check_output",
     "model_suffix",
+    "printable",
     "read_info",
     "read_model",
     "same_file",
@@ -28,6 +30,20 @@ __all__ = [
 #: the column spec ``semiclip transform`` needs from a model file
 CLI_COLUMNS = ("key", "batch", "control", "control_label", "layer", "obsm", "exclude",
                "normalize_symbols", "dose", "feature_names")
+
+
+def printable(value):
+    """``value`` with every character a terminal would act on (control characters, ANSI/OSC
+    escapes, bidi overrides, line breaks) written as a Python escape such as ``\\x1b``;
+    strings inside lists and dicts too."""
+    if isinstance(value, str):
+        return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii")
+                       for c in value)
+    if isinstance(value, list):
+        return [printable(v) for v in value]
+    if isinstance(value, dict):
+        return {printable(k): printable(v) for k, v in value.items()}
+    return value
 
 
 def same_file(a, b):
@@ -80,21 +96,25 @@ def model_suffix(path):
         )
 
 
-def _warn_lines(command, caught):
-    for w in caught:
-        message = " ".join(str(w.message).split()).replace("(allow_pickle=True)",
-                                                            "(--allow-pickle)")
-        print(f"semiclip {command}: warning: {message}", file=sys.stderr, flush=True)
+@contextlib.contextmanager
+def _warnings_as_lines(command):
+    """Print each warning as one line on stderr *when it is raised* (a pickle is warned
+    about before it is opened, so the line is out even if unpickling never returns)."""
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        text = " ".join(str(message).split()).replace("(allow_pickle=True)", "(--allow-pickle)")
+        print(f"semiclip {command}: warning: {printable(text)}", file=sys.stderr, flush=True)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        warnings.showwarning = show
+        yield
 
 
 def read_model(path, *, allow_pickle, command):
     """The :class:`~semiclip.persistence.LoadedModel` of ``-m``, with ``transform``'s columns."""
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
-            loaded = _prefixed(load_model, path, allow_pickle)
-        finally:
-            _warn_lines(command, caught)
+    with _warnings_as_lines(command):
+        loaded = _prefixed(load_model, path, allow_pickle)
     columns = loaded.columns
     if columns is None:
         raise ValueError(
@@ -114,12 +134,8 @@ def read_model(path, *, allow_pickle, command):
 
 def read_info(path, *, allow_pickle, command):
     """The manifest of a model file (see :func:`semiclip.persistence.model_info`)."""
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
-            return _prefixed(model_info, path, allow_pickle)
-        finally:
-            _warn_lines(command, caught)
+    with _warnings_as_lines(command):
+        return _prefixed(model_info, path, allow_pickle)
 
 
 def _prefixed(read, path, allow_pickle):

@@ -2,7 +2,7 @@
 
 import json
 
-from ._files import read_info
+from ._files import printable, read_info
 from ._options import add_model_options
 
 __all__ = ["add_parser", "format_info", "run"]
@@ -47,7 +47,8 @@ def _fill(items, indent, width=100):
 
 
 def format_info(path, manifest):
-    """The readable block ``semiclip info`` prints for a manifest."""
+    """The readable block ``semiclip info`` prints for a manifest (printable text only)."""
+    path, manifest = printable(str(path)), printable(manifest)
     est = manifest.get("estimator") or {}
     fitted = est.get("fitted") or {}
     norm = manifest.get("normalizer")

@@ -10,6 +10,7 @@ import argparse
 import sys
 
 from . import _attribute, _benchmark, _demo, _evaluate, _fit, _info, _transform
+from ._files import printable
 
 __all__ = ["build_parser", "main"]
 
@@ -37,7 +38,7 @@ def main(argv=None):
     try:
         return args.func(args)
     except (ValueError, TypeError, OSError, ImportError) as exc:  # OSError: disk full...
-        message = " ".join(str(exc).split()) or type(exc).__name__
+        message = printable(" ".join(str(exc).split()) or type(exc).__name__)
         print(f"semiclip {args.command}: error: {message}", file=sys.stderr)
         return 2
 

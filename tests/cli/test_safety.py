@@ -4,6 +4,7 @@ destroy inputs or leave partial files, and one-line errors for bad arguments."""
 import hashlib
 import json
 import os
+import pickle
 import re
 import warnings
 import zipfile
@@ -393,3 +394,57 @@ def test_demo_needs_a_seed(capsys, seeds):
     captured = capsys.readouterr()
     assert f"--seeds must be >= 1; got {seeds}" in _one_error_line(captured.err, "demo")
     assert captured.out == ""
+
+
+# ------------------------------------------------------------------ crafted files (issue 20)
+ESCAPES = "\x1b[2J\x1b[1A\x1b]0;fake\x07\r\u202e\n"
+
+
+def test_info_prints_only_printable_text(model, tmp_path, capsys):
+    def inject(m):
+        return {**m, "created": "2020" + ESCAPES, "versions": {
+            **m["versions"], "torch" + ESCAPES: "9" + ESCAPES}}
+
+    bad = _rewrite(model, tmp_path / "ansi.semiclip", "manifest.json", inject)
+    assert main(["info", str(bad)]) == 0
+    out = capsys.readouterr().out
+    assert not [c for c in out if not c.isprintable() and c != "\n"], repr(out)
+    assert r"2020\x1b[2J\x1b[1A\x1b]0;fake\x07\r\u202e\n" in out  # shown, escaped
+    assert main(["info", str(bad), "--json"]) == 0
+    assert "\x1b" not in capsys.readouterr().out  # JSON escapes them itself
+    bad = _rewrite(model, tmp_path / "ansi2.semiclip", "manifest.json",
+                   lambda m: {**m, "format": "x\x1b[2J"})
+    assert main(["info", str(bad)]) == 2
+    assert "\x1b" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("edit", [
+    lambda m: {**m, "estimator": {**m["estimator"], "params": []}},
+    lambda m: {**m, "normalizer": {"class": 1, "params": {}}},
+    lambda m: {**m, "fingerprint": {**m["fingerprint"], "column_spec_sha256": None}},
+])
+def test_info_on_a_manifest_of_wrong_types_is_one_line(model, tmp_path, capsys, edit):
+    bad = _rewrite(model, tmp_path / "types.semiclip", "manifest.json", edit)
+    assert main(["info", str(bad)]) == 2
+    assert "damaged (its manifest.json gives" in _one_error_line(capsys.readouterr().err,
+                                                                 "info")
+
+
+def test_the_pickle_warning_is_printed_before_unpickling(tmp_path):
+    import subprocess
+    import sys
+
+    path = tmp_path / "exits.pkl"
+    path.write_bytes(pickle.dumps(_Exits()))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    done = subprocess.run([sys.executable, "-m", "semiclip", "info", str(path),
+                           "--allow-pickle"], capture_output=True, text=True, env=env,
+                          timeout=120)
+    assert done.returncode == 7  # the pickle ran and ended the process...
+    assert "semiclip info: warning: reading" in done.stderr  # ...after the warning was out
+    assert "a pickle can run any code" in done.stderr
+
+
+class _Exits:
+    def __reduce__(self):
+        return (os._exit, (7,))
