@@ -12,6 +12,7 @@ import csv
 import gzip
 import io
 import os
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -279,6 +280,7 @@ def _read_columns(path):
             f"'entity1' and 'entity2' (or exactly two columns); its header is "
             f"{header!r}."
         )
+    _refuse_control_bytes(path)
     try:
         table = _parse(path, delimiter, cols)
     except UnicodeDecodeError:
@@ -288,7 +290,16 @@ def _read_columns(path):
             f"Could not read the gene pairs of {str(path)!r}: {exc}. Every line must "
             f"hold the {len(header)} fields of the header {header!r}."
         ) from exc
-    first, second = table
+    first, second = (np.asarray(_strip(col), dtype=object) for col in table)
+    control = np.flatnonzero(_has_control(first) | _has_control(second))
+    if control.size:
+        shown = [f"{first[i]!r}, {second[i]!r}" for i in control[:3]]
+        raise ValueError(
+            f"{str(path)!r} has {control.size} line(s) whose gene names hold control "
+            f"characters such as NUL (data lines {format_examples(control + 1)}, header "
+            f"excluded: {'; '.join(shown)}); a gene name is printable text. Fix or remove "
+            "those lines."
+        )
     empty = np.flatnonzero((first == "") | (second == ""))
     if empty.size:
         raise ValueError(
@@ -296,6 +307,51 @@ def _read_columns(path):
             f"lines {format_examples(empty + 1)}, header excluded); fix or remove them."
         )
     return first, second
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+_CONTROL_BYTES = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def _refuse_control_bytes(path):
+    """Refuse NUL and other control bytes before parsing: the CSV reader would cut a value at
+    a NUL, silently changing a pair."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    offset, line = 0, 1
+    with opener(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 22), b""):
+            found = _CONTROL_BYTES.search(chunk)
+            if found:
+                at = found.start()
+                line += chunk.count(b"\n", 0, at)
+                raise ValueError(
+                    f"{str(path)!r} holds the control byte 0x{chunk[at]:02x} at offset "
+                    f"{offset + at} (line {line}, header included); gene names are printable "
+                    "text. Fix or remove that line (e.g. the file was cut or is not a text "
+                    "file)."
+                )
+            offset += len(chunk)
+            line += chunk.count(b"\n")
+
+
+def _strip(values):
+    """Values without surrounding white space (files written ``"A, B"``), like the header."""
+    try:
+        import pandas as pd
+    except ImportError:  # pragma: no cover - pandas is optional
+        return [v.strip() for v in values]
+    return pd.Series(values, dtype=object).str.strip().to_numpy()
+
+
+def _has_control(values):
+    """Which values hold control characters (NUL, escapes...)."""
+    try:
+        import pandas as pd
+    except ImportError:  # pragma: no cover - pandas is optional
+        return np.array([bool(_CONTROL.search(v)) for v in values], dtype=bool)
+    return pd.Series(values, dtype=object).str.contains(_CONTROL, regex=True).to_numpy(bool)
 
 
 def _not_utf8(path):
