@@ -7,7 +7,9 @@ column spec and the training data's fingerprint.
 """
 
 import contextlib
+import contextvars
 import datetime
+import glob
 import hashlib
 import json
 import math
@@ -15,14 +17,14 @@ import os
 import platform
 import re
 import secrets
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from ._persistence_types import Damaged
-
 __all__ = [
+    "CREATE_ONLY",
     "LEGACY_FORMAT",
     "MODEL_FORMAT",
     "MODEL_SUFFIX",
@@ -30,9 +32,6 @@ __all__ = [
     "atomic_write",
     "build_manifest",
     "check_estimator",
-    "check_fitted_state",
-    "check_manifest",
-    "check_provenance",
     "damaged",
     "data_fingerprint",
     "describe",
@@ -73,13 +72,26 @@ class LoadedModel:
     manifest: dict
 
 
+#: paths that :func:`atomic_write` creates but never replaces (an output checked not to exist,
+#: without --overwrite): ``{resolved path: what names it in messages}``
+CREATE_ONLY = contextvars.ContextVar("semiclip_create_only", default=None)
+#: temporaries are named ``.tmp-semiclip-PID-RANDOM-NAME``; also the earlier ``.tmp-RANDOM-NAME``
+_TMP_PREFIX = ".tmp-semiclip-"
+_STALE_SECONDS = 3600
+
+
 @contextlib.contextmanager
 def atomic_write(path):
     """Write ``path`` through a temporary file beside it, renamed into place when complete.
 
     Yields the temporary path (its name ends with ``path``'s name, so writers
     that read the suffix see the same one). If the block raises, the temporary
-    file is removed and ``path`` is left as it was.
+    file is removed and ``path`` is left as it was. A path registered in
+    :data:`CREATE_ONLY` is created without replacing a file that appeared
+    meanwhile (the temporary file is hard-linked to it, which fails if it
+    exists): of concurrent writers exactly one wins. Temporaries that a killed
+    writer left beside ``path`` (its process gone, or over an hour old) are
+    removed first.
 
     Parameters
     ----------
@@ -101,20 +113,72 @@ def atomic_write(path):
     parent = path.parent
     if not parent.is_dir():
         raise FileNotFoundError(f"the directory {str(parent)!r} of {str(path)!r} does not exist.")
+    _remove_stale_temporaries(parent, path.name)
     while True:
-        tmp = parent / f".tmp-{secrets.token_hex(4)}-{path.name}"
+        tmp = parent / f"{_TMP_PREFIX}{os.getpid()}-{secrets.token_hex(4)}-{path.name}"
         try:  # umask-respecting permissions, like any new file
             os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
             break
         except FileExistsError:  # pragma: no cover - 32 random bits
             continue
+    what = (CREATE_ONLY.get() or {}).get(os.path.normcase(str(path.resolve())))
     try:
         yield tmp
-        os.replace(tmp, path)
+        if what is None:
+            os.replace(tmp, path)
+        else:
+            _create(tmp, path, what)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+def _create(tmp, path, what):
+    """Move ``tmp`` to ``path`` only if ``path`` does not exist, atomically."""
+    try:
+        os.link(tmp, path)  # fails if path exists, whoever created it
+    except FileExistsError:
+        raise ValueError(f"{what} {str(path)!r} exists (it appeared while this command ran); "
+                         "pass --overwrite to replace it.") from None
+    except OSError:  # pragma: no cover - a file system without hard links
+        try:
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+        except FileExistsError:
+            raise ValueError(f"{what} {str(path)!r} exists (it appeared while this command "
+                             "ran); pass --overwrite to replace it.") from None
+        os.replace(tmp, path)
+        return
+    os.unlink(tmp)
+
+
+def _remove_stale_temporaries(parent, name):
+    """Remove the temporaries of ``name`` left by writers that were killed."""
+    now = time.time()
+    for tmp in parent.glob(f".tmp-*-{glob.escape(name)}"):
+        rest = tmp.name[len(_TMP_PREFIX):] if tmp.name.startswith(_TMP_PREFIX) else None
+        pid = rest.split("-", 1)[0] if rest else ""
+        try:
+            old = now - tmp.lstat().st_mtime > _STALE_SECONDS
+            if not (old or (pid.isdigit() and not _alive(int(pid)))):
+                continue
+            if rest is None and not re.fullmatch(r"\.tmp-[0-9a-f]{8}-.*", tmp.name, re.S):
+                continue  # not of our naming
+            tmp.unlink()
+        except OSError:
+            continue
+
+
+def _alive(pid):
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # e.g. another user's process
+        return True
+    return True
 
 
 def data_fingerprint(n_rows, feature_names, columns=None, *, n_columns=None):
@@ -250,144 +314,3 @@ def _has(obj, name):
     except AttributeError:
         return False
     return True
-
-
-# ------------------------------------------------------------------ checks on reading
-def _is(value, types, what):
-    if type(value) not in types:
-        names = " or ".join("null" if t is type(None) else {"dict": "an object", "list": "a list",
-                            "str": "a string", "int": "an integer", "bool": "a boolean"}.get(
-                                t.__name__, t.__name__) for t in types)
-        raise Damaged(f"its manifest.json gives {what} as {type(value).__name__} "
-                         f"{_short(value)}, not {names}")
-
-
-def _short(value):
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
-
-
-def check_manifest(manifest):
-    """Refuse a manifest whose fields have the wrong JSON types (a ValueError naming one)."""
-    fields = {"format", "created", "versions", "estimator", "normalizer", "columns",
-              "fingerprint"}
-    if set(manifest) != fields:
-        raise Damaged(f"its manifest.json has the fields {sorted(manifest)}, not "
-                         f"{sorted(fields)}")
-    _is(manifest["created"], (str, type(None)), "'created'")
-    _is(manifest["versions"], (dict,), "'versions'")
-    for k, v in manifest["versions"].items():
-        _is(v, (str,), f"the version of {k!r}")
-    est = manifest["estimator"]
-    _is(est, (dict,), "'estimator'")
-    if set(est) != {"class", "params", "random_state", "fitted"}:
-        raise Damaged(f"its manifest.json's 'estimator' has the fields {sorted(est)}")
-    _is(est["class"], (str,), "'estimator.class'")
-    _is(est["params"], (dict,), "'estimator.params'")
-    _is(est["fitted"], (dict,), "'estimator.fitted'")
-    for k, v in est["fitted"].items():
-        _is(v, (int,), f"'estimator.fitted.{k}'")
-    norm = manifest["normalizer"]
-    _is(norm, (dict, type(None)), "'normalizer'")
-    if norm is not None:
-        _is(norm.get("class"), (str,), "'normalizer.class'")
-        _is(norm.get("params"), (dict,), "'normalizer.params'")
-    _is(manifest["columns"], (dict, type(None)), "'columns'")
-    fp = manifest["fingerprint"]
-    _is(fp, (dict,), "'fingerprint'")
-    _is(fp.get("n_rows"), (int, type(None)), "'fingerprint.n_rows'")
-    _is(fp.get("n_columns"), (int, type(None)), "'fingerprint.n_columns'")
-    _is(fp.get("column_spec_sha256"), (str,), "'fingerprint.column_spec_sha256'")
-
-
-def _attribute_types():
-    from sklearn.decomposition import PCA, IncrementalPCA
-
-    from ._correction import ControlNormalizer, PEAAugmenter
-    from ._nn import History, LinearDecoder
-
-    none = type(None)
-    return {"n_features_in_": (int,), "encoder_": (PCA, IncrementalPCA, none),
-            "training_params_": (dict,), "n_threads_": (int,), "validation_report_": (dict, none),
-            "_history_": (History,), "device_": (str,), "_paired_keys": (np.ndarray,),
-            "n_paired_keys_": (int,), "decoder_": (LinearDecoder,),
-            "augmenter_": (PEAAugmenter, none), "correction_": (ControlNormalizer, none),
-            "feature_names_in_": (np.ndarray,)}
-
-
-def check_fitted_state(est, normalizer, path):
-    """Check the rebuilt model's attribute types, then that it transforms two rows of zeros.
-
-    Any failure is the ValueError of a damaged file: a model that loads is one
-    that runs.
-    """
-    import warnings
-
-    for name, types in _attribute_types().items():
-        if name in vars(est) and not isinstance(vars(est)[name], types):
-            raise damaged(path, f"its SemiClippedTransformer's {name} is a "
-                                f"{type(vars(est)[name]).__name__}, not "
-                                f"{' or '.join(t.__name__ for t in types)}")
-    n = est.n_features_in_
-    names = vars(est).get("feature_names_in_")
-    if n < 1 or (names is not None and names.shape != (n,)):
-        raise damaged(path, f"its SemiClippedTransformer has n_features_in_={n} and "
-                            f"{'no' if names is None else names.shape} feature names")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            X = np.zeros((2, n))
-            if normalizer is not None:
-                X = normalizer.transform(X, batch=np.repeat(normalizer.batches_[:1], 2))
-            correction = vars(est).get("correction_")
-            batch = None if correction is None else np.repeat(correction.batches_[:1], 2)
-            Z = est.transform(X, batch=batch)
-            n_out = len(est.get_feature_names_out())
-            est.n_iter_, est.loss_curve_  # noqa: B018 - read from the history
-    except Exception as exc:  # noqa: BLE001 - whatever a crafted state raises
-        raise damaged(path, f"the model it holds does not transform a row of zeros "
-                            f"({type(exc).__name__}: {exc})") from None
-    if type(Z) is not np.ndarray or Z.shape != (2, n_out) or not np.isfinite(Z).all():
-        raise damaged(path, "the model it holds does not transform a row of zeros into finite "
-                            f"values of {n_out} dimensions")
-
-
-def _json(value):
-    """``value`` as read back from JSON, reprs without their memory addresses."""
-    if type(value) is dict:
-        if value.get("json") is False and type(value.get("repr")) is str:
-            return {**value, "repr": re.sub(r" at 0x[0-9a-fA-F]+", "", value["repr"])}
-        return {k: _json(v) for k, v in value.items()}
-    if type(value) in (list, tuple):
-        return [_json(v) for v in value]
-    return value
-
-
-def check_provenance(manifest, est, normalizer, columns, path):
-    """Refuse a file whose manifest describes another model than the one it holds."""
-    expected = build_manifest(est, normalizer, columns, manifest["fingerprint"])
-    recorded = _json({k: manifest[k] for k in ("estimator", "normalizer", "columns")})
-    expected = _json({k: expected[k] for k in recorded})
-    for described in (recorded["estimator"], expected["estimator"]):
-        described["params"] = {k: v for k, v in described["params"].items()
-                               if k not in _READER_PARAMS}
-    if manifest["fingerprint"].get("n_columns") not in (None, est.n_features_in_):
-        raise damaged(path, f"its manifest.json gives {manifest['fingerprint']['n_columns']} "
-                            f"training columns but the model reads {est.n_features_in_}")
-    for key in recorded:
-        if recorded[key] != expected[key]:
-            diff = _first_difference(recorded[key], expected[key], key)
-            raise damaged(path, f"its manifest.json does not describe the model it holds: "
-                                f"{diff}")
-
-
-#: parameters that are the reader's (not recorded from the file): see _persistence_types
-_READER_PARAMS = ("n_threads",)
-
-
-def _first_difference(a, b, where):
-    if type(a) is dict and type(b) is dict:
-        for k in sorted(set(a) | set(b), key=str):
-            if a.get(k, ...) != b.get(k, ...):
-                return _first_difference(a.get(k), b.get(k), f"{where}.{k}")
-    return f"{where} is {_short(a)} in the manifest, {_short(b)} in the model"

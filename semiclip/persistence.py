@@ -29,6 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ._persistence_archive import Archive
+from ._persistence_checks import check_fitted_state, check_manifest, check_provenance
 from ._persistence_files import (
     LEGACY_FORMAT,
     MODEL_FORMAT,
@@ -37,14 +39,12 @@ from ._persistence_files import (
     atomic_write,
     build_manifest,
     check_estimator,
-    check_fitted_state,
-    check_manifest,
-    check_provenance,
     damaged,
     data_fingerprint,
     estimator_class,
 )
-from ._persistence_types import Archive, ArrayWriter, Damaged, decode, encode, trusted_types
+from ._persistence_pickle import parses_as_pickle, unpickle
+from ._persistence_types import ArrayWriter, Damaged, decode, encode, trusted_types
 
 __all__ = [
     "LEGACY_FORMAT",
@@ -270,73 +270,6 @@ def model_info(path, *, allow_pickle=False):
 
 
 # ------------------------------------------------------------------ helpers
-#: modules of earlier semiclip versions -> where their classes are now (first match wins)
-_MOVED_MODULES = (
-    ("semiclip.nn.training._validation", "semiclip._nn.training._heldout"),
-    ("semiclip.datasets._keys", "semiclip.datasets._matching"),
-    ("semiclip.distill", "semiclip._distill"),
-    ("semiclip.nn", "semiclip._nn"),
-    ("semiclip.correction", "semiclip._correction"),
-    ("semiclip.experiments", "semiclip._experiments"),
-    ("semiclip._bank", "semiclip._core._bank"),
-    ("semiclip._validation", "semiclip._core._inputs"),
-    ("semiclip._keys", "semiclip._core._keys"),
-    ("semiclip._stats", "semiclip._core._stats"),
-    ("semiclip._docstrings", "semiclip._core._docstrings"),
-    ("semiclip._constraints", "semiclip._core.compat"),
-)
-
-
-def _moved(module):
-    for old, new in _MOVED_MODULES:
-        if module == old or module.startswith(old + "."):
-            return new + module[len(old):]
-    return module
-
-
-def _find_class(find_class, module, name):
-    """``find_class`` with semiclip's moved modules mapped; from semiclip, classes only."""
-    if module != "semiclip" and not module.startswith("semiclip."):
-        return find_class(module, name)
-    obj = find_class(_moved(module), name)
-    if not isinstance(obj, type):
-        raise ValueError(f"the pickle names {module}.{name}, which is not a class")
-    return obj
-
-
-def _unpickle(path):
-    """Unpickle a (joblib) pickle, mapping the modules of earlier semiclip versions."""
-    from joblib import numpy_pickle
-
-    class Unpickler(numpy_pickle.NumpyUnpickler):
-        def find_class(self, module, name):
-            return _find_class(super().find_class, module, name)
-
-    with open(path, "rb") as fh, numpy_pickle._validate_fileobject_and_memmap(
-            fh, str(path), None) as (fobj, _):
-        if isinstance(fobj, str):  # pragma: no cover - joblib < 0.10 files
-            raise ValueError("a joblib file older than joblib 0.10")
-        return Unpickler(str(path), fobj, True).load()
-
-
-def _parses_as_pickle(path):
-    """Whether the file's first 64 KiB read as pickle opcodes (e.g. protocol 0, which has no
-    magic bytes); the opcodes are only parsed, never run."""
-    import pickletools
-
-    with open(path, "rb") as fh:
-        head = fh.read(1 << 16)
-    n = 0
-    try:
-        for op, _, _ in pickletools.genops(head):
-            n += 1
-            if op.name == "STOP":
-                return n > 1
-    except Exception:  # noqa: BLE001 - not opcodes (or cut at 64 KiB)
-        return n >= 16
-    return False
-
-
 def _existing(path):
     path = Path(os.fspath(path))
     if path.is_dir():
@@ -384,7 +317,7 @@ def _read_manifest(archive, path):
 
 def _load_pickle(path, allow_pickle):
     if not allow_pickle:
-        looks = _head(path).startswith(_PICKLE_MAGIC) or _parses_as_pickle(path)
+        looks = _head(path).startswith(_PICKLE_MAGIC) or parses_as_pickle(path)
         raise ValueError(
             f"{str(path)!r} is not a semiclip model file (a zip archive with manifest.json)"
             + ("; it looks like a pickle or joblib file, e.g. a model of `semiclip fit` before "
@@ -399,7 +332,7 @@ def _load_pickle(path, allow_pickle):
         "(semiclip.persistence.save_model, or `semiclip fit`) to get a file that runs no code.",
         UserWarning, stacklevel=3)
     try:
-        obj = _unpickle(path)
+        obj = unpickle(path)
     except Exception as exc:
         raise ValueError(f"{str(path)!r}: cannot read it as a pickle ({type(exc).__name__}: "
                          f"{exc}).") from None

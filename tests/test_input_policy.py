@@ -99,7 +99,7 @@ def test_a_default_fit_with_one_huge_finite_value_trains():
 
 # ------------------------------------------------------------------ three small refusals
 def test_round_to_grid_refuses_an_infinite_factor():
-    with pytest.raises(ValueError, match=r"factor must be a finite number > 1.*got inf"):
+    with pytest.raises(ValueError, match=r"factor must be > 1 and finite.*got inf"):
         round_to_grid([1.0, 3.0], factor=np.inf)
 
 

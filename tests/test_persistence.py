@@ -425,11 +425,11 @@ def _set_in_both(path, param, value):
 
 def test_sizes_are_bounded_from_the_zip_directory_before_reading(plain, tmp_path,
                                                                  monkeypatch):
-    import semiclip._persistence_types as types
+    import semiclip._persistence_archive as archive
 
     path = save_model(tmp_path / "m.semiclip", plain)
     members = _members(path)
-    monkeypatch.setattr(types, "MIN_BUDGET", 1 << 20)  # the 32x rule decides at this size
+    monkeypatch.setattr(archive, "MIN_BUDGET", 1 << 20)  # the 32x rule decides at this size
     # 8 MiB of zeros deflate to ~8 KiB: more than 32 times the file's size
     bomb = _write(tmp_path / "bomb.semiclip", members,
                   [("arrays/999.npy", _npy(np.zeros(1 << 20)))])

@@ -15,7 +15,7 @@ explained on all samples (or those of ``--keys``), averaged.
 import numpy as np
 
 from .._core import format_examples
-from ._files import atomic_write, check_output, read_model
+from ._files import atomic_write, check_outputs, read_model
 from ._options import add_model_options
 
 __all__ = ["add_parser", "run"]
@@ -30,10 +30,9 @@ def run(args):
         raise ValueError(f"--top must be 0 (every gene) or a positive number; got {args.top}.")
     inputs = (("--tx", args.tx), ("--model", args.model),
               ("--direction-file", args.direction_file))
-    check_output(args.output, "--output", inputs=inputs, overwrite=args.overwrite,
-                 check_format=lambda p: _table_only(table_format(p, "--output"), p))
-    if args.plot:
-        check_output(args.plot, "--plot", inputs=inputs, overwrite=args.overwrite)
+    check_outputs([("--output", args.output,
+                    lambda p: _table_only(table_format(p, "--output"), p)),
+                   ("--plot", args.plot)], inputs=inputs, overwrite=args.overwrite)
     loaded = read_model(args.model, allow_pickle=args.allow_pickle, command="attribute")
     n_dims = int(loaded.estimator.get_feature_names_out().shape[0])
     directions = None

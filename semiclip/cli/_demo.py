@@ -2,7 +2,7 @@
 
 import time
 
-from ._files import atomic_write, check_output
+from ._files import atomic_write, check_outputs
 
 __all__ = ["add_parser", "run"]
 
@@ -13,8 +13,7 @@ def run(args):
 
     if args.seeds < 1:
         raise ValueError(f"--seeds must be >= 1; got {args.seeds}.")
-    if args.plot:
-        check_output(args.plot, "--plot")
+    check_outputs([("--plot", args.plot)])
     seeds = tuple(range(args.seeds))
     methods = demo_methods()
     if args.no_pea:

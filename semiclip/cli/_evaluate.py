@@ -12,7 +12,7 @@ import warnings
 
 import numpy as np
 
-from ._files import atomic_write, check_output
+from ._files import atomic_write, check_outputs
 from ._options import NORMALIZE_CHOICES, add_column_options, control_spec
 
 __all__ = ["add_parser", "run"]
@@ -42,9 +42,11 @@ def run(args):
             "gene; for a compound screen (e.g. compound and dose) pass --relationships none "
             "to score replicate mAP only."
         )
-    for flag in ("out", "plot"):  # checked before any work; written whole at the end
-        if getattr(args, flag):
-            check_output(getattr(args, flag), f"--{flag}", inputs=(("--emb", args.emb),))
+    # checked before any work (against every input and each other); written whole at the end
+    check_outputs([("--out", args.out), ("--plot", args.plot)],
+                  inputs=(("--emb", args.emb),
+                          *(("--relationships", r) for r in args.relationships or ())),
+                  overwrite=args.overwrite)
     table = read_input(args.emb, "--emb")
     check_columns(table, args.key_col + [args.batch_col, args.control_col], "--emb", args.emb,
                   "key/batch/control")
@@ -200,5 +202,7 @@ def add_parser(subparsers):
                     help="seed of the bootstrap intervals (default 0)")
     ev.add_argument("--out", metavar="PATH", help="save the results (.md, .csv, .parquet)")
     ev.add_argument("--plot", metavar="PNG", help="recall bars per database")
+    ev.add_argument("--overwrite", action="store_true",
+                    help="replace an existing --out or --plot file")
     ev.set_defaults(func=run)
     return ev

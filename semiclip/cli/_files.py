@@ -14,12 +14,14 @@ import sys
 import warnings
 from pathlib import Path
 
+from .._persistence_files import CREATE_ONLY
 from ..persistence import MODEL_SUFFIX, atomic_write, load_model, model_info
 
 __all__ = [
     "CLI_COLUMNS",
     "atomic_write",
     "check_output",
+    "check_outputs",
     "model_suffix",
     "printable",
     "read_info",
@@ -84,6 +86,32 @@ def check_output(path, what, *, inputs=(), overwrite=None, check_format=None):
     if overwrite is False and out.exists():
         raise ValueError(f"{what} {text!r} exists; pass --overwrite to replace it.")
     return out
+
+
+def check_outputs(outputs, *, inputs=(), overwrite=None):
+    """Check every output against every input and every other output; return their Paths.
+
+    ``outputs`` are ``(flag, path)`` or ``(flag, path, check_format)``
+    tuples (a ``None`` path is skipped); see :func:`check_output`. With
+    ``overwrite=False`` the outputs are then created without replacing a file
+    that appears meanwhile (:data:`CREATE_ONLY`): of concurrent commands
+    writing one name, exactly one wins.
+    """
+    checked = []
+    for flag, path, *check_format in outputs:
+        if path is None:
+            continue
+        out = check_output(path, flag, inputs=inputs, overwrite=overwrite,
+                           check_format=check_format[0] if check_format else None)
+        for other_flag, other in checked:
+            if same_file(out, other):
+                raise ValueError(f"{flag} {os.fspath(path)!r} is also the {other_flag} output; "
+                                 "give each output its own file name.")
+        checked.append((flag, out))
+    if overwrite is False:
+        CREATE_ONLY.set({**(CREATE_ONLY.get() or {}), **{
+            os.path.normcase(str(out.resolve())): flag for flag, out in checked}})
+    return [out for _, out in checked]
 
 
 def model_suffix(path):

@@ -7,6 +7,7 @@ on stderr, ``semiclip COMMAND: error: ...``, and exit status 2.
 """
 
 import argparse
+import contextvars
 import sys
 
 from . import _attribute, _benchmark, _demo, _evaluate, _fit, _info, _transform
@@ -35,8 +36,8 @@ def build_parser():
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
-    try:
-        return args.func(args)
+    try:  # a fresh context per command: the outputs it may only create (see check_outputs)
+        return contextvars.copy_context().run(args.func, args)
     except (ValueError, TypeError, OSError, ImportError) as exc:  # OSError: disk full...
         message = printable(" ".join(str(exc).split()) or type(exc).__name__)
         print(f"semiclip {args.command}: error: {message}", file=sys.stderr)

@@ -8,7 +8,7 @@ only with ``--overwrite``).
 
 import warnings
 
-from ._files import check_output, read_model
+from ._files import check_outputs, read_model
 from ._options import add_model_options
 
 __all__ = ["add_parser", "corrected", "embed", "metadata_of", "provenance", "read_for_model",
@@ -19,8 +19,8 @@ def run(args):
     """The body of ``semiclip transform``."""
     from ._tables import read_input, table_format, write_embedding
 
-    check_output(args.output, "--output", inputs=(("--tx", args.tx), ("--model", args.model)),
-                 overwrite=args.overwrite, check_format=lambda p: table_format(p, "--output"))
+    check_outputs([("--output", args.output, lambda p: table_format(p, "--output"))],
+                  inputs=(("--tx", args.tx), ("--model", args.model)), overwrite=args.overwrite)
     loaded = read_model(args.model, allow_pickle=args.allow_pickle, command="transform")
     table = read_input(args.tx, "--tx")
     data = read_for_model(loaded, table, args.tx, refit=args.refit_normalizer)

@@ -213,7 +213,7 @@ def round_to_grid(doses: ArrayLike, grid: ArrayLike | None = None, *, factor: fl
     else:
         factor = float(factor)
         if not (np.isfinite(factor) and factor > 1):
-            raise ValueError(f"factor must be a finite number > 1 (the dilution factor, e.g. 3 "
+            raise ValueError(f"factor must be > 1 and finite (the dilution factor, e.g. 3 "
                              f"for a 3-fold series); got {factor}.")
         if anchor is None:
             anchor = d.max() if positive.any() else 1.0

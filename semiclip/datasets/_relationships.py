@@ -12,7 +12,6 @@ import csv
 import gzip
 import io
 import os
-import re
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -20,6 +19,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .._core import format_examples, missing_mask
+from ._text_checks import has_control, not_utf8, refuse_control_bytes, strip
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -266,7 +266,7 @@ def _read_columns(path):
         with opener(path, "rt", encoding="utf-8-sig", newline="") as handle:
             first_line = handle.readline().rstrip("\r\n")
     except UnicodeDecodeError:
-        raise _not_utf8(path) from None
+        raise not_utf8(path) from None
     delimiter = "\t" if "\t" in first_line and "," not in first_line else ","
     header = [h.strip().strip('"') for h in next(csv.reader([first_line], delimiter=delimiter), [])]
     lower = [h.lower() for h in header]
@@ -280,18 +280,18 @@ def _read_columns(path):
             f"'entity1' and 'entity2' (or exactly two columns); its header is "
             f"{header!r}."
         )
-    _refuse_control_bytes(path)
+    refuse_control_bytes(path)
     try:
         table = _parse(path, delimiter, cols)
     except UnicodeDecodeError:
-        raise _not_utf8(path) from None
+        raise not_utf8(path) from None
     except ValueError as exc:
         raise ValueError(
             f"Could not read the gene pairs of {str(path)!r}: {exc}. Every line must "
             f"hold the {len(header)} fields of the header {header!r}."
         ) from exc
-    first, second = (np.asarray(_strip(col), dtype=object) for col in table)
-    control = np.flatnonzero(_has_control(first) | _has_control(second))
+    first, second = (np.asarray(strip(col), dtype=object) for col in table)
+    control = np.flatnonzero(has_control(first) | has_control(second))
     if control.size:
         shown = [f"{first[i]!r}, {second[i]!r}" for i in control[:3]]
         raise ValueError(
@@ -307,72 +307,6 @@ def _read_columns(path):
             f"lines {format_examples(empty + 1)}, header excluded); fix or remove them."
         )
     return first, second
-
-
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-
-
-_CONTROL_BYTES = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-
-
-def _refuse_control_bytes(path):
-    """Refuse NUL and other control bytes before parsing: the CSV reader would cut a value at
-    a NUL, silently changing a pair."""
-    opener = gzip.open if path.suffix == ".gz" else open
-    offset, line = 0, 1
-    with opener(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 22), b""):
-            found = _CONTROL_BYTES.search(chunk)
-            if found:
-                at = found.start()
-                line += chunk.count(b"\n", 0, at)
-                raise ValueError(
-                    f"{str(path)!r} holds the control byte 0x{chunk[at]:02x} at offset "
-                    f"{offset + at} (line {line}, header included); gene names are printable "
-                    "text. Fix or remove that line (e.g. the file was cut or is not a text "
-                    "file)."
-                )
-            offset += len(chunk)
-            line += chunk.count(b"\n")
-
-
-def _strip(values):
-    """Values without surrounding white space (files written ``"A, B"``), like the header."""
-    try:
-        import pandas as pd
-    except ImportError:  # pragma: no cover - pandas is optional
-        return [v.strip() for v in values]
-    return pd.Series(values, dtype=object).str.strip().to_numpy()
-
-
-def _has_control(values):
-    """Which values hold control characters (NUL, escapes...)."""
-    try:
-        import pandas as pd
-    except ImportError:  # pragma: no cover - pandas is optional
-        return np.array([bool(_CONTROL.search(v)) for v in values], dtype=bool)
-    return pd.Series(values, dtype=object).str.contains(_CONTROL, regex=True).to_numpy(bool)
-
-
-def _not_utf8(path):
-    """The ValueError for a file that is not UTF-8: the file, the first bad byte, the fix."""
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as handle:
-        data = handle.read()
-    try:
-        data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        byte = data[exc.start]
-        where = f"byte 0x{byte:02x} at offset {exc.start} (line {line}) cannot be decoded"
-    else:  # pragma: no cover - decodes whole but not in chunks: cannot happen with UTF-8
-        where = "it cannot be decoded"
-    return ValueError(
-        f"{str(path)!r} is not UTF-8 text: {where}. Relationship files are read as UTF-8 "
-        "(optionally gzip-compressed); re-save it as UTF-8, e.g. with "
-        "`iconv -f latin1 -t utf-8 old.csv > new.csv` or pandas' "
-        "read_csv(..., encoding='latin1').to_csv(..., encoding='utf-8')."
-    )
 
 
 def _parse(path, delimiter, cols):
