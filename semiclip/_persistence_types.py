@@ -82,14 +82,23 @@ def _name_of_type():
 
 
 class ArrayWriter:
-    """Collects the arrays of a tree; ``arrays[i]`` is written as ``arrays/i.npy``."""
+    """Collects the arrays of a tree; ``arrays[i]`` is written as ``arrays/i.npy``.
+
+    An array met again (the same object, e.g. a normaliser's ``components_``
+    that is also its whitening's) is stored once and referenced twice; the
+    reader shares it again.
+    """
 
     def __init__(self):
         self.arrays = []
+        self._index = {}
 
     def add(self, arr):
-        self.arrays.append(arr)
-        return len(self.arrays) - 1
+        i = self._index.get(id(arr))
+        if i is None:
+            i = self._index[id(arr)] = len(self.arrays)
+            self.arrays.append(arr)  # kept alive: its id stays unique
+        return i
 
 
 # ------------------------------------------------------------------ writing
@@ -127,6 +136,9 @@ def encode(obj, store, where):
         )
     state = obj.__getstate__() if hasattr(type(obj), "__getstate__") else vars(obj)
     state = {} if state is None else state  # object.__getstate__ of an empty __dict__
+    if type(state) is dict:  # cached_property values are recomputed when needed: not stored
+        state = {k: v for k, v in state.items()
+                 if not isinstance(getattr(type(obj), k, None), functools.cached_property)}
     if type(state) is not dict or not all(isinstance(k, str) for k in state):
         raise TypeError(f"{where}: {type(obj).__name__}.__getstate__() is not a dict of "
                         "attributes; it cannot go in a semiclip model file.")

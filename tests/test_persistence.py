@@ -615,3 +615,20 @@ def test_allow_pickle_migrates_models_of_earlier_versions(plain, tiny_data, tmp_
     converted = save_model(tmp_path / "new.semiclip", loaded.estimator)  # and convert it
     np.testing.assert_array_equal(load_model(converted).estimator.transform(tiny_data.X),
                                   plain.transform(tiny_data.X))
+
+
+def test_each_array_is_stored_once_and_caches_are_not_stored(plain, tiny_data, tmp_path):
+    """A TVN normaliser holds its whitening's components twice (``components_``) and caches
+    two more d x d matrices after a transform: the file holds one d x d array."""
+    norm = ControlNormalizer(method="tvn", control_label="control", basis="feature")
+    Xc = norm.fit(tiny_data.X, tiny_data.y, batch=tiny_data.batch).transform(
+        tiny_data.X, batch=tiny_data.batch)  # fills the cached matrices
+    path = save_model(tmp_path / "m.semiclip", plain, normalizer=norm)
+    d = tiny_data.X.shape[1]
+    with zipfile.ZipFile(path) as zf:
+        square = [n for n in zf.namelist() if n.startswith("arrays/")
+                  and np.lib.format.read_array(io.BytesIO(zf.read(n))).shape == (d, d)]
+    assert len(square) == 1
+    loaded = load_model(path).normalizer
+    np.testing.assert_array_equal(loaded.transform(tiny_data.X, batch=tiny_data.batch), Xc)
+    assert loaded.components_ is loaded.statistics_.whitening.components  # shared again
