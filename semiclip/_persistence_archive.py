@@ -14,12 +14,15 @@ import numpy as np
 
 from ._persistence_types import Damaged
 
-__all__ = ["MAX_EXPANSION", "MAX_JSON_BYTES", "MAX_MEMBERS", "MIN_BUDGET", "Archive"]
+__all__ = ["MAX_EXPANSION", "MAX_JSON_BYTES", "MAX_MEMBERS", "MIN_BUDGET", "STATE_SLACK",
+           "Archive"]
 
 #: at most this many members in a model file
 MAX_MEMBERS = 10_000
 #: at most this many bytes in manifest.json / state.json
 MAX_JSON_BYTES = {"manifest.json": 4 << 20, "state.json": 16 << 20}
+#: ... and state.json at most this many bytes more than twice manifest.json
+STATE_SLACK = 1 << 20
 #: the members, all together, expand to at most this many times the file's size ...
 MAX_EXPANSION = 32
 #: ... or to this many bytes, whichever is larger
@@ -35,7 +38,8 @@ class Archive:
     Every member's name, flags, compression and sizes are checked first: no
     duplicate or unknown names, no encryption, stored or deflated only, and
     the sizes together at most ``max(MIN_BUDGET, MAX_EXPANSION * file size)``
-    bytes; a JSON member at most ``MAX_JSON_BYTES``. An array member's
+    bytes; a JSON member at most ``MAX_JSON_BYTES``, and ``state.json`` at
+    most ``STATE_SLACK`` more than twice ``manifest.json``. An array member's
     ``.npy`` header is read (a few hundred bytes) and its shape times item
     size must be the member's size before the data is read, and each array is
     decoded once (a second reference shares it).
@@ -64,6 +68,13 @@ class Archive:
                 raise Damaged(f"{name} holds {info.file_size:,} bytes (at most "
                               f"{MAX_JSON_BYTES[name]:,})")
             total += info.file_size
+        sizes = {i.filename: i.file_size for i in infos}
+        if "manifest.json" in sizes and sizes.get("state.json", 0) > (
+                STATE_SLACK + 2 * sizes["manifest.json"]):
+            # the tree holds what the manifest describes (parameters, column names) + refs
+            raise Damaged(f"state.json holds {sizes['state.json']:,} bytes, more than "
+                          f"{STATE_SLACK >> 20} MiB + twice its manifest's "
+                          f"{sizes['manifest.json']:,}")
         budget = max(MIN_BUDGET, MAX_EXPANSION * file_size)
         if total > budget:
             raise Damaged(f"its members expand to {total:,} bytes, more than {MAX_EXPANSION} "

@@ -14,9 +14,16 @@ A model file (``.semiclip``) is a zip archive of
 
 Reading looks every class up in that table and never imports a name taken
 from the file, so a crafted file cannot run code; a class outside the table is
-refused. Pickle and joblib files (e.g. written by ``semiclip fit`` before this
-format) are refused *before* they are opened unless ``allow_pickle=True``,
-which warns: a pickle can run any code while it is read. The estimator's own
+refused. Sizes are bounded from the zip directory before any member is read,
+each array is decoded once, parameters are checked with the estimator's own
+constraints and the manifest against the model it describes. The thread count
+is the reader's: ``n_threads`` is never taken from a file (it is ``None``).
+
+Pickle and joblib files (e.g. written by ``semiclip fit`` before this format)
+are refused *before* they are opened unless ``allow_pickle=True``, which warns
+first: a pickle can run any code while it is read. The modules of earlier
+semiclip versions named in such a file are mapped to where their classes are
+now. The estimator's own
 pickling (``pickle``/``joblib`` in Python) stays available, with that caveat.
 """
 
@@ -193,7 +200,9 @@ def load_model(path, *, allow_pickle=False):
     return _load_archive(path)
 
 
-def _load_archive(path):
+def _load_archive(path, *, run=True):
+    """The LoadedModel of a model zip; ``run=False`` skips the transform of a row of zeros
+    (``model_info``: the types, parameters and provenance are still checked)."""
     from ._correction import ControlNormalizer
 
     try:
@@ -220,14 +229,18 @@ def _load_archive(path):
                          "normalizer, not a ControlNormalizer.")
     if objects["columns"] is not None and type(objects["columns"]) is not dict:
         raise damaged(path, "its column spec is not a dict")
-    check_fitted_state(objects["estimator"], objects["normalizer"], path)
+    check_fitted_state(objects["estimator"], objects["normalizer"], path, run=run)
     check_provenance(manifest, objects["estimator"], objects["normalizer"], objects["columns"],
                      path)
     return LoadedModel(objects["estimator"], objects["normalizer"], objects["columns"], manifest)
 
 
 def model_info(path, *, allow_pickle=False):
-    """The provenance of a model file (its ``manifest.json``), without loading the model.
+    """The provenance of a model file (its ``manifest.json``), checked against its model.
+
+    The model is rebuilt (bounded, no code from the file runs) and the
+    manifest must describe it, so what this returns is what
+    :func:`load_model` gives; it is not run on a row of zeros.
 
     Parameters
     ----------
@@ -266,7 +279,7 @@ def model_info(path, *, allow_pickle=False):
     path = _existing(path)
     if not _is_zip(path):
         return _load_pickle(path, allow_pickle).manifest
-    return _load_archive(path).manifest
+    return _load_archive(path, run=False).manifest
 
 
 # ------------------------------------------------------------------ helpers

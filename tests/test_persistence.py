@@ -443,6 +443,11 @@ def test_sizes_are_bounded_from_the_zip_directory_before_reading(plain, tmp_path
     with pytest.raises(ValueError, match=r"arrays/0\.npy declares the shape \(9,\) of float64 "
                                          r"\(72 bytes\) but holds 8"):
         load_model(_write(tmp_path / "lying.semiclip", {**members, "arrays/0.npy": lying}))
+    # a state tree far larger than what its manifest describes (e.g. 60,000 adapter layers)
+    padded = {**members, "state.json": members["state.json"] + b" " * (1 << 20)}
+    with pytest.raises(ValueError, match=r"state\.json holds [\d,]+ bytes, more than 1 MiB \+ "
+                                         r"twice its manifest's"):
+        load_model(_write(tmp_path / "state.semiclip", padded))
     with pytest.raises(ValueError, match=r"declares the shape \(1099511627776,\) of float64 "
                                          r"\(8,796,093,022,208 bytes\) but holds 8"):
         load_model(_write(tmp_path / "huge.semiclip", {**members, "arrays/0.npy": _big_header()}))
@@ -502,12 +507,14 @@ def test_an_adapter_repeating_one_array_or_too_deep_is_refused(plain, tmp_path):
     state = json.loads(_members(path)["state.json"])
     adapter = state["estimator"]["adapter"]
     weight = adapter["weights"][0][1]
-    deep = {"sizes": [adapter["sizes"][0]] * 60_001, "weights": [
-        [f"{2 * i}.{kind}", weight] for i in range(60_000) for kind in ("weight", "bias")]}
-    _rewrite(path, "state.json", lambda s: {**s, "estimator": {**s["estimator"],
-                                                               "adapter": deep}})
-    with pytest.raises(ValueError, match=r"layer sizes are not 2 to 65 positive integers"):
-        load_model(path)
+    for n, message in ((60_000, r"state\.json holds [\d,]+ bytes, more than 1 MiB"),
+                       (100, r"layer sizes are not 2 to 65 positive integers")):
+        deep = {"sizes": [adapter["sizes"][0]] * (n + 1), "weights": [
+            [f"{2 * i}.{kind}", weight] for i in range(n) for kind in ("weight", "bias")]}
+        _rewrite(path, "state.json", lambda s, deep=deep: {
+            **s, "estimator": {**s["estimator"], "adapter": deep}})
+        with pytest.raises(ValueError, match=message):
+            load_model(path)
     twice = {"sizes": [adapter["sizes"][0]] * 3, "weights": [
         [f"{2 * i}.{kind}", weight] for i in range(2) for kind in ("weight", "bias")]}
     _rewrite(path, "state.json", lambda s: {**s, "estimator": {**s["estimator"],

@@ -400,7 +400,7 @@ def _json_values(n_arrays):
             lambda pairs: {"$dict": pairs})), max_leaves=6)
 
 
-@settings(max_examples=80, deadline=None,
+@settings(max_examples=50, deadline=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(data=st.data())
 def test_fuzzed_attribute_values_load_as_a_working_model_or_one_value_error(saved_model, data):
@@ -411,7 +411,7 @@ def test_fuzzed_attribute_values_load_as_a_working_model_or_one_value_error(save
     import zipfile
     from pathlib import Path
 
-    from semiclip.persistence import load_model
+    from semiclip.persistence import load_model, model_info
 
     members, names, weak = saved_model
     n_arrays = sum(n.startswith("arrays/") for n in members)
@@ -429,6 +429,12 @@ def test_fuzzed_attribute_values_load_as_a_working_model_or_one_value_error(save
             for member, blob in {**members, "state.json": json.dumps(state).encode(),
                                  "manifest.json": json.dumps(manifest).encode()}.items():
                 zf.writestr(member, blob)
+        try:
+            info = model_info(path)
+        except ValueError as exc:
+            assert str(exc).startswith(repr(str(path))), exc
+        else:
+            assert info["estimator"]["class"] == "SemiClippedTransformer"
         try:
             loaded = load_model(path)
         except ValueError as exc:

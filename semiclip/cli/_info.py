@@ -98,7 +98,8 @@ def add_parser(subparsers):
         description="Print what a model file of `semiclip fit` records: when and with which "
                     "versions it was written, the estimator's parameters and random_state, "
                     "the batch correction, the columns and a fingerprint of the training data. "
-                    "Reads only the manifest; runs no code from the file.")
+                    "Checks the manifest against the model the file holds; runs no code from the "
+                    "file and prints control characters escaped.")
     p.add_argument("model", metavar="MODEL", help="a .semiclip model file")
     p.add_argument("--json", action="store_true", help="print the raw manifest (JSON)")
     add_model_options(p)
