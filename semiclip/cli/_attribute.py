@@ -32,7 +32,7 @@ def run(args):
               ("--direction-file", args.direction_file))
     check_outputs([("--output", args.output,
                     lambda p: _table_only(table_format(p, "--output"), p)),
-                   ("--plot", args.plot)], inputs=inputs, overwrite=args.overwrite)
+                   ("--plot", args.plot or None)], inputs=inputs, overwrite=args.overwrite)
     loaded = read_model(args.model, allow_pickle=args.allow_pickle, command="attribute")
     n_dims = int(loaded.estimator.get_feature_names_out().shape[0])
     directions = None

@@ -77,7 +77,7 @@ def run(args):
     if config["seeds"] < 1:
         raise ValueError(f"--seeds must be >= 1; got {config['seeds']}.")
     # checked before the long run (and against each other); written whole at the end
-    check_outputs([("--out", args.out), ("--plot", args.plot)])
+    check_outputs([("--out", args.out or None), ("--plot", args.plot or None)])
     rows = None if not args.methods else [r.strip() for r in args.methods.split(",") if r.strip()]
     header = (
         f"semiclip benchmark{' --quick' if args.quick else ''}: make_weakly_paired("

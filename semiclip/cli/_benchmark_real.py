@@ -45,7 +45,8 @@ def run_real_command(args):
     if args.plot and args.tradeoff:
         plot = args.plot if args.plot != "semiclip-benchmark.png" else "semiclip-tradeoff.png"
     # checked before the long run (and against each other); written whole at the end
-    check_outputs([("--out", args.out), ("--out (scores)", args.out and f"{args.out}.json"),
+    check_outputs([("--out", args.out or None),
+                   ("--out (scores)", f"{args.out}.json" if args.out else None),
                    ("--plot", plot)])
     max_iter = args.max_iter if args.max_iter is not None else "auto"
     start = time.perf_counter()

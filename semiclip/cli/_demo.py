@@ -13,7 +13,7 @@ def run(args):
 
     if args.seeds < 1:
         raise ValueError(f"--seeds must be >= 1; got {args.seeds}.")
-    check_outputs([("--plot", args.plot)])
+    check_outputs([("--plot", args.plot or None)])  # "" or none: no figure
     seeds = tuple(range(args.seeds))
     methods = demo_methods()
     if args.no_pea:

@@ -43,7 +43,7 @@ def run(args):
             "to score replicate mAP only."
         )
     # checked before any work (against every input and each other); written whole at the end
-    check_outputs([("--out", args.out), ("--plot", args.plot)],
+    check_outputs([("--out", args.out or None), ("--plot", args.plot or None)],
                   inputs=(("--emb", args.emb),
                           *(("--relationships", r) for r in args.relationships or ())),
                   overwrite=args.overwrite)
