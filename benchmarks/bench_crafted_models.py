@@ -176,8 +176,13 @@ def crafted_files(honest, d):
 
 def measure(kind, path):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    done = subprocess.run([sys.executable, "-c", CHILD, kind, str(path)], capture_output=True,
-                          text=True, env=env, timeout=600)
+    nan = float("nan")
+    try:
+        done = subprocess.run([sys.executable, "-c", CHILD, kind, str(path)],
+                              capture_output=True, text=True, env=env, timeout=600)
+    except subprocess.TimeoutExpired:
+        return {"outcome": "still running after 600 s (stopped)", "seconds": nan,
+                "peak_mib": nan, "growth_mib": nan, "traced_mib": nan}
     if done.returncode:
         return {"outcome": f"process exit {done.returncode}: {done.stderr[-200:]}",
                 "seconds": float("nan"), "peak_mib": float("nan"), "growth_mib": float("nan"),
