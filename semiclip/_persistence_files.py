@@ -9,13 +9,17 @@ column spec and the training data's fingerprint.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import datetime
+import glob
 import hashlib
 import json
 import math
 import os
 import platform
+import re
 import secrets
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +28,7 @@ from typing import Any
 import numpy as np
 
 __all__ = [
+    "CREATE_ONLY",
     "LEGACY_FORMAT",
     "MODEL_FORMAT",
     "MODEL_SUFFIX",
@@ -71,12 +76,26 @@ class LoadedModel:
     manifest: dict
 
 
+#: paths that :func:`atomic_write` creates but never replaces (an output checked not to exist,
+#: without --overwrite): ``{resolved path: what names it in messages}``
+CREATE_ONLY = contextvars.ContextVar("semiclip_create_only", default=None)
+#: temporaries are named ``.tmp-semiclip-PID-RANDOM-NAME``; also the earlier ``.tmp-RANDOM-NAME``
+_TMP_PREFIX = ".tmp-semiclip-"
+_STALE_SECONDS = 3600
+
+
 @contextlib.contextmanager
 def atomic_write(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Write ``path`` through a temporary file beside it, renamed into place when complete.
 
-    If the block raises, the temporary file is removed and ``path`` is left
-    as it was: a reader never sees a half-written file.
+    Yields the temporary path (its name ends with ``path``'s name, so writers
+    that read the suffix see the same one). If the block raises, the temporary
+    file is removed and ``path`` is left as it was. A path registered in
+    :data:`CREATE_ONLY` is created without replacing a file that appeared
+    meanwhile (the temporary file is hard-linked to it, which fails if it
+    exists): of concurrent writers exactly one wins. Temporaries that a killed
+    writer left beside ``path`` (its process gone, or over an hour old) are
+    removed first.
 
     Parameters
     ----------
@@ -106,20 +125,72 @@ def atomic_write(path: str | os.PathLike[str]) -> Iterator[Path]:
     parent = path.parent
     if not parent.is_dir():
         raise FileNotFoundError(f"the directory {str(parent)!r} of {str(path)!r} does not exist.")
+    _remove_stale_temporaries(parent, path.name)
     while True:
-        tmp = parent / f".tmp-{secrets.token_hex(4)}-{path.name}"
+        tmp = parent / f"{_TMP_PREFIX}{os.getpid()}-{secrets.token_hex(4)}-{path.name}"
         try:  # umask-respecting permissions, like any new file
             os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
             break
         except FileExistsError:  # pragma: no cover - 32 random bits
             continue
+    what = (CREATE_ONLY.get() or {}).get(os.path.normcase(str(path.resolve())))
     try:
         yield tmp
-        os.replace(tmp, path)
+        if what is None:
+            os.replace(tmp, path)
+        else:
+            _create(tmp, path, what)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+def _create(tmp, path, what):
+    """Move ``tmp`` to ``path`` only if ``path`` does not exist, atomically."""
+    try:
+        os.link(tmp, path)  # fails if path exists, whoever created it
+    except FileExistsError:
+        raise ValueError(f"{what} {str(path)!r} exists (it appeared while this command ran); "
+                         "pass --overwrite to replace it.") from None
+    except OSError:  # pragma: no cover - a file system without hard links
+        try:
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+        except FileExistsError:
+            raise ValueError(f"{what} {str(path)!r} exists (it appeared while this command "
+                             "ran); pass --overwrite to replace it.") from None
+        os.replace(tmp, path)
+        return
+    os.unlink(tmp)
+
+
+def _remove_stale_temporaries(parent, name):
+    """Remove the temporaries of ``name`` left by writers that were killed."""
+    now = time.time()
+    for tmp in parent.glob(f".tmp-*-{glob.escape(name)}"):
+        rest = tmp.name[len(_TMP_PREFIX):] if tmp.name.startswith(_TMP_PREFIX) else None
+        pid = rest.split("-", 1)[0] if rest else ""
+        try:
+            old = now - tmp.lstat().st_mtime > _STALE_SECONDS
+            if not (old or (pid.isdigit() and not _alive(int(pid)))):
+                continue
+            if rest is None and not re.fullmatch(r"\.tmp-[0-9a-f]{8}-.*", tmp.name, re.S):
+                continue  # not of our naming
+            tmp.unlink()
+        except OSError:
+            continue
+
+
+def _alive(pid):
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # e.g. another user's process
+        return True
+    return True
 
 
 def data_fingerprint(n_rows: int | None, feature_names: Sequence[str] | None,

@@ -13,19 +13,16 @@ writing (``TypeError``) and on reading (``ValueError``).
 """
 
 import functools
-import io
-import json
 import math
 
 import numpy as np
 
 __all__ = [
+    "MAX_DEPTH",
     "ArrayWriter",
     "Damaged",
     "decode",
     "encode",
-    "read_array",
-    "read_json",
     "trusted_names",
     "trusted_types",
 ]
@@ -34,6 +31,8 @@ _BIT_GENERATORS = {c.__name__: c for c in (np.random.PCG64, np.random.PCG64DXSM,
                                            np.random.MT19937, np.random.Philox,
                                            np.random.SFC64)}
 _PLAIN = (type(None), bool, int, str)
+#: the JSON tree of a state is at most this deep
+MAX_DEPTH = 64
 
 
 @functools.lru_cache(maxsize=1)
@@ -86,14 +85,23 @@ def _name_of_type():
 
 
 class ArrayWriter:
-    """Collects the arrays of a tree; ``arrays[i]`` is written as ``arrays/i.npy``."""
+    """Collects the arrays of a tree; ``arrays[i]`` is written as ``arrays/i.npy``.
+
+    An array met again (the same object, e.g. a normaliser's ``components_``
+    that is also its whitening's) is stored once and referenced twice; the
+    reader shares it again.
+    """
 
     def __init__(self):
         self.arrays = []
+        self._index = {}
 
     def add(self, arr):
-        self.arrays.append(arr)
-        return len(self.arrays) - 1
+        i = self._index.get(id(arr))
+        if i is None:
+            i = self._index[id(arr)] = len(self.arrays)
+            self.arrays.append(arr)  # kept alive: its id stays unique
+        return i
 
 
 # ------------------------------------------------------------------ writing
@@ -131,6 +139,9 @@ def encode(obj, store, where):
         )
     state = obj.__getstate__() if hasattr(type(obj), "__getstate__") else vars(obj)
     state = {} if state is None else state  # object.__getstate__ of an empty __dict__
+    if type(state) is dict:  # cached_property values are recomputed when needed: not stored
+        state = {k: v for k, v in state.items()
+                 if not isinstance(getattr(type(obj), k, None), functools.cached_property)}
     if type(state) is not dict or not all(isinstance(k, str) for k in state):
         raise TypeError(f"{where}: {type(obj).__name__}.__getstate__() is not a dict of "
                         "attributes; it cannot go in a semiclip model file.")
@@ -175,17 +186,19 @@ class Damaged(ValueError):
     """The tree does not have the shape this module writes."""
 
 
-def decode(node, read_array):
+def decode(node, read_array, depth=0):
     """The object of a JSON tree; ``read_array(i)`` returns ``arrays/i.npy``."""
+    if depth > MAX_DEPTH:
+        raise Damaged(f"the state is nested more than {MAX_DEPTH} levels deep")
     if type(node) in _PLAIN or type(node) is float:
         return node
     if type(node) is list:
-        return [decode(v, read_array) for v in node]
+        return [decode(v, read_array, depth + 1) for v in node]
     if type(node) is not dict or len(node) == 0:
         raise Damaged(f"unexpected {type(node).__name__} in the state")
     tag = next(iter(node))
     if tag == "$object":
-        return _decode_object(node, read_array)
+        return _decode_object(node, read_array, depth)
     extra = {"object", "readonly"} if tag == "$array" else set()
     if set(node) - {tag} - extra:
         raise Damaged(f"unexpected entries {sorted(node)!r} in the state")
@@ -195,15 +208,15 @@ def decode(node, read_array):
             raise Damaged(f"unexpected float {value!r}")
         return float(value)
     if tag == "$tuple":
-        return tuple(decode(_list(value), read_array))
+        return tuple(decode(_list(value), read_array, depth + 1))
     if tag == "$dict":
         out = {}
         for pair in _list(value):
             if type(pair) is not list or len(pair) != 2:
                 raise Damaged("a dict entry is not a [key, value] pair")
-            key = decode(pair[0], read_array)
+            key = decode(pair[0], read_array, depth + 1)
             try:
-                out[key] = decode(pair[1], read_array)
+                out[key] = decode(pair[1], read_array, depth + 1)
             except TypeError:
                 raise Damaged(f"unhashable dict key {key!r}") from None
         return out
@@ -222,10 +235,10 @@ def decode(node, read_array):
     if tag == "$bytes":
         return read_array(value).tobytes()
     if tag == "$generator":
-        return _decode_generator(decode(value, read_array))
+        return _decode_generator(decode(value, read_array, depth + 1))
     if tag == "$random_state":
         rs = np.random.RandomState()
-        _set_state(rs.set_state, decode(value, read_array), "RandomState")
+        _set_state(rs.set_state, decode(value, read_array, depth + 1), "RandomState")
         return rs
     raise Damaged(f"unknown entry {tag!r} in the state")
 
@@ -254,7 +267,7 @@ def _set_state(setter, state, what):
         raise Damaged(f"the state of a {what} is not valid ({exc})") from None
 
 
-def _decode_object(node, read_array):
+def _decode_object(node, read_array, depth):
     name = node.get("$object")
     cls = trusted_types().get(name) if isinstance(name, str) else None
     if cls is None:
@@ -265,7 +278,7 @@ def _decode_object(node, read_array):
         )
     if set(node) - {"$object", "state", "adapter"}:
         raise Damaged(f"unexpected entries {sorted(set(node))!r} of a {name}")
-    state = decode(node.get("state"), read_array)
+    state = decode(node.get("state"), read_array, depth + 1)
     if type(state) is not dict or not all(isinstance(k, str) for k in state):
         raise Damaged(f"the state of a {name} is not a dict of attributes")
     if cls.__name__ == "SemiClippedTransformer" and {"_adapter_state", "_adapter_sizes"} & set(
@@ -280,9 +293,34 @@ def _decode_object(node, read_array):
             obj.__dict__.update(state)
     except (TypeError, ValueError, KeyError, AttributeError) as exc:
         raise Damaged(f"cannot rebuild a {name} from its state ({exc})") from None
+    _check_params(obj, name)
     if node.get("adapter") is not None:
         obj.adapter_ = _decode_adapter(node["adapter"], read_array)
     return obj
+
+
+#: parameters that set the reader's resources: never taken from a file, but the reader's default
+READER_PARAMS = {"n_threads": None}
+
+
+def _check_params(obj, name):
+    """Validate a rebuilt estimator's parameters with its own constraints; the reader's
+    resources (:data:`READER_PARAMS`) are set to the reader's defaults first."""
+    from ._core.compat import has_param, validate_estimator_params
+
+    for param, default in READER_PARAMS.items():
+        if has_param(obj, param):
+            setattr(obj, param, default)
+    try:
+        validate_estimator_params(obj)
+    except AttributeError as exc:
+        raise Damaged(f"a {name} lacks a parameter ({exc})") from None
+    except (TypeError, ValueError) as exc:
+        raise Damaged(f"a {name} has an invalid parameter: {exc}") from None
+
+
+#: an adapter in a model file has at most this many layers
+MAX_LAYERS = 64
 
 
 def _decode_adapter(node, read_array):
@@ -290,35 +328,30 @@ def _decode_adapter(node, read_array):
 
     from ._nn import adapter_from_state
 
+    if type(node) is not dict or set(node) != {"sizes", "weights"}:
+        raise Damaged("the adapter entry is not {sizes, weights}")
+    sizes = _list(node["sizes"])
+    if not 2 <= len(sizes) <= MAX_LAYERS + 1 or not all(
+            type(s) is int and 1 <= s <= 1 << 24 for s in sizes):
+        raise Damaged(f"the adapter's layer sizes are not 2 to {MAX_LAYERS + 1} positive "
+                      "integers")
+    pairs = _list(node["weights"])
+    expected = {}
+    for i in range(len(sizes) - 1):  # Linear layers at 0, 2, 4... (ReLU between)
+        expected[f"{2 * i}.weight"] = (sizes[i + 1], sizes[i])
+        expected[f"{2 * i}.bias"] = (sizes[i + 1],)
+    refs = [pair[1].get("$array") if type(pair) is list and len(pair) == 2
+            and type(pair[1]) is dict else None for pair in pairs]
+    if [p[0] for p in pairs] != list(expected) or len(set(map(repr, refs))) != len(refs):
+        raise Damaged("the adapter's weights are not one distinct array per layer weight and "
+                      "bias")
+    weights = {}
+    for (key, value), shape in zip(pairs, expected.values()):
+        arr = decode(value, read_array, 1)
+        if type(arr) is not np.ndarray or arr.shape != shape or arr.dtype.kind != "f":
+            raise Damaged(f"the adapter's {key} is not a float array of shape {shape}")
+        weights[key] = torch.from_numpy(np.ascontiguousarray(arr))
     try:
-        sizes = [int(s) for s in _list(node["sizes"])]
-        weights = {str(k): torch.from_numpy(np.ascontiguousarray(decode(v, read_array)))
-                   for k, v in _list(node["weights"])}
         return adapter_from_state(sizes, weights)
     except (TypeError, ValueError, KeyError, RuntimeError) as exc:
         raise Damaged(f"the adapter's weights do not fit its layer sizes ({exc})") from None
-
-
-def read_json(zf, name):
-    """The JSON member ``name`` of a zip archive."""
-    try:
-        return json.loads(zf.read(name).decode("utf-8"))
-    except KeyError:
-        raise Damaged(f"no {name}") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise Damaged(f"{name} is not JSON: {exc}") from None
-
-
-def read_array(zf, i):
-    """The array ``arrays/i.npy`` of a zip archive, read with ``allow_pickle=False``."""
-    name = f"arrays/{i}.npy"
-    if type(i) is not int:
-        raise Damaged(f"array reference {i!r}")
-    try:
-        blob = zf.read(name)
-    except KeyError:
-        raise Damaged(f"{name} is missing") from None
-    try:
-        return np.lib.format.read_array(io.BytesIO(blob), allow_pickle=False)
-    except (ValueError, OSError, EOFError) as exc:
-        raise Damaged(f"{name} is not a plain array: {exc}") from None

@@ -14,9 +14,16 @@ A model file (``.semiclip``) is a zip archive of
 
 Reading looks every class up in that table and never imports a name taken
 from the file, so a crafted file cannot run code; a class outside the table is
-refused. Pickle and joblib files (e.g. written by ``semiclip fit`` before this
-format) are refused *before* they are opened unless ``allow_pickle=True``,
-which warns: a pickle can run any code while it is read. The estimator's own
+refused. Sizes are bounded from the zip directory before any member is read,
+each array is decoded once, parameters are checked with the estimator's own
+constraints and the manifest against the model it describes. The thread count
+is the reader's: ``n_threads`` is never taken from a file (it is ``None``).
+
+Pickle and joblib files (e.g. written by ``semiclip fit`` before this format)
+are refused *before* they are opened unless ``allow_pickle=True``, which warns
+first: a pickle can run any code while it is read. The modules of earlier
+semiclip versions named in such a file are mapped to where their classes are
+now. The estimator's own
 pickling (``pickle``/``joblib`` in Python) stays available, with that caveat.
 """
 
@@ -32,35 +39,24 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ._persistence_files import (
-    LEGACY_FORMAT as _LEGACY_FORMAT,
-)
-from ._persistence_files import (
-    MODEL_FORMAT as _MODEL_FORMAT,
-)
-from ._persistence_files import (
-    LoadedModel,
-    atomic_write,
-    data_fingerprint,
-)
-from ._persistence_files import (
-    build_manifest as _build_manifest,
-)
-from ._persistence_files import (
-    check_estimator as _check_estimator,
-)
-from ._persistence_files import (
-    damaged as _damaged,
-)
-from ._persistence_files import (
-    estimator_class as _estimator_class,
-)
+from ._persistence_archive import Archive as _Archive
+from ._persistence_checks import check_fitted_state as _check_fitted_state
+from ._persistence_checks import check_manifest as _check_manifest
+from ._persistence_checks import check_provenance as _check_provenance
+from ._persistence_files import LEGACY_FORMAT as _LEGACY_FORMAT
+from ._persistence_files import MODEL_FORMAT as _MODEL_FORMAT
+from ._persistence_files import LoadedModel, atomic_write, data_fingerprint
+from ._persistence_files import build_manifest as _build_manifest
+from ._persistence_files import check_estimator as _check_estimator
+from ._persistence_files import damaged as _damaged
+from ._persistence_files import estimator_class as _estimator_class
+from ._persistence_pickle import parses_as_pickle as _parses_as_pickle
+from ._persistence_pickle import unpickle as _unpickle
 from ._persistence_types import ArrayWriter as _ArrayWriter
 from ._persistence_types import Damaged as _Damaged
 from ._persistence_types import decode as _decode
 from ._persistence_types import encode as _encode
-from ._persistence_types import read_array as _read_array
-from ._persistence_types import read_json as _read_json
+from ._persistence_types import trusted_types as _trusted_types
 
 if TYPE_CHECKING:
     from ._correction import ControlNormalizer
@@ -100,8 +96,9 @@ def save_model(path: str | os.PathLike[str], estimator: SemiClippedTransformer, 
     estimator : SemiClippedTransformer or RidgeDistiller
         Fitted; with the ``"pca"`` encoder (or none) and optionally an
         ``augmenter`` (PEA). A RidgeDistiller (the linear floor, ``semiclip
-        fit --method ridge``) is saved the same way. An estimator holding anything else (a custom
-        encoder, callbacks) raises a TypeError: pickle it from Python instead.
+        fit --method ridge``) is saved the same way. An estimator holding
+        anything else (a custom encoder, callbacks) raises a TypeError: pickle
+        it from Python instead.
     normalizer : ControlNormalizer, optional
         A fitted batch correction applied before ``estimator``.
     columns : dict, optional
@@ -161,6 +158,10 @@ def save_model(path: str | os.PathLike[str], estimator: SemiClippedTransformer, 
                                                                "column_spec_sha256"}:
         raise TypeError("fingerprint must be the dict of data_fingerprint(); got "
                         f"{fingerprint!r}.")
+    elif fingerprint["n_columns"] not in (None, estimator.n_features_in_):
+        raise ValueError(f"fingerprint describes {fingerprint['n_columns']} columns but the "
+                         f"estimator was fitted on {estimator.n_features_in_} features; pass "
+                         "the data_fingerprint() of its training data.")
     store = _ArrayWriter()
     state = {"estimator": _encode(estimator, store, "estimator"),
              "normalizer": _encode(normalizer, store, "normalizer"),
@@ -211,19 +212,25 @@ def load_model(path: str | os.PathLike[str], *, allow_pickle: bool = False) -> L
     path = _existing(path)
     if not _is_zip(path):
         return _load_pickle(path, allow_pickle)
+    return _load_archive(path)
+
+
+def _load_archive(path, *, run=True):
+    """The LoadedModel of a model zip; ``run=False`` skips the transform of a row of zeros
+    (``model_info``: the types, parameters and provenance are still checked)."""
     from ._correction import ControlNormalizer
 
     try:
         with zipfile.ZipFile(path) as zf:
-            manifest = _read_manifest(zf, path)
-            state = _read_json(zf, "state.json")
+            archive = _Archive(zf, path.stat().st_size)
+            manifest = _read_manifest(archive, path)
+            state = archive.json("state.json")
             if type(state) is not dict or "estimator" not in state:
                 raise _Damaged("no 'estimator' in state.json")
-
-            def member_array(i):
-                return _read_array(zf, i)
-
-            objects = {k: _decode(state.get(k), member_array)
+            if set(state) - {"estimator", "normalizer", "columns"}:
+                raise _Damaged(f"unexpected entries {sorted(state)!r} in state.json")
+            _check_roots(state, path)
+            objects = {k: _decode(state.get(k), archive.array)
                        for k in ("estimator", "normalizer", "columns")}
     except _Damaged as exc:
         raise _damaged(path, exc) from None
@@ -237,11 +244,18 @@ def load_model(path: str | os.PathLike[str], *, allow_pickle: bool = False) -> L
                          "normalizer, not a ControlNormalizer.")
     if objects["columns"] is not None and type(objects["columns"]) is not dict:
         raise _damaged(path, "its column spec is not a dict")
+    _check_fitted_state(objects["estimator"], objects["normalizer"], path, run=run)
+    _check_provenance(manifest, objects["estimator"], objects["normalizer"], objects["columns"],
+                     path)
     return LoadedModel(objects["estimator"], objects["normalizer"], objects["columns"], manifest)
 
 
 def model_info(path: str | os.PathLike[str], *, allow_pickle: bool = False) -> dict[str, Any]:
-    """The provenance of a model file (its ``manifest.json``), without loading the model.
+    """The provenance of a model file (its ``manifest.json``), checked against its model.
+
+    The model is rebuilt (bounded, no code from the file runs) and the
+    manifest must describe it, so what this returns is what
+    :func:`load_model` gives; it is not run on a row of zeros.
 
     Parameters
     ----------
@@ -254,7 +268,7 @@ def model_info(path: str | os.PathLike[str], *, allow_pickle: bool = False) -> d
 
     Returns
     -------
-    info : dict
+    dict
         ``format``, ``created``, ``versions``, ``estimator`` (``class``,
         ``params``, ``random_state``, ``fitted``), ``normalizer``, ``columns``
         and ``fingerprint``. Parameters that are not JSON values are given as
@@ -281,13 +295,7 @@ def model_info(path: str | os.PathLike[str], *, allow_pickle: bool = False) -> d
     path = _existing(path)
     if not _is_zip(path):
         return _load_pickle(path, allow_pickle).manifest
-    try:
-        with zipfile.ZipFile(path) as zf:
-            return _read_manifest(zf, path)
-    except _Damaged as exc:
-        raise _damaged(path, exc) from None
-    except (*_ZIP_ERRORS, RecursionError) as exc:
-        raise _damaged(path, f"{type(exc).__name__}: {exc}") from None
+    return _load_archive(path, run=False).manifest
 
 
 # ------------------------------------------------------------------ helpers
@@ -309,13 +317,28 @@ def _is_zip(path):
     return _head(path).startswith(_ZIP_MAGIC)
 
 
-def _read_manifest(zf, path):
-    if "manifest.json" not in zf.namelist():
+def _check_roots(state, path):
+    """The estimator and normalizer of the file are of their classes, before anything is read."""
+    allowed = {"estimator": ("SemiClippedTransformer", "RidgeDistiller"),
+               "normalizer": ("ControlNormalizer",)}
+    for key, names in allowed.items():
+        node = state.get(key)
+        tag = node.get("$object") if type(node) is dict else None
+        if key == "normalizer" and node is None:
+            continue
+        if tag in _trusted_types() and tag not in {f"semiclip.{n}" for n in names}:
+            raise ValueError(f"it holds a {tag.rpartition('.')[2]} as its {key}, not a "
+                             f"{names[0]}.")
+
+
+def _read_manifest(archive, path):
+    if "manifest.json" not in archive.names:
         raise ValueError(f"{str(path)!r} is not a semiclip model file: a zip archive with no "
                          "manifest.json.")
-    manifest = _read_json(zf, "manifest.json")
+    manifest = archive.json("manifest.json")
     tag = manifest.get("format") if type(manifest) is dict else None
     if tag == _MODEL_FORMAT:
+        _check_manifest(manifest)
         return manifest
     if isinstance(tag, str) and tag.startswith("semiclip-model/"):
         raise ValueError(f"{str(path)!r} is a model file of format {tag!r}, written by a newer "
@@ -326,7 +349,7 @@ def _read_manifest(zf, path):
 
 def _load_pickle(path, allow_pickle):
     if not allow_pickle:
-        looks = _head(path).startswith(_PICKLE_MAGIC)
+        looks = _head(path).startswith(_PICKLE_MAGIC) or _parses_as_pickle(path)
         raise ValueError(
             f"{str(path)!r} is not a semiclip model file (a zip archive with manifest.json)"
             + ("; it looks like a pickle or joblib file, e.g. a model of `semiclip fit` before "
@@ -340,10 +363,8 @@ def _load_pickle(path, allow_pickle):
         "while it is read, so do this only for files you trust. Save the model again "
         "(semiclip.persistence.save_model, or `semiclip fit`) to get a file that runs no code.",
         UserWarning, stacklevel=3)
-    import joblib
-
     try:
-        obj = joblib.load(path)
+        obj = _unpickle(path)
     except Exception as exc:
         raise ValueError(f"{str(path)!r}: cannot read it as a pickle ({type(exc).__name__}: "
                          f"{exc}).") from None
@@ -351,7 +372,7 @@ def _load_pickle(path, allow_pickle):
         missing = [k for k in ("estimator", "columns", "feature_names") if k not in obj]
         if missing:
             raise ValueError(f"{str(path)!r} has the tag {_LEGACY_FORMAT!r} but no "
-                             f"{', '.join(map(repr, missing))}: it is damaged or was not "
+                             f"{', '.join(map(repr, missing))}: it is _damaged or was not "
                              "written by `semiclip fit`.")
         est, normalizer = obj["estimator"], obj.get("normalizer")
         if type(obj["columns"]) is not dict:

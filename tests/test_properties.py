@@ -355,3 +355,94 @@ def test_cli_bad_paths_and_columns_exit_2_with_one_line(table, name, capsys):
     err = capsys.readouterr().err.strip()
     assert err.startswith("semiclip fit: error:") and len(err.splitlines()) == 1, err
     assert re.search(re.escape(pattern), err), err
+
+
+# ------------------------------------------------------------------ model files (issue 20)
+@pytest.fixture(scope="module")
+def saved_model(tmp_path_factory):
+    """A small fitted model (with a normaliser and a PEA augmenter) as the members of its
+    file, its transform input and the names of its estimator's attributes."""
+    import json
+    import zipfile
+
+    from semiclip.persistence import save_model
+
+    data = make_weakly_paired(20, 10, n_batches=2, controls_per_batch=4, image_dim=4,
+                              program_size=5, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        norm = ControlNormalizer(control_label="control").fit(data.X, data.y, batch=data.batch)
+        est = S(encoder_dim=4, max_iter=1, control_label="control", random_state=0,
+                augmenter=PEAAugmenter(random_state=0))
+        est.fit(data.X, data.y, image_bank=data.image_bank, batch=data.batch)
+    path = save_model(tmp_path_factory.mktemp("fuzz") / "m.semiclip", est, normalizer=norm)
+    with zipfile.ZipFile(path) as zf:
+        members = {n: zf.read(n) for n in zf.namelist()}
+    state = json.loads(members["state.json"])
+    names = sorted(k for k, _ in state["estimator"]["state"]["$dict"])
+    return members, names, data
+
+
+def _json_values(n_arrays):
+    """Values of a state tree: plain JSON, tagged containers, array references, objects."""
+    leaves = st.one_of(
+        st.none(), st.booleans(), st.integers(-2**70, 2**70),
+        st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=8),
+        st.sampled_from([{"$float": "nan"}, {"$float": "inf"}]),
+        st.integers(-1, n_arrays).map(lambda i: {"$array": i}),
+        st.integers(0, n_arrays - 1).map(lambda i: {"$scalar": i}),
+        st.sampled_from(["semiclip.nn.History", "semiclip.ImageBank", "sklearn.decomposition.PCA",
+                         "semiclip.nn.LinearDecoder"]).map(
+            lambda name: {"$object": name, "state": {"$dict": []}}))
+    return st.recursive(leaves, lambda inner: st.one_of(
+        st.lists(inner, max_size=3), st.lists(inner, max_size=3).map(lambda v: {"$tuple": v}),
+        st.lists(st.tuples(st.text(max_size=4), inner).map(list), max_size=3).map(
+            lambda pairs: {"$dict": pairs})), max_leaves=6)
+
+
+@settings(max_examples=50, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(data=st.data())
+def test_fuzzed_attribute_values_load_as_a_working_model_or_one_value_error(saved_model, data):
+    """Any attribute of the saved estimator set to any value of the file's tree (the manifest's
+    parameters follow): ``load_model`` gives a model that transforms, or one ValueError."""
+    import json
+    import tempfile
+    import zipfile
+    from pathlib import Path
+
+    from semiclip.persistence import load_model, model_info
+
+    members, names, weak = saved_model
+    n_arrays = sum(n.startswith("arrays/") for n in members)
+    name = data.draw(st.sampled_from(names), label="attribute")
+    value = data.draw(_json_values(n_arrays), label="value")
+    state = json.loads(members["state.json"])
+    pairs = state["estimator"]["state"]["$dict"]
+    state["estimator"]["state"]["$dict"] = [[k, value if k == name else v] for k, v in pairs]
+    manifest = json.loads(members["manifest.json"])
+    if name in manifest["estimator"]["params"]:
+        manifest["estimator"]["params"][name] = value
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / "m.semiclip"
+        with zipfile.ZipFile(path, "w") as zf:
+            for member, blob in {**members, "state.json": json.dumps(state).encode(),
+                                 "manifest.json": json.dumps(manifest).encode()}.items():
+                zf.writestr(member, blob)
+        try:
+            info = model_info(path)
+        except ValueError as exc:
+            assert str(exc).startswith(repr(str(path))), exc
+        else:
+            assert info["estimator"]["class"] == "SemiClippedTransformer"
+        try:
+            loaded = load_model(path)
+        except ValueError as exc:
+            assert str(exc).startswith(repr(str(path))), exc
+            return
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        X = loaded.normalizer.transform(weak.X, batch=weak.batch)
+        Z = loaded.estimator.transform(X, batch=weak.batch)
+    assert Z.shape == (weak.X.shape[0], loaded.estimator.get_feature_names_out().size)
+    assert np.isfinite(Z).all()

@@ -6,7 +6,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ._inputs import check_finite_rows, check_labels, format_examples
+from ._inputs import (
+    check_finite_rows,
+    check_labels,
+    check_one_type,
+    format_examples,
+    to_float32,
+)
 from ._keys import make_keys
 
 if TYPE_CHECKING:
@@ -75,7 +81,7 @@ class ImageBank:
             raise ValueError(
                 f"ImageBank needs at least one row and one column; got shape {emb.shape}."
             )
-        emb = np.array(emb, dtype=np.float32, order="C", copy=True)
+        emb = np.array(to_float32(emb, "ImageBank embeddings"), order="C", copy=True)
         check_finite_rows(emb, "ImageBank embeddings", "drop those rows from the bank")
         keys = np.array(_check_keys(keys, emb.shape[0]), copy=True)
         self.unique_keys, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
@@ -144,6 +150,8 @@ class ImageBank:
             keys = keys.ravel()
         if keys.size == 0:
             return np.zeros(0, dtype=np.int64)
+        if keys.dtype == object:
+            check_one_type(keys, "keys")  # np.unique cannot sort mixed int/str keys
         uniq, inverse = np.unique(keys, return_inverse=True)
         mapped = np.array([self._lookup.get(k, -1) for k in uniq.tolist()], dtype=np.int64)
         return mapped[inverse.ravel()]

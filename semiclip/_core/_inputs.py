@@ -10,17 +10,105 @@ import sys
 import numpy as np
 
 __all__ = [
+    "FLOAT32_MAX",
+    "FLOAT32_POLICY",
     "check_finite_rows",
     "check_labels",
     "check_one_type",
     "control_mask",
+    "float32_overflow_rows",
+    "float32_range_error",
+    "float32_underflow_rows",
     "format_examples",
     "missing_mask",
     "non_finite_error",
     "non_finite_rows",
+    "to_float32",
     "type_name",
     "value_types",
 ]
+
+FLOAT32_POLICY = ("semiclip computes in float32: every finite value must lie within "
+                  "float32's range, and a row that is not all zero must stay so in float32;")
+"""The one float32-range policy of every entry point (estimators, tables, banks, metrics)."""
+
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+"""The largest float32 (3.4e38): finite float64 values beyond it become inf in float32."""
+
+
+def float32_overflow_rows(X):
+    """Rows of a finite 2-D float array (dense or CSR) with a value beyond float32's range.
+
+    Empty for float32 input, and after two cheap passes (``max``, ``min``)
+    when no value is out of range.
+    """
+    data = X.data if hasattr(X, "indptr") else X
+    if data.dtype.kind != "f" or data.dtype.itemsize <= 4 or data.size == 0:
+        return np.zeros(0, dtype=np.intp)
+    if data.max() <= FLOAT32_MAX and data.min() >= -FLOAT32_MAX:
+        return np.zeros(0, dtype=np.intp)
+    big = np.abs(data) > FLOAT32_MAX
+    if hasattr(X, "indptr"):  # CSR: the row of every stored value
+        rows = np.repeat(np.arange(X.shape[0]), np.diff(X.indptr))
+        return np.unique(rows[big])
+    return np.flatnonzero(big.reshape(X.shape[0], -1).any(axis=1))
+
+
+def float32_range_error(name, rows, count=None):
+    """The ValueError naming the rows of ``name`` with values beyond float32's range.
+
+    ``count`` is the total number of such rows when ``rows`` holds only the
+    first few.
+    """
+    count, shown = count_and_examples(rows, count)
+    return ValueError(
+        f"{name} has values beyond float32's range (|x| > {FLOAT32_MAX:.2g}) in {count} "
+        f"row(s) (row indices: {shown}). {FLOAT32_POLICY} these values would become inf; "
+        f"scale {name} first (e.g. divide it by a constant, take a log, or use "
+        "sklearn.preprocessing.StandardScaler)."
+    )
+
+
+def float32_underflow_rows(X):
+    """Rows of a 2-D float array that are not all zero but become all zero in float32."""
+    if X.dtype.kind != "f" or X.dtype.itemsize <= 4 or X.size == 0:
+        return np.zeros(0, dtype=np.intp)
+    tiny = float(np.finfo(np.float32).smallest_subnormal)  # in float64: tiny / 2 is not 0
+    with np.errstate(invalid="ignore"):
+        small = np.abs(X) < tiny / 2  # these round to zero (NaN compares False)
+    if not small.any():
+        return np.zeros(0, dtype=np.intp)
+    flat = X.reshape(X.shape[0], -1)
+    lost = small.reshape(X.shape[0], -1).all(axis=1) & (flat != 0).any(axis=1)
+    return np.flatnonzero(lost)
+
+
+def to_float32(X, name):
+    """A 2-D numeric array as float32 under :data:`FLOAT32_POLICY`.
+
+    Finite values beyond float32's range (they would become inf) and rows
+    that would become all zero (values below float32's smallest subnormal)
+    raise a ValueError naming the rows and the fix; NaN and inf pass (the
+    callers name them).
+    """
+    X = np.asarray(X)
+    if X.dtype.kind == "f" and X.dtype.itemsize > 4:
+        with np.errstate(invalid="ignore"):
+            finite = np.where(np.isfinite(X), X, 0.0)
+        rows = float32_overflow_rows(finite)
+        if rows.size:
+            raise float32_range_error(name, rows[:5], count=rows.size)
+        rows = float32_underflow_rows(X)
+        if rows.size:
+            count, shown = count_and_examples(rows[:5], rows.size)
+            raise ValueError(
+                f"{name} has {count} row(s) (row indices: {shown}) whose values are all "
+                f"below float32's smallest value ({np.finfo(np.float32).smallest_subnormal:.2g})"
+                f" though not zero. {FLOAT32_POLICY} these rows would become all zero; scale "
+                f"{name} first (e.g. multiply it by a constant, or standardise its rows)."
+            )
+    return np.ascontiguousarray(X, dtype=np.float32)
+
 
 # pandas.api.types.infer_dtype answers that need no closer look: one type group
 _ONE_GROUP = frozenset(

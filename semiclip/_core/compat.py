@@ -20,6 +20,7 @@ from sklearn.utils._param_validation import (
     Interval,
     InvalidParameterError,
     StrOptions,
+    validate_parameter_constraints,
     validate_params,
 )
 from sklearn.utils.validation import _check_feature_names_in as check_feature_names_in
@@ -37,7 +38,9 @@ __all__ = [
     "check_feature_names_in",
     "check_method_params",
     "fit_context",
+    "has_param",
     "num_samples",
+    "validate_estimator_params",
     "validate_params",
 ]
 
@@ -56,3 +59,22 @@ class IntegerInterval(Interval):
 
     def is_satisfied_by(self, val):
         return not isinstance(val, (bool, np.bool_)) and super().is_satisfied_by(val)
+
+
+def _constraints(estimator):
+    """scikit-learn's developer API: the ``_parameter_constraints`` an estimator class declares."""
+    return getattr(type(estimator), "_parameter_constraints", None)
+
+
+def has_param(estimator, name):
+    """Whether ``estimator`` declares a constraint for the parameter ``name``."""
+    return name in (_constraints(estimator) or {})
+
+
+def validate_estimator_params(estimator):
+    """Check ``estimator.get_params(deep=False)`` against its class's constraints (what
+    scikit-learn does at ``fit``); a class without constraints passes."""
+    constraints = _constraints(estimator)
+    if constraints is not None:
+        validate_parameter_constraints(constraints, estimator.get_params(deep=False),
+                                       caller_name=type(estimator).__name__)

@@ -106,6 +106,12 @@ def encode(encoder, X, device=None):
             f"The encoder returned an array of shape {Z.shape} for {X.shape[0]} samples; "
             "it must return one row per sample."
         )
+    if Z.shape[1] == 0:
+        raise ValueError(
+            f"The encoder returned 0 columns for {X.shape[0]} samples (shape {Z.shape}); the "
+            "adapter needs at least one feature per sample. Use an encoder with at least one "
+            "output column (e.g. PCA(n_components=1) or more), or encoder='pca'."
+        )
     return np.ascontiguousarray(Z)
 
 

@@ -119,6 +119,9 @@ def validation_report(student_val, features, codes, train_idx, val_idx, centroid
     rng = np.random.default_rng([int(seed), 12])  # the fit's own draws stay untouched
     student, rr = held_out_scores(student_val, val_codes, centroids, n_bootstrap=N_BOOTSTRAP,
                                   random_state=rng)
+    # in float64: float32 features of ~1e20 (a finite input within float32's range) would
+    # overflow the ridge's Gram matrix to inf
+    features = np.asarray(features, dtype=np.float64)
     floor_map = Ridge(alpha=FLOOR_ALPHA).fit(features[train_idx], centroids[codes[train_idx]])
     floor, floor_rr = held_out_scores(floor_map.predict(features[val_idx]), val_codes, centroids)
     report = {

@@ -20,7 +20,13 @@ import os
 
 import numpy as np
 
-from .._core import count_and_examples, non_finite_error, non_finite_rows
+from .._core import (
+    FLOAT32_MAX,
+    float32_overflow_rows,
+    float32_range_error,
+    non_finite_error,
+    non_finite_rows,
+)
 from ._forward import CHUNK_ROWS
 
 __all__ = [
@@ -36,42 +42,6 @@ __all__ = [
     "float32_range_error",
     "subsample_rows",
 ]
-
-FLOAT32_MAX = float(np.finfo(np.float32).max)
-"""The largest float32 (3.4e38): finite float64 values beyond it become inf in float32."""
-
-
-def float32_overflow_rows(X):
-    """Rows of a finite 2-D float array (dense or CSR) with a value beyond float32's range.
-
-    Empty for float32 input, and after two cheap passes (``max``, ``min``)
-    when no value is out of range.
-    """
-    data = X.data if hasattr(X, "indptr") else X
-    if data.dtype.kind != "f" or data.dtype.itemsize <= 4 or data.size == 0:
-        return np.zeros(0, dtype=np.intp)
-    if data.max() <= FLOAT32_MAX and data.min() >= -FLOAT32_MAX:
-        return np.zeros(0, dtype=np.intp)
-    big = np.abs(data) > FLOAT32_MAX
-    if hasattr(X, "indptr"):  # CSR: the row of every stored value
-        rows = np.repeat(np.arange(X.shape[0]), np.diff(X.indptr))
-        return np.unique(rows[big])
-    return np.flatnonzero(big.reshape(X.shape[0], -1).any(axis=1))
-
-
-def float32_range_error(name, rows, count=None):
-    """The ValueError naming the rows of ``name`` with values beyond float32's range.
-
-    ``count`` is the total number of such rows when ``rows`` holds only the
-    first few.
-    """
-    count, shown = count_and_examples(rows, count)
-    return ValueError(
-        f"{name} has values beyond float32's range (|x| > {FLOAT32_MAX:.2g}) in {count} "
-        f"row(s) (row indices: {shown}). The model computes in float32, where these values "
-        f"become inf; scale {name} first (e.g. divide it by a constant, take a log, or use "
-        "sklearn.preprocessing.StandardScaler)."
-    )
 
 PCA_MAX_ROWS = 65536
 """Rows of an out-of-core ``X`` the ``"pca"`` encoder is fitted on (a random subset)."""

@@ -15,7 +15,7 @@ explained on all samples (or those of ``--keys``), averaged.
 import numpy as np
 
 from .._core import format_examples
-from ._files import atomic_write, check_output, read_model
+from ._files import atomic_write, check_outputs, read_model
 from ._options import add_model_options
 
 __all__ = ["add_parser", "run"]
@@ -30,10 +30,10 @@ def run(args):
         raise ValueError(f"--top must be 0 (every gene) or a positive number; got {args.top}.")
     inputs = (("--tx", args.tx), ("--model", args.model),
               ("--direction-file", args.direction_file))
-    check_output(args.output, "--output", inputs=inputs, overwrite=args.overwrite,
-                 check_format=lambda p: _table_only(table_format(p, "--output"), p))
+    check_outputs([("--output", args.output,
+                    lambda p: _table_only(table_format(p, "--output"), p)),
+                   ("--plot", args.plot or None)], inputs=inputs, overwrite=args.overwrite)
     if args.plot:
-        check_output(args.plot, "--plot", inputs=inputs, overwrite=args.overwrite)
         import matplotlib.figure  # noqa: F401  (missing: one error naming the extra, now)
     loaded = read_model(args.model, allow_pickle=args.allow_pickle, command="attribute")
     n_dims = int(loaded.estimator.get_feature_names_out().shape[0])

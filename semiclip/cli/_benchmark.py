@@ -8,7 +8,7 @@ sweep over ``preservation_weight``.
 
 import time
 
-from ._files import atomic_write, check_output
+from ._files import atomic_write, check_outputs
 
 __all__ = ["add_parser", "run"]
 
@@ -84,9 +84,8 @@ def run(args):
             config[name] = value
     if config["seeds"] < 1:
         raise ValueError(f"--seeds must be >= 1; got {config['seeds']}.")
-    for flag in ("out", "plot"):  # checked before the long run; written whole at the end
-        if getattr(args, flag):
-            check_output(getattr(args, flag), f"--{flag}")
+    # checked before the long run (and against each other); written whole at the end
+    check_outputs([("--out", args.out or None), ("--plot", args.plot or None)])
     rows = None if not args.methods else [r.strip() for r in args.methods.split(",") if r.strip()]
     header = (
         f"semiclip benchmark{' --quick' if args.quick else ''}: make_weakly_paired("

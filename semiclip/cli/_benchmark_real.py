@@ -3,7 +3,7 @@
 import json
 import time
 
-from ._files import atomic_write, check_output
+from ._files import atomic_write, check_outputs
 
 __all__ = ["run_real_command"]
 
@@ -41,8 +41,13 @@ def run_real_command(args):
         tradeoff_table,
     )
 
-    if args.out:
-        check_output(args.out, "--out")
+    plot = None
+    if args.plot and args.tradeoff:
+        plot = args.plot if args.plot != "semiclip-benchmark.png" else "semiclip-tradeoff.png"
+    # checked before the long run (and against each other); written whole at the end
+    check_outputs([("--out", args.out or None),
+                   ("--out (scores)", f"{args.out}.json" if args.out else None),
+                   ("--plot", plot)])
     max_iter = args.max_iter if args.max_iter is not None else "auto"
     start = time.perf_counter()
     sections, raw = [], {}
@@ -74,8 +79,7 @@ def run_real_command(args):
         sections.append(title + "\n\n" + tradeoff_table(results))
         print("\n" + sections[-1] + "\n", flush=True)
         if args.plot:
-            path = args.plot if args.plot != "semiclip-benchmark.png" else "semiclip-tradeoff.png"
-            check_output(path, "--plot")
+            path = plot
             try:
                 with atomic_write(path) as tmp:
                     plot_tradeoff(results, tmp)

@@ -5,7 +5,7 @@
 
 import time
 
-from ._files import atomic_write, check_output
+from ._files import atomic_write, check_outputs
 
 __all__ = ["add_parser", "run"]
 
@@ -23,8 +23,7 @@ def run(args):
     args.n_perturbations = n_perturbations
     if seeds_n < 1:
         raise ValueError(f"--seeds must be >= 1; got {seeds_n}.")
-    if args.plot:
-        check_output(args.plot, "--plot")
+    check_outputs([("--plot", args.plot or None)])  # "" or none: no figure
     seeds = tuple(range(seeds_n))
     methods = demo_methods()
     # the linear floor: PCA of the input, ridge onto each key's mean image embedding

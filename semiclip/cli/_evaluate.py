@@ -17,7 +17,7 @@ import warnings
 
 import numpy as np
 
-from ._files import atomic_write, check_output
+from ._files import atomic_write, check_outputs
 from ._options import NORMALIZE_CHOICES, add_column_options, control_spec
 
 __all__ = ["add_parser", "run"]
@@ -54,10 +54,11 @@ def run(args):
         raise ValueError(f"evaluate compares two embeddings at most; got {len(embs)} "
                          f"(--emb {' --emb '.join(map(str, args.emb))}"
                          f"{' --baseline ' + str(args.baseline) if args.baseline else ''}).")
-    inputs = tuple(("--emb", e) for e in embs)
-    for flag in ("out", "plot"):  # checked before any work; written whole at the end
-        if getattr(args, flag):
-            check_output(getattr(args, flag), f"--{flag}", inputs=inputs)
+    # checked before any work (against every input and each other); written whole at the end
+    check_outputs([("--out", args.out or None), ("--plot", args.plot or None)],
+                  inputs=(*(("--emb", e) for e in embs),
+                          *(("--relationships", r) for r in args.relationships or ())),
+                  overwrite=args.overwrite)
     scored = [_score(args, path, sources, auto) for path in embs]
     names = ["A", "B"] if len(scored) == 2 else [None]
     all_rows, all_lines = [], []
@@ -327,5 +328,7 @@ def add_parser(subparsers):
                     help="seed of the bootstrap intervals (default 0)")
     ev.add_argument("--out", metavar="PATH", help="save the results (.md, .csv, .parquet)")
     ev.add_argument("--plot", metavar="PNG", help="recall bars per database")
+    ev.add_argument("--overwrite", action="store_true",
+                    help="replace an existing --out or --plot file")
     ev.set_defaults(func=run)
     return ev

@@ -8,19 +8,22 @@ to a temporary file beside it and renamed into place when complete
 :func:`semiclip.persistence.load_model`; its warnings become one line each.
 """
 
+import contextlib
 import os
 import sys
 import warnings
 from pathlib import Path
 
-from .._persistence_files import MODEL_SUFFIX
+from .._persistence_files import CREATE_ONLY, MODEL_SUFFIX
 from ..persistence import atomic_write, load_model, model_info
 
 __all__ = [
     "CLI_COLUMNS",
     "atomic_write",
     "check_output",
+    "check_outputs",
     "model_suffix",
+    "printable",
     "read_info",
     "read_model",
     "same_file",
@@ -29,6 +32,20 @@ __all__ = [
 #: the column spec ``semiclip transform`` needs from a model file
 CLI_COLUMNS = ("key", "batch", "control", "control_label", "layer", "obsm", "exclude",
                "normalize_symbols", "dose", "feature_names")
+
+
+def printable(value):
+    """``value`` with every character a terminal would act on (control characters, ANSI/OSC
+    escapes, bidi overrides, line breaks) written as a Python escape such as ``\\x1b``;
+    strings inside lists and dicts too."""
+    if isinstance(value, str):
+        return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii")
+                       for c in value)
+    if isinstance(value, list):
+        return [printable(v) for v in value]
+    if isinstance(value, dict):
+        return {printable(k): printable(v) for k, v in value.items()}
+    return value
 
 
 def same_file(a, b):
@@ -71,6 +88,32 @@ def check_output(path, what, *, inputs=(), overwrite=None, check_format=None):
     return out
 
 
+def check_outputs(outputs, *, inputs=(), overwrite=None):
+    """Check every output against every input and every other output; return their Paths.
+
+    ``outputs`` are ``(flag, path)`` or ``(flag, path, check_format)``
+    tuples (a ``None`` path is skipped); see :func:`check_output`. With
+    ``overwrite=False`` the outputs are then created without replacing a file
+    that appears meanwhile (:data:`CREATE_ONLY`): of concurrent commands
+    writing one name, exactly one wins.
+    """
+    checked = []
+    for flag, path, *check_format in outputs:
+        if path is None:
+            continue
+        out = check_output(path, flag, inputs=inputs, overwrite=overwrite,
+                           check_format=check_format[0] if check_format else None)
+        for other_flag, other in checked:
+            if same_file(out, other):
+                raise ValueError(f"{flag} {os.fspath(path)!r} is also the {other_flag} output; "
+                                 "give each output its own file name.")
+        checked.append((flag, out))
+    if overwrite is False:
+        CREATE_ONLY.set({**(CREATE_ONLY.get() or {}), **{
+            os.path.normcase(str(out.resolve())): flag for flag, out in checked}})
+    return [out for _, out in checked]
+
+
 def model_suffix(path):
     """Model files end in ``.semiclip``."""
     if Path(path).suffix.lower() != MODEL_SUFFIX:
@@ -81,21 +124,25 @@ def model_suffix(path):
         )
 
 
-def _warn_lines(command, caught):
-    for w in caught:
-        message = " ".join(str(w.message).split()).replace("(allow_pickle=True)",
-                                                            "(--allow-pickle)")
-        print(f"semiclip {command}: warning: {message}", file=sys.stderr, flush=True)
+@contextlib.contextmanager
+def _warnings_as_lines(command):
+    """Print each warning as one line on stderr *when it is raised* (a pickle is warned
+    about before it is opened, so the line is out even if unpickling never returns)."""
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        text = " ".join(str(message).split()).replace("(allow_pickle=True)", "(--allow-pickle)")
+        print(f"semiclip {command}: warning: {printable(text)}", file=sys.stderr, flush=True)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        warnings.showwarning = show
+        yield
 
 
 def read_model(path, *, allow_pickle, command):
     """The :class:`~semiclip.persistence.LoadedModel` of ``-m``, with ``transform``'s columns."""
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
-            loaded = _prefixed(load_model, path, allow_pickle)
-        finally:
-            _warn_lines(command, caught)
+    with _warnings_as_lines(command):
+        loaded = _prefixed(load_model, path, allow_pickle)
     columns = loaded.columns
     if columns is None:
         raise ValueError(
@@ -115,12 +162,8 @@ def read_model(path, *, allow_pickle, command):
 
 def read_info(path, *, allow_pickle, command):
     """The manifest of a model file (see :func:`semiclip.persistence.model_info`)."""
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
-            return _prefixed(model_info, path, allow_pickle)
-        finally:
-            _warn_lines(command, caught)
+    with _warnings_as_lines(command):
+        return _prefixed(model_info, path, allow_pickle)
 
 
 def _prefixed(read, path, allow_pickle):

@@ -12,7 +12,7 @@ checked before anything is read or trained.
 import time
 import warnings
 
-from ._files import check_output, model_suffix
+from ._files import check_outputs, model_suffix
 from ._options import (
     NORMALIZE_CHOICES,
     add_column_options,
@@ -190,9 +190,9 @@ def _semiclipped(cls, args, sizes, data):
 
 
 def _check_output(args):
-    return check_output(args.output, "--output",
-                        inputs=(("--tx", args.tx), ("--images", args.images)),
-                        overwrite=args.overwrite, check_format=model_suffix)
+    return check_outputs([("--output", args.output, model_suffix)],
+                         inputs=(("--tx", args.tx), ("--images", args.images)),
+                         overwrite=args.overwrite)[0]
 
 
 def add_parser(subparsers):

@@ -2,7 +2,7 @@
 
 import json
 
-from ._files import read_info
+from ._files import printable, read_info
 from ._options import add_model_options
 
 __all__ = ["add_parser", "format_info", "run"]
@@ -47,7 +47,8 @@ def _fill(items, indent, width=100):
 
 
 def format_info(path, manifest):
-    """The readable block ``semiclip info`` prints for a manifest."""
+    """The readable block ``semiclip info`` prints for a manifest (printable text only)."""
+    path, manifest = printable(str(path)), printable(manifest)
     est = manifest.get("estimator") or {}
     fitted = est.get("fitted") or {}
     norm = manifest.get("normalizer")
@@ -99,7 +100,8 @@ def add_parser(subparsers):
         description="Print what a model file of `semiclip fit` records: when and with which "
                     "versions it was written, the estimator's parameters and random_state, "
                     "the batch correction, the columns and a fingerprint of the training data. "
-                    "Reads only the manifest; runs no code from the file.")
+                    "Checks the manifest against the model the file holds; runs no code from the "
+                    "file and prints control characters escaped.")
     p.add_argument("model", metavar="MODEL", help="a .semiclip model file")
     p.add_argument("--json", action="store_true", help="print the raw manifest (JSON)")
     add_model_options(p)

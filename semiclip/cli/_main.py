@@ -11,12 +11,14 @@ command-line user types in place of Python parameter names.
 from __future__ import annotations
 
 import argparse
+import contextvars
 import re
 import sys
 import warnings
 from collections.abc import Sequence
 
 from . import _attribute, _benchmark, _demo, _evaluate, _fit, _info, _transform
+from ._files import printable
 
 __all__ = ["main"]
 
@@ -124,15 +126,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     flags = command_flags(args.command)
 
     def show(message, category, filename, lineno, file=None, line=None):
-        print(f"semiclip {args.command}: warning: {cli_advice(message, flags)}",
+        print(f"semiclip {args.command}: warning: {printable(cli_advice(message, flags))}",
               file=sys.stderr, flush=True)
 
-    try:
+    try:  # a fresh context per command: the outputs it may only create (see check_outputs)
         with warnings.catch_warnings():  # restores the caller's showwarning afterwards
             warnings.showwarning = show
-            return args.func(args)
+            return contextvars.copy_context().run(args.func, args)
     except (ValueError, TypeError, OSError, ImportError) as exc:  # OSError: disk full...
-        message = " ".join(str(exc).split()) or type(exc).__name__
+        message = printable(" ".join(str(exc).split()) or type(exc).__name__)
         if isinstance(exc, ImportError):
             message = install_hint(exc, message)
         print(f"semiclip {args.command}: error: {message}", file=sys.stderr)

@@ -8,7 +8,7 @@ only with ``--overwrite``).
 
 import warnings
 
-from ._files import check_output, read_model
+from ._files import check_outputs, read_model
 from ._options import add_model_options
 
 __all__ = ["add_parser", "corrected", "embed", "key_queries", "metadata_of", "provenance",
@@ -20,8 +20,8 @@ def run(args):
     from ._keys import read_text_columns
     from ._tables import read_input, table_format, write_embedding
 
-    check_output(args.output, "--output", inputs=(("--tx", args.tx), ("--model", args.model)),
-                 overwrite=args.overwrite, check_format=lambda p: table_format(p, "--output"))
+    check_outputs([("--output", args.output, lambda p: table_format(p, "--output"))],
+                  inputs=(("--tx", args.tx), ("--model", args.model)), overwrite=args.overwrite)
     loaded = read_model(args.model, allow_pickle=args.allow_pickle, command="transform")
     table = read_input(args.tx, "--tx", mod=args.tx_mod)
     data = read_for_model(loaded, table, args.tx, refit=args.refit_normalizer, keys=False)

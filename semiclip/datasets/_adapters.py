@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from sklearn.utils import Bunch
 
-from .._core import format_examples
+from .._core import format_examples, to_float32
 from ._columns import columns_message, labels_from_columns, stack_vectors
 
 if TYPE_CHECKING:
@@ -191,8 +191,8 @@ def from_dataframe(frame: pd.DataFrame, *, key: str | Sequence[str] | None = Non
             "no feature columns left: every column is a Metadata_ or key/batch/control "
             "column. Pass features=[...]."
         )
-    X = frame[features].to_numpy(dtype=np.float32, na_value=np.nan)
-    return _bunch(np.ascontiguousarray(X), [str(c) for c in features], frame.index, as_frame,
+    X = _frame_float32(frame[features], "the DataFrame's features")
+    return _bunch(X, [str(c) for c in features], frame.index, as_frame,
                   y=y, batch=batch_values, is_control=is_control, control_label=control_label,
                   metadata=frame.drop(columns=features))
 
@@ -210,6 +210,23 @@ def _bunch(X, names, index, as_frame, *, y, batch, is_control, control_label, me
                  feature_names=names, metadata=metadata)
 
 
+def _check_unique_names(names, what):
+    """Features are found by name (``transform`` reads a model's features by name): refuse
+    duplicates, which would all read one column."""
+    seen, duplicated = set(), []
+    for name in names:
+        if name in seen and name not in duplicated:
+            duplicated.append(name)
+        seen.add(name)
+    if duplicated:
+        raise ValueError(
+            f"{what} has duplicated feature names {format_examples(duplicated)}; every feature "
+            "is found by its name, so duplicates would all read one column. Make them unique "
+            "(e.g. adata.var_names_make_unique(), or sum the duplicated genes), or pass "
+            "var_column= naming a column of unique names."
+        )
+
+
 def _dense_float32(matrix, what):
     """Any AnnData matrix (dense, scipy sparse, backed h5py / sparse dataset) -> float32."""
     if hasattr(matrix, "to_memory"):  # anndata backed sparse dataset
@@ -217,15 +234,23 @@ def _dense_float32(matrix, what):
     elif type(matrix).__module__.startswith("h5py"):  # backed dense X
         matrix = matrix[()]
     if hasattr(matrix, "to_numpy") and hasattr(matrix, "columns"):  # DataFrame in obsm
-        return np.ascontiguousarray(matrix.to_numpy(dtype=np.float32, na_value=np.nan))
+        return _frame_float32(matrix, what)
     if hasattr(matrix, "toarray"):  # scipy sparse: densified, as the estimators need
-        return np.ascontiguousarray(matrix.astype(np.float32).toarray())
+        return to_float32(matrix.toarray(), what)
     matrix = np.asarray(matrix)
     if matrix.dtype.kind not in "biuf":
         raise TypeError(f"{what} must be numeric; got dtype {matrix.dtype}.")
     if matrix.ndim != 2:
         raise ValueError(f"{what} must be 2-D (n_obs, n_features); got shape {matrix.shape}.")
-    return np.ascontiguousarray(matrix, dtype=np.float32)
+    return to_float32(matrix, what)
+
+
+def _frame_float32(frame, what):
+    """A numeric DataFrame as float32 under the float32-range policy (one copy when all its
+    columns are float32 already)."""
+    exact = all(dtype == np.float32 for dtype in frame.dtypes)
+    return to_float32(frame.to_numpy(dtype=np.float32 if exact else np.float64,
+                                     na_value=np.nan), what)
 
 
 def from_anndata(adata: AnnData | str | os.PathLike[str], *, key: str | Sequence[str] | None = None,
@@ -341,6 +366,9 @@ def from_anndata(adata: AnnData | str | os.PathLike[str], *, key: str | Sequence
         else:
             names = [str(v) for v in adata.var[var_column].to_numpy()]
         X = _dense_float32(matrix, what)
+    _check_unique_names(names, "adata.var_names" if obsm is None and var_column is None
+                        else f"adata.var[{var_column!r}]" if obsm is None
+                        else f"the columns of adata.obsm[{obsm!r}]")
     return _bunch(X, names, obs.index, as_frame, y=y, batch=batch_values,
                   is_control=is_control, control_label=control_label, metadata=obs)
 

@@ -12,6 +12,7 @@ from .._core import (
     format_examples,
     make_keys,
     missing_rows,
+    to_float32,
     type_name,
     value_types,
 )
@@ -234,7 +235,7 @@ def stack_vectors(cells, name):
             f"{what} must hold numbers; its vectors have dtype {matrix.dtype} (e.g. "
             f"{str(cells[0])[:40]!r})."
         )
-    return np.ascontiguousarray(matrix, dtype=np.float32)
+    return to_float32(matrix, what)
 
 
 _KIND_NAMES = {"b": "bool", "i": "int", "u": "int", "f": "float", "c": "complex", "U": "str",

@@ -165,8 +165,9 @@ def round_to_grid(doses: ArrayLike, grid: ArrayLike | None = None, *, factor: fl
         out[positive] = g[idx]
     else:
         factor = float(factor)
-        if not factor > 1:
-            raise ValueError(f"factor must be > 1 (the dilution factor); got {factor}.")
+        if not (np.isfinite(factor) and factor > 1):
+            raise ValueError(f"factor must be > 1 and finite (the dilution factor, e.g. 3 "
+                             f"for a 3-fold series); got {factor}.")
         if anchor is None:
             anchor = d.max() if positive.any() else 1.0
         anchor = float(anchor)

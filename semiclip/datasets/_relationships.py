@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .._core import format_examples, missing_mask
+from ._text_checks import has_control, not_utf8, refuse_control_bytes, strip
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -265,7 +266,7 @@ def _read_columns(path):
         with opener(path, "rt", encoding="utf-8-sig", newline="") as handle:
             first_line = handle.readline().rstrip("\r\n")
     except UnicodeDecodeError:
-        raise _not_utf8(path) from None
+        raise not_utf8(path) from None
     delimiter = "\t" if "\t" in first_line and "," not in first_line else ","
     header = [h.strip().strip('"') for h in next(csv.reader([first_line], delimiter=delimiter), [])]
     lower = [h.lower() for h in header]
@@ -279,16 +280,26 @@ def _read_columns(path):
             f"'entity1' and 'entity2' (or exactly two columns); its header is "
             f"{header!r}."
         )
+    refuse_control_bytes(path)
     try:
         table = _parse(path, delimiter, cols)
     except UnicodeDecodeError:
-        raise _not_utf8(path) from None
+        raise not_utf8(path) from None
     except ValueError as exc:
         raise ValueError(
             f"Could not read the gene pairs of {str(path)!r}: {exc}. Every line must "
             f"hold the {len(header)} fields of the header {header!r}."
         ) from exc
-    first, second = table
+    first, second = (np.asarray(strip(col), dtype=object) for col in table)
+    control = np.flatnonzero(has_control(first) | has_control(second))
+    if control.size:
+        shown = [f"{first[i]!r}, {second[i]!r}" for i in control[:3]]
+        raise ValueError(
+            f"{str(path)!r} has {control.size} line(s) whose gene names hold control "
+            f"characters such as NUL (data lines {format_examples(control + 1)}, header "
+            f"excluded: {'; '.join(shown)}); a gene name is printable text. Fix or remove "
+            "those lines."
+        )
     empty = np.flatnonzero((first == "") | (second == ""))
     if empty.size:
         raise ValueError(
@@ -296,27 +307,6 @@ def _read_columns(path):
             f"lines {format_examples(empty + 1)}, header excluded); fix or remove them."
         )
     return first, second
-
-
-def _not_utf8(path):
-    """The ValueError for a file that is not UTF-8: the file, the first bad byte, the fix."""
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as handle:
-        data = handle.read()
-    try:
-        data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        byte = data[exc.start]
-        where = f"byte 0x{byte:02x} at offset {exc.start} (line {line}) cannot be decoded"
-    else:  # pragma: no cover - decodes whole but not in chunks: cannot happen with UTF-8
-        where = "it cannot be decoded"
-    return ValueError(
-        f"{str(path)!r} is not UTF-8 text: {where}. Relationship files are read as UTF-8 "
-        "(optionally gzip-compressed); re-save it as UTF-8, e.g. with "
-        "`iconv -f latin1 -t utf-8 old.csv > new.csv` or pandas' "
-        "read_csv(..., encoding='latin1').to_csv(..., encoding='utf-8')."
-    )
 
 
 def _parse(path, delimiter, cols):

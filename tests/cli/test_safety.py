@@ -4,6 +4,7 @@ destroy inputs or leave partial files, and one-line errors for bad arguments."""
 import hashlib
 import json
 import os
+import pickle
 import re
 import warnings
 import zipfile
@@ -221,6 +222,11 @@ def test_a_model_with_missing_fields_is_one_error(files, model, tmp_path, capsys
 
     bad = _rewrite(model, tmp_path / "nokey.semiclip", "state.json", drop_key)
     assert "key" in cols
+    assert main(["transform", "-m", str(bad), *tx]) == 2  # the manifest still names the key
+    assert "manifest.json does not describe the model it holds: columns.key" in _one_error_line(
+        capsys.readouterr().err, "transform")
+    bad = _rewrite(bad, tmp_path / "nokey2.semiclip", "manifest.json", lambda m: {
+        **m, "columns": {k: v for k, v in m["columns"].items() if k != "key"}})
     assert main(["transform", "-m", str(bad), *tx]) == 2
     assert re.search(r"column spec lacks 'key'", _one_error_line(capsys.readouterr().err,
                                                                 "transform"))
@@ -392,3 +398,151 @@ def test_demo_needs_a_seed(capsys, seeds):
     captured = capsys.readouterr()
     assert f"--seeds must be >= 1; got {seeds}" in _one_error_line(captured.err, "demo")
     assert captured.out == ""
+
+
+# ------------------------------------------------------------------ crafted files (issue 20)
+ESCAPES = "\x1b[2J\x1b[1A\x1b]0;fake\x07\r\u202e\n"
+
+
+def test_info_prints_only_printable_text(model, tmp_path, capsys):
+    def inject(m):
+        return {**m, "created": "2020" + ESCAPES, "versions": {
+            **m["versions"], "torch" + ESCAPES: "9" + ESCAPES}}
+
+    bad = _rewrite(model, tmp_path / "ansi.semiclip", "manifest.json", inject)
+    assert main(["info", str(bad)]) == 0
+    out = capsys.readouterr().out
+    assert not [c for c in out if not c.isprintable() and c != "\n"], repr(out)
+    assert r"2020\x1b[2J\x1b[1A\x1b]0;fake\x07\r\u202e\n" in out  # shown, escaped
+    assert main(["info", str(bad), "--json"]) == 0
+    assert "\x1b" not in capsys.readouterr().out  # JSON escapes them itself
+    bad = _rewrite(model, tmp_path / "ansi2.semiclip", "manifest.json",
+                   lambda m: {**m, "format": "x\x1b[2J"})
+    assert main(["info", str(bad)]) == 2
+    assert "\x1b" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("edit", [
+    lambda m: {**m, "estimator": {**m["estimator"], "params": []}},
+    lambda m: {**m, "normalizer": {"class": 1, "params": {}}},
+    lambda m: {**m, "fingerprint": {**m["fingerprint"], "column_spec_sha256": None}},
+])
+def test_info_on_a_manifest_of_wrong_types_is_one_line(model, tmp_path, capsys, edit):
+    bad = _rewrite(model, tmp_path / "types.semiclip", "manifest.json", edit)
+    assert main(["info", str(bad)]) == 2
+    assert "damaged (its manifest.json gives" in _one_error_line(capsys.readouterr().err,
+                                                                 "info")
+
+
+def test_the_pickle_warning_is_printed_before_unpickling(tmp_path):
+    import subprocess
+    import sys
+
+    path = tmp_path / "exits.pkl"
+    path.write_bytes(pickle.dumps(_Exits()))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    done = subprocess.run([sys.executable, "-m", "semiclip", "info", str(path),
+                           "--allow-pickle"], capture_output=True, text=True, env=env,
+                          timeout=120)
+    assert done.returncode == 7  # the pickle ran and ended the process...
+    assert "semiclip info: warning: reading" in done.stderr  # ...after the warning was out
+    assert "a pickle can run any code" in done.stderr
+
+
+class _Exits:
+    def __reduce__(self):
+        return (os._exit, (7,))
+
+
+# ------------------------------------------------------------------ outputs (issue 20)
+def test_every_output_is_checked_against_every_input_and_output(files, model, tmp_path,
+                                                                 capsys):
+    import shutil
+
+    emb, rel = tmp_path / "emb.csv", tmp_path / "rel.csv"
+    shutil.copy(files / "rel.csv", rel)
+    assert main(["transform", "-m", str(model), "--tx", str(files / "tx.csv"), "-o",
+                 str(emb)]) == 0
+    before = rel.read_bytes()
+    ev = ["evaluate", "--emb", str(emb), *COLS, "--relationships", str(rel)]
+    tx = ["-m", str(model), "--tx", str(files / "tx.csv")]
+    for argv, flag, other in (
+            (ev + ["--out", str(rel)], "--out", "is the --relationships input"),
+            (ev + ["--plot", str(rel)], "--plot", "is the --relationships input"),
+            (ev + ["--out", str(tmp_path / "r.md"), "--plot", str(tmp_path / "r.md")], "--plot",
+             "is also the --out output"),
+            (["attribute", *tx, "-o", str(tmp_path / "a.csv"), "--plot",
+              str(tmp_path / "a.csv")], "--plot", "is also the --output output")):
+        assert main(argv) == 2
+        line = _one_error_line(capsys.readouterr().err, argv[0])
+        assert line.startswith(f"semiclip {argv[0]}: error: {flag} ") and other in line, line
+    assert rel.read_bytes() == before
+    assert not (tmp_path / "r.md").exists() and not (tmp_path / "a.csv").exists()
+
+
+def test_evaluate_needs_overwrite_to_replace_its_output(files, model, tmp_path, capsys):
+    emb, out = tmp_path / "emb.csv", tmp_path / "results.md"
+    assert main(["transform", "-m", str(model), "--tx", str(files / "tx.csv"), "-o",
+                 str(emb)]) == 0
+    out.write_text("precious")
+    ev = ["evaluate", "--emb", str(emb), *COLS, "--relationships", str(files / "rel.csv"),
+          "--out", str(out)]
+    assert main(ev) == 2
+    assert "--out" in _one_error_line(capsys.readouterr().err, "evaluate")
+    assert out.read_text() == "precious"
+    assert main(ev + ["--overwrite"]) == 0
+    assert out.read_text() != "precious"
+
+
+def test_concurrent_writers_of_one_name_one_wins(files, model, tmp_path, monkeypatch, capsys):
+    """Three `transform -o same.csv` at once, no --overwrite: all pass the up-front check
+    (a barrier holds them there), then exactly one creates the file; the others fail."""
+    import threading
+
+    from semiclip.cli import _files
+
+    barrier, real = threading.Barrier(3, timeout=60), _files.check_output
+
+    def check_then_wait(*args, **kwargs):
+        out = real(*args, **kwargs)
+        barrier.wait()
+        return out
+
+    monkeypatch.setattr(_files, "check_output", check_then_wait)
+    out, codes = tmp_path / "same.csv", []
+
+    def run():
+        codes.append(main(["transform", "-m", str(model), "--tx", str(files / "tx.csv"), "-o",
+                           str(out)]))
+
+    threads = [threading.Thread(target=run) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    err = capsys.readouterr().err
+    assert sorted(codes) == [0, 2, 2], err
+    assert err.count("exists (it appeared while this command ran); pass --overwrite") == 2, err
+    assert [p.name for p in tmp_path.iterdir()] == ["same.csv"]  # no temporary left
+
+
+def test_stale_temporaries_of_killed_writers_are_removed(files, model, tmp_path):
+    import subprocess
+    import sys
+    import time
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True).stdout.strip()
+    stale = [tmp_path / f".tmp-semiclip-{dead}-0123abcd-emb.csv",  # its writer is gone
+             tmp_path / ".tmp-89abcdef-emb.csv"]  # earlier naming, two hours old
+    keep = [tmp_path / f".tmp-semiclip-{os.getpid()}-0123abcd-emb.csv",  # a live writer
+            tmp_path / ".tmp-notours-emb.csv"]  # not our naming
+    for p in stale + keep:
+        p.write_bytes(b"x" * 100)
+    old = time.time() - 7200
+    os.utime(stale[1], (old, old))
+    os.utime(keep[1], (old, old))
+    assert main(["transform", "-m", str(model), "--tx", str(files / "tx.csv"), "-o",
+                 str(tmp_path / "emb.csv")]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        ["emb.csv", *(p.name for p in keep)])
