@@ -6,6 +6,7 @@ augmenter, ``train_encoder``, DDP) each touch only the steps they change.
 The torch side is reached through :mod:`semiclip._nn` only.
 """
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -33,6 +34,7 @@ from ._callbacks import ConvergenceCheck, check_callbacks, warn_not_converged
 from ._degenerate import check_contrastive, check_teacher
 from ._encoded_pea import epoch_features
 from ._encoders import encoder_module, stream_encoders
+from ._groups import group_validation_split, sample_groups
 from ._recipes import resolve_recipe
 from ._selection import (
     best_candidate,
@@ -59,13 +61,15 @@ class FitInputs:
     n_keys: int
     warm: bool  # continue the fitted adapter
     incremental: bool  # partial_fit
+    groups: np.ndarray = None  # perturbation group of every sample (held-out splits)
 
 
 class FitStepsMixin:
     """``_fit`` and its steps; mixed into :class:`SemiClippedTransformer`."""
 
-    def _fit(self, X, y, *, image_bank, batch, key_name="y", incremental=False, threads=None):
-        inputs = self._fit_inputs(X, y, image_bank, batch, key_name, incremental)
+    def _fit(self, X, y, *, image_bank, batch, key_name="y", incremental=False, threads=None,
+             groups=None):
+        inputs = self._fit_inputs(X, y, image_bank, batch, key_name, incremental, groups)
         rs, ddp, seed = self._randomness(inputs)
         device = resolve_device(self.device) if ddp is None else ddp.device
         Xc, Z, d_in = self._encoder_step(inputs, rs, device)
@@ -83,7 +87,7 @@ class FitStepsMixin:
         return self
 
     # ------------------------------------------------------------------ inputs
-    def _fit_inputs(self, X, y, image_bank, batch, key_name, incremental):
+    def _fit_inputs(self, X, y, image_bank, batch, key_name, incremental, groups=None):
         """Validate ``X``, keys, batch and bank; pair every sample with a bank key."""
         check_callbacks(self.callbacks)
         warm = (self.warm_start or incremental) and hasattr(self, "adapter_")
@@ -113,7 +117,7 @@ class FitStepsMixin:
         check_contrastive(self.loss, self.batch_size, paired.size, used.size, incremental)
         check_teacher(bank, used, self.loss, self.target)
         return FitInputs(X, source, y, batch, bank, codes, paired, int(used.size), warm,
-                         incremental)
+                         incremental, sample_groups(groups, y, n))
 
     def _record_keys(self, inputs):
         """``n_paired_keys_``: distinct keys trained on, over every call that continued the
@@ -188,16 +192,30 @@ class FitStepsMixin:
             params["early_stopping"] = False
         explicit = self.early_stopping is True and not inputs.incremental
         train_idx, val_idx = self._validation_split(
-            inputs.codes, inputs.paired, rs, params["early_stopping"], explicit
+            inputs.codes, inputs.paired, rs, params["early_stopping"], explicit, inputs.groups
         )
         params["early_stopping"] = val_idx is not None
         self.training_params_ = params
         return params, train_idx, val_idx
 
-    def _validation_split(self, codes, paired_idx, rs, early_stopping, explicit):
+    def _check_split(self, split, explicit):
+        if split[1] is None and explicit:
+            raise ValueError(
+                f"early_stopping needs at least 2 held-out and 2 training perturbation groups; "
+                f"validation_fraction={self.validation_fraction} gives fewer. Raise "
+                "validation_fraction, add perturbations, pass groups=..., or set "
+                "early_stopping=False.")
+        return split
+
+    def _validation_split(self, codes, paired_idx, rs, early_stopping, explicit, groups=None):
         """Hold out a fraction of keys (never samples of a training key)."""
         if not early_stopping:
             return paired_idx, None
+        if groups is not None:  # held-out perturbations, not keys (issue 19)
+            split = group_validation_split(codes, paired_idx, groups, rs,
+                                           self.validation_fraction)
+            if split is not None:
+                return self._check_split(split, explicit)
         keys = np.unique(codes[paired_idx])
         n_val = int(round(self.validation_fraction * keys.size))
         if n_val < 2 or keys.size - n_val < 2:
@@ -232,6 +250,8 @@ class FitStepsMixin:
             verbose=self.verbose,
             structure_weight=params["structure_weight"],
             preservation_weight=self.preservation_weight,
+            anchor_weight=params.get("anchor_weight", 0.0),
+            anchor_scale=params.get("anchor_scale", 1.0),
         )
 
     # ----------------------------------------------------------------- adapter
@@ -278,16 +298,20 @@ class FitStepsMixin:
             incremental=inputs.incremental, warm=inputs.warm, n_keys=inputs.n_keys,
             ddp=ddp is not None)
         centroids, runs = inputs.bank.centroids(), []
+        start = self._ridge_start(inputs, params, Z, train_idx, seed)  # issue 19: ridge start
         for weight in weights:
             params["structure_weight"] = weight
             model, adapter, features = self._adapter_step(inputs, params, d_in, Xc, Z, seed)
-            data = self._training_data(inputs, features, train_idx, val_idx, device)
+            data = dataclasses.replace(
+                self._training_data(inputs, features, train_idx, val_idx, device),
+                anchor=self._start(model, adapter, start, params))
+            selector = self._selector(start, features, inputs, val_idx, device)
             history = self._train(model, data, params, inputs, seed, device, ddp, threads,
-                                  searching=len(weights) > 1)
+                                  searching=len(weights) > 1, selector=selector)
             held_out = None  # the held-out samples' embeddings (in memory only)
             if val_idx is not None and Z is not None:
                 held_out = forward_numpy(model, features[val_idx], device)
-            runs.append((model, adapter, history, held_out))
+            runs.append((model, adapter, history, held_out, selector))
         search = None
         if len(runs) > 1:
             search = [{"structure_weight": w, **held_out_scores(
@@ -295,15 +319,25 @@ class FitStepsMixin:
             best = best_candidate(search)
             params["structure_weight"] = weights[best]
             runs = [runs[best]]
-            warn_not_converged(type(self).__name__, runs[0][2], params["max_iter"])
-        model, adapter, history, held_out = runs[0]
+            if runs[0][4] is None:
+                warn_not_converged(type(self).__name__, runs[0][2], params["max_iter"])
+        model, adapter, history, held_out, selector = runs[0]
         self.validation_report_ = None
         if held_out is not None:
             self.validation_report_ = validation_report(
                 held_out, Z, inputs.codes, train_idx, val_idx, centroids, seed=seed,
-                key_names=inputs.bank.unique_keys, search=search)
+                key_names=inputs.bank.unique_keys, search=search, groups=inputs.groups)
             if not (inputs.incremental or (ddp is not None and ddp.rank != 0)):
                 warn_if_not_generalising(self.validation_report_, type(self).__name__)
+                if self.verbose:
+                    print(f"{type(self).__name__}: {self.validation_report_['summary']}")
+        if selector is not None:  # issue 19: the chosen epoch, then the refit on every key
+            params["selected_epoch"] = selector.best_epoch
+            params["choices"]["epochs"] = (f"epoch {selector.best_epoch} (0 = the ridge start) "
+                                           "of the best held-out MRR + RSA")
+        if self._use_refit(inputs, params, selector):
+            model, adapter, history = self._refit_all(
+                inputs, params, d_in, Xc, Z, seed, device, ddp, threads, selector.best_epoch)
         return model, adapter, history
 
     # -------------------------------------------------------------------- data
@@ -334,7 +368,8 @@ class FitStepsMixin:
         return TrainData(codes=codes[train_idx], sampler=sampler, **kwargs)
 
     # -------------------------------------------------------------------- loop
-    def _train(self, model, data, params, inputs, seed, device, ddp, threads, searching=False):
+    def _train(self, model, data, params, inputs, seed, device, ddp, threads, searching=False,
+               selector=None):
         """Run the training loop with the built-in and the user's callbacks.
 
         ``searching``: one run of the ``structure_weight="auto"`` search (the
@@ -353,7 +388,9 @@ class FitStepsMixin:
             self._partial_optimizer, self._partial_bank = optimizer, inputs.bank
         self.n_threads_ = threads.n_threads
         quiet = searching or inputs.incremental or (ddp is not None and ddp.rank != 0)
+        quiet = quiet or selector is not None  # the epochs are chosen, not run to convergence
         callbacks = [ThreadRebalance(threads), *default_callbacks(data, config, dist=ddp),
+                     *([selector] if selector is not None else []),
                      ConvergenceCheck(type(self).__name__, quiet=quiet), *(self.callbacks or ())]
         return fit_loop(model, data, config, rng=rng, device=device, callbacks=callbacks,
                         history=history, dist=ddp, optimizer=optimizer)

@@ -61,6 +61,10 @@ TRANSFORMER_CONSTRAINTS = {
     "callbacks": [None, list],
     "warm_start": ["boolean"],
     "train_encoder": ["boolean"],
+    "init": [StrOptions({"auto", "ridge", "random"})],
+    "ridge_alpha": [StrOptions({"auto"}), Interval(numbers.Real, 0, None, closed="left")],
+    "anchor_weight": [Interval(numbers.Real, 0, None, closed="left")],
+    "refit": [StrOptions({"auto"}), "boolean"],
 }
 
 PARAM_DOCS = {
@@ -102,6 +106,14 @@ preservation_weight : float, default=0.0
     (:func:`semiclip._nn.cka_loss`). It keeps the embedding's similarity
     structure close to the transcriptomics' (interpretability) at some
     cost in recall; see the User Guide for the measured trade-off.""",
+    "fit_groups": """\
+groups : array-like of shape (n_samples,), default=None
+    Perturbation of every sample: held-out sets (early stopping, the
+    ``"auto"`` choices, the validation report) hold out whole groups, so
+    that they never share a perturbation with training. Default: the part
+    of each key before its first ``"|"`` (keys ``"compound|dose"`` from
+    :func:`semiclip.make_keys` give the compound); other keys are their own
+    group. Routed as metadata like ``keys``.""",
     "fit_keys": """\
 keys : array-like of shape (n_samples,), default=None
     Pairing keys when ``y`` holds something else, typically the target

@@ -22,6 +22,20 @@ new keys: :func:`warn_if_not_generalising` says so in both cases, given at
 least ``MIN_WARN_KEYS`` (10) held-out keys (with fewer, every interval is
 too wide to tell: read ``validation_report_``).
 
+The held-out sets hold out whole perturbations (groups, see :mod:`._groups`):
+``n_groups`` counts them, and the verdict needs at least
+:data:`MIN_JUDGE_GROUPS` (10); with fewer it says "too few held-out
+perturbations to judge" and ``generalises`` is False. Every report carries
+its ``verdict`` and one ``summary`` line (printed after ``fit`` with
+``verbose``).
+
+With a ridge start (``init="ridge"``), :class:`CheckpointSelection` scores
+the adapter on the held-out keys by ``MRR + RSA`` at the start (epoch 0:
+the ridge map itself) and after every epoch, and keeps the best: the
+selection is made on what users measure, not on the held-out contrastive
+loss (which rewards picking the partner, not the teacher's graded
+similarity).
+
 ``structure_weight="auto"`` trains one adapter per weight of
 :data:`STRUCTURE_GRID` on the same split and keeps the one with the highest
 held-out ``MRR + RSA``. The report of the chosen weight is then optimistic
@@ -33,11 +47,14 @@ import warnings
 import numpy as np
 from sklearn.linear_model import Ridge
 
+from .._nn import Callback, forward_numpy
 from ..exceptions import GeneralizationWarning
 from ._recipes import LARGE_KEYS
 
 __all__ = [
+    "MIN_JUDGE_GROUPS",
     "STRUCTURE_GRID",
+    "CheckpointSelection",
     "best_candidate",
     "held_out_scores",
     "structure_candidates",
@@ -50,8 +67,15 @@ STRUCTURE_GRID = (0.0, 1.0, 10.0)
 FLOOR_ALPHA = 1.0
 N_BOOTSTRAP = 1000
 MIN_RSA_KEYS = 3
-#: fewer held-out keys than this give a report but no warning (too few to tell)
-MIN_WARN_KEYS = 10
+#: fewer held-out perturbations than this: "too few to judge" (never ``generalises``)
+MIN_JUDGE_GROUPS = 10
+MIN_WARN_KEYS = MIN_JUDGE_GROUPS
+VERDICTS = {
+    "generalises": "generalises",
+    "below_floor": "below the floor",
+    "at_chance": "at chance",
+    "too_few": "too few held-out perturbations to judge",
+}
 
 
 def structure_candidates(value, *, previous, has_validation, incremental, warm, n_keys, ddp):
@@ -107,8 +131,66 @@ def best_candidate(candidates):
     return int(np.argmax([_selection_score(c) for c in candidates]))
 
 
+class CheckpointSelection(Callback):
+    """Keep the weights of the epoch (0: the start) with the highest held-out ``MRR + RSA``.
+
+    Runs after the loop's early stopping, so its restore wins;
+    ``best_epoch`` and ``curve`` (the score of every epoch scored) are read
+    after training.
+    """
+
+    def __init__(self, features, codes, centroids, device):
+        self.features, self.codes, self.centroids, self.device = (
+            features, codes, centroids, device)
+        self.best_epoch, self.curve = 0, []
+
+    def _score(self, trainer):
+        out = forward_numpy(trainer.module, self.features, self.device)
+        trainer.module.to(trainer.device).train()  # forward_numpy leaves it on the CPU
+        scores, _ = held_out_scores(out, self.codes, self.centroids)
+        self.curve.append({"epoch": trainer.epoch, **scores})
+        return _selection_score(scores)
+
+    def _keep(self, trainer, score):
+        if score > self.best:
+            state = trainer.module.state_dict()
+            self.best, self.best_epoch = score, trainer.epoch
+            self.state = {k: v.detach().clone() for k, v in state.items()}
+
+    def on_train_begin(self, trainer):
+        self.best, self.state, self.curve = -np.inf, None, []
+        self._keep(trainer, self._score(trainer))
+
+    def on_epoch_end(self, trainer, record):
+        self._keep(trainer, self._score(trainer))
+
+    def on_train_end(self, trainer):
+        if self.state is not None:
+            trainer.module.load_state_dict(self.state)
+
+
+def judge(report):
+    """Fill ``verdict``, ``generalises`` and ``summary`` of a report (see the module docstring)."""
+    if report["n_groups"] < MIN_JUDGE_GROUPS:
+        verdict = "too_few"
+    elif not report["above_chance"]:
+        verdict = "at_chance"
+    elif report["below_floor"]:
+        verdict = "below_floor"
+    else:
+        verdict = "generalises"
+    report["verdict"] = VERDICTS[verdict]
+    report["generalises"] = verdict == "generalises"
+    report["summary"] = (
+        f"held-out perturbations {report['n_groups']} ({report['n_keys']} keys): MRR "
+        f"{report['mrr']:.3f} [{report['mrr_ci_low']:.3f}-{report['mrr_ci_high']:.3f}], floor "
+        f"{report['floor_mrr']:.3f}, chance {report['mrr_chance']:.3f}; RSA {report['rsa']:.3f}, "
+        f"floor {report['floor_rsa']:.3f}; verdict: {report['verdict']}")
+    return report
+
+
 def validation_report(student_val, features, codes, train_idx, val_idx, centroids, *, seed,
-                      key_names, search=None):
+                      key_names, search=None, groups=None):
     """The fitted ``validation_report_``: held-out scores of the adapter and of the ridge floor.
 
     ``features`` are the frozen encoder's outputs of every sample (the
@@ -135,28 +217,29 @@ def validation_report(student_val, features, codes, train_idx, val_idx, centroid
     report["below_floor"] = bool(mrr_below and report["rsa"] < floor["rsa"])
     # the MRR's bootstrap interval over held-out keys must clear chance
     report["above_chance"] = bool(report["mrr_ci_low"] > report["mrr_chance"])
-    report["generalises"] = report["above_chance"] and not report["below_floor"]
+    report["n_groups"] = report["n_keys"] if groups is None else int(
+        np.unique(np.asarray(groups, dtype=object)[val_idx].astype(str)).size)
     if search is not None:
         report["structure_weight_search"] = search
-    return report
+    return judge(report)
 
 
 def warn_if_not_generalising(report, name):
     """A :class:`GeneralizationWarning` when the report says the adapter does not generalise."""
-    if report is None or report["generalises"] or report["n_keys"] < MIN_WARN_KEYS:
+    if report is None or report["generalises"] or report["n_groups"] < MIN_JUDGE_GROUPS:
         return
     if report["below_floor"]:
-        what = ("does not generalise beyond the frozen encoder: on {n} held-out keys it falls "
-                "below the frozen encoder's ridge floor on both scores")
+        what = ("does not generalise beyond the frozen encoder: on {n} held-out perturbations it "
+                "falls below the frozen encoder's ridge floor on both scores")
         advice = ("A ridge map (semiclip.RidgeDistiller) is better here; try "
                   "structure_weight='auto', more epochs or more keys.")
     else:
-        what = ("does not generalise to new keys: on {n} held-out keys its retrieval of the "
-                "teacher is not above chance (the MRR's 95 % interval includes it)")
+        what = ("does not generalise to new perturbations: on {n} held-out perturbations its "
+                "retrieval of the teacher is not above chance (the MRR's 95 % interval includes it)")
         advice = ("Check that the teacher relates to the transcriptomics (keys matched, the "
                   "right embedding), or add keys.")
     warnings.warn(
-        f"{name}: the distilled embedding {what.format(n=report['n_keys'])}. Cross-modal MRR "
+        f"{name}: the distilled embedding {what.format(n=report['n_groups'])}. Cross-modal MRR "
         f"{report['mrr']:.3f} (95 % interval {report['mrr_ci_low']:.3f}-"
         f"{report['mrr_ci_high']:.3f}; ridge floor {report['floor_mrr']:.3f}; chance "
         f"{report['mrr_chance']:.3f}), RSA with the teacher {report['rsa']:.3f} (floor "

@@ -36,7 +36,12 @@ __all__ = [
 REAL_ROWS = (
     ("raw", "raw transcriptomics", None),
     ("ridge", "ridge distillation baseline", None),
+    ("ridge1", "ridge, alpha=1 (before alpha='auto')", None),
     ("semiclipped", "Semi-Clipped, defaults", {}),
+    ("legacy", "Semi-Clipped, defaults before the ridge start",
+     {"init": "random", "anchor_weight": 0.0, "refit": False}),
+    ("anchor0", "Semi-Clipped, anchor_weight=0", {"anchor_weight": 0.0}),
+    ("anchor3", "Semi-Clipped, anchor_weight=3", {"anchor_weight": 3.0}),
     ("structure", "Semi-Clipped, structure_weight='auto'", {"structure_weight": "auto"}),
     ("structure10", "Semi-Clipped, structure_weight=10", {"structure_weight": 10.0}),
     ("preservation", "Semi-Clipped, preservation_weight=1", {"preservation_weight": 1.0}),
@@ -104,6 +109,9 @@ def real_methods(rows=None, max_iter="auto"):
             out[label] = "raw"
         elif r == "ridge":
             out[label] = lambda seed, ctl: RidgeDistiller(control_label=ctl, random_state=seed)
+        elif r == "ridge1":
+            out[label] = lambda seed, ctl: RidgeDistiller(control_label=ctl, alpha=1.0,
+                                                          random_state=seed)
         else:
             out[label] = semiclipped(params)
     return out

@@ -13,8 +13,10 @@ from ._adapter import (
     adapter_from_state,
     adapter_layer_sizes,
     adapter_to_bytes,
+    frozen_copy,
     init_adapter,
     make_adapter,
+    set_linear_start,
 )
 from ._decoder import (
     DecoderMoments,
@@ -64,7 +66,7 @@ from ._sources import (
     float32_range_error,
     subsample_rows,
 )
-from ._structure import cka_loss, relational_loss, relational_sum
+from ._structure import anchor_loss, cka_loss, relational_loss, relational_sum
 from ._threads import ThreadBudget, thread_budget
 from .training import (
     DEFAULT_TIMEOUT,
@@ -118,6 +120,7 @@ __all__ = [
     "adapter_to_bytes",
     "as_row_source",
     "check_source",
+    "anchor_loss",
     "cka_loss",
     "clip_loss",
     "ddp_context",
