@@ -1,4 +1,4 @@
-"""The ridge start, the anchor, checkpoint selection and the refit in ``SemiClippedTransformer.fit``.
+"""Ridge start, anchor, checkpoint selection and refit of ``SemiClippedTransformer.fit``.
 
 The estimator's fit calls these steps (issue 19):
 

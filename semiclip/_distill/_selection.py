@@ -235,7 +235,8 @@ def warn_if_not_generalising(report, name):
                   "structure_weight='auto', more epochs or more keys.")
     else:
         what = ("does not generalise to new perturbations: on {n} held-out perturbations its "
-                "retrieval of the teacher is not above chance (the MRR's 95 % interval includes it)")
+                "retrieval of the teacher is not above chance (the MRR's 95 % interval includes "
+                "it)")
         advice = ("Check that the teacher relates to the transcriptomics (keys matched, the "
                   "right embedding), or add keys.")
     warnings.warn(

@@ -30,8 +30,8 @@ from ._fit_steps import FitStepsMixin
 from ._fitted import FittedStateMixin
 from ._incremental import IncrementalMixin
 from ._pairing import WeakPairingMixin
-from ._ridge_fit import RidgeStartMixin
 from ._params import TRANSFORMER_CONSTRAINTS, fill_doc
+from ._ridge_fit import RidgeStartMixin
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
