@@ -315,7 +315,7 @@ class FitStepsMixin:
         search = None
         if len(runs) > 1:
             search = [{"structure_weight": w, **held_out_scores(
-                out, inputs.codes[val_idx], centroids)[0]} for w, (*_, out) in zip(weights, runs)]
+                run[3], inputs.codes[val_idx], centroids)[0]} for w, run in zip(weights, runs)]
             best = best_candidate(search)
             params["structure_weight"] = weights[best]
             runs = [runs[best]]

@@ -112,7 +112,7 @@ groups : array-like of shape (n_samples,), default=None
     ``"auto"`` choices, the validation report) hold out whole groups, so
     that they never share a perturbation with training. Default: the part
     of each key before its first ``"|"`` (keys ``"compound|dose"`` from
-    :func:`semiclip.make_keys` give the compound); other keys are their own
+    :func:`semiclip.datasets.make_keys` give the compound); other keys are their own
     group. Routed as metadata like ``keys``.""",
     "fit_keys": """\
 keys : array-like of shape (n_samples,), default=None

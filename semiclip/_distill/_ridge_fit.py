@@ -72,6 +72,7 @@ class RidgeStartMixin:
                                          random_state=np.random.default_rng([int(seed), 19]))
             choices["ridge_alpha"] = record["reason"]
             params["ridge_alpha_search"] = record["search"]
+            params["ridge_alpha_relative"] = record["relative"]
         else:
             alpha = float(self.ridge_alpha)
             choices["ridge_alpha"] = "given"
