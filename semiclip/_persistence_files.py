@@ -178,6 +178,8 @@ def build_manifest(est, normalizer, columns, fingerprint):
     described["fitted"] = {"n_features_in": int(est.n_features_in_),
                            "n_features_out": len(est.get_feature_names_out()),
                            "n_iter": int(est.n_iter_), "n_paired_keys": int(est.n_paired_keys_)}
+    report = getattr(est, "validation_report_", None)  # the held-out judgement (issue 19)
+    described["fitted"]["judgement"] = None if report is None else report.get("summary")
     return {"format": MODEL_FORMAT,
             "created": datetime.datetime.now(datetime.timezone.utc).isoformat(
                 timespec="seconds"),

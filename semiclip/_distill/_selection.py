@@ -70,6 +70,9 @@ MIN_RSA_KEYS = 3
 #: fewer held-out perturbations than this: "too few to judge" (never ``generalises``)
 MIN_JUDGE_GROUPS = 10
 MIN_WARN_KEYS = MIN_JUDGE_GROUPS
+#: a later epoch replaces the kept one only when its held-out MRR + RSA is higher by this much
+#: (a few held-out keys make small gains noise; ties and noise keep the earlier, nearer the start)
+SELECT_TOL = 0.01
 VERDICTS = {
     "generalises": "generalises",
     "below_floor": "below the floor",
@@ -134,14 +137,17 @@ def best_candidate(candidates):
 class CheckpointSelection(Callback):
     """Keep the weights of the epoch (0: the start) with the highest held-out ``MRR + RSA``.
 
+    A later epoch must beat the kept one by ``tol`` (:data:`SELECT_TOL`).
+
     Runs after the loop's early stopping, so its restore wins;
     ``best_epoch`` and ``curve`` (the score of every epoch scored) are read
     after training.
     """
 
-    def __init__(self, features, codes, centroids, device):
+    def __init__(self, features, codes, centroids, device, tol=None):
         self.features, self.codes, self.centroids, self.device = (
             features, codes, centroids, device)
+        self.tol = SELECT_TOL if tol is None else tol
         self.best_epoch, self.curve = 0, []
 
     def _score(self, trainer):
@@ -152,7 +158,7 @@ class CheckpointSelection(Callback):
         return _selection_score(scores)
 
     def _keep(self, trainer, score):
-        if score > self.best:
+        if score > self.best + (self.tol if self.state is not None else 0.0):
             state = trainer.module.state_dict()
             self.best, self.best_epoch = score, trainer.epoch
             self.state = {k: v.detach().clone() for k, v in state.items()}
