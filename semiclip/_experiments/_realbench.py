@@ -202,8 +202,9 @@ def real_table(results, metrics=None, differences=None):
         first = next(iter(results.values()))[0]
         metrics = recall_metrics(first)
         metrics += [m for m in ("map", "rsa", "mrr", "interpretability") if m in seen]
-    if differences is None:  # the first database's recall, and RSA
-        differences = [*recall_metrics(metrics)[:1], "rsa"]
+    if differences is None:  # the first database's recall, mAP, RSA and MRR (issue 19)
+        differences = [*recall_metrics(metrics)[:1],
+                       *[m for m in ("map", "rsa", "mrr") if m in metrics]]
     diffs = {m: paired_differences(results, m) for m in differences if BASELINE in results}
     warned = any("warned" in r for runs in results.values() for r in runs)
     head = ["method", *metrics, *(f"{m} - ridge" for m in diffs), *(["warned"] * warned),
