@@ -147,7 +147,7 @@ def run_real(setting_fn, methods, *, seeds=(0, 1, 2, 3, 4), progress=None):
                 scores["warned"] = float(warned)
                 if "structure_weight_search" in report:
                     scores["chosen structure_weight"] = est.training_params_["structure_weight"]
-            params = getattr(est, "training_params_", None) or {}
+            params = {} if isinstance(method, str) else getattr(est, "training_params_", {})
             if params.get("selected_epoch") is not None:  # issue 19: what the defaults chose
                 scores["selected epoch"] = float(params["selected_epoch"])
                 scores["ridge relative alpha"] = float(params.get("ridge_alpha_relative", np.nan))
