@@ -198,24 +198,15 @@ class FitStepsMixin:
         self.training_params_ = params
         return params, train_idx, val_idx
 
-    def _check_split(self, split, explicit):
-        if split[1] is None and explicit:
-            raise ValueError(
-                f"early_stopping needs at least 2 held-out and 2 training perturbation groups; "
-                f"validation_fraction={self.validation_fraction} gives fewer. Raise "
-                "validation_fraction, add perturbations, pass groups=..., or set "
-                "early_stopping=False.")
-        return split
-
     def _validation_split(self, codes, paired_idx, rs, early_stopping, explicit, groups=None):
         """Hold out a fraction of keys (never samples of a training key)."""
         if not early_stopping:
             return paired_idx, None
         if groups is not None:  # held-out perturbations, not keys (issue 19)
             split = group_validation_split(codes, paired_idx, groups, rs,
-                                           self.validation_fraction)
+                                           self.validation_fraction, explicit=explicit)
             if split is not None:
-                return self._check_split(split, explicit)
+                return split
         keys = np.unique(codes[paired_idx])
         n_val = int(round(self.validation_fraction * keys.size))
         if n_val < 2 or keys.size - n_val < 2:

@@ -37,13 +37,14 @@ def sample_groups(groups, labels, n):
     return check_labels(groups, n, name="groups")
 
 
-def group_validation_split(codes, paired_idx, groups, rs, fraction):
+def group_validation_split(codes, paired_idx, groups, rs, fraction, *, explicit=False):
     """``(train, held-out)`` positions holding out ``fraction`` of the groups, or None.
 
     ``groups`` is the group of every sample. Returns None when the groups
     are the keys themselves (each key its own group: the key split of the
     caller applies, with its draws unchanged), and ``(paired_idx, None)``
-    when fewer than 2 groups would be held out or kept.
+    when fewer than 2 groups would be held out or kept (a ValueError instead when
+    early stopping was asked for explicitly).
     """
     g = np.asarray(groups, dtype=object)[paired_idx]
     c = codes[paired_idx]
@@ -53,6 +54,12 @@ def group_validation_split(codes, paired_idx, groups, rs, fraction):
         return None  # one key per group and one group per key: the keys are the groups
     n_val = int(round(fraction * names.size))
     if n_val < 2 or names.size - n_val < 2:
+        if explicit:
+            raise ValueError(
+                f"early_stopping needs at least 2 held-out and 2 training perturbation groups; "
+                f"validation_fraction={fraction} of {names.size} groups gives {n_val}. Raise "
+                "validation_fraction, add perturbations, pass groups=..., or set "
+                "early_stopping=False.")
         return paired_idx, None
     held = rs.permutation(names.size)[:n_val]
     is_val = np.isin(g_code, held)

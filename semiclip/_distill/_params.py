@@ -106,6 +106,45 @@ preservation_weight : float, default=0.0
     (:func:`semiclip._nn.cka_loss`). It keeps the embedding's similarity
     structure close to the transcriptomics' (interpretability) at some
     cost in recall; see the User Guide for the measured trade-off.""",
+    "init": """\
+init : {"auto", "ridge", "random"}, default="auto"
+    Where the adapter starts. ``"ridge"``: at the closed-form ridge map
+    of the frozen features onto each key's teacher centroid (alpha
+    ``ridge_alpha``, outputs rescaled to the centroids' spread), the
+    estimate of the conditional mean of the teacher that RSA rewards;
+    the contrastive fine-tune then starts from there, held near it by
+    ``anchor_weight``, and with held-out keys the epoch kept is the one
+    (0 = the ridge start itself) of the best held-out MRR + RSA.
+    ``"random"``: PyTorch's default initialisation, and the epoch of the
+    best held-out loss (the behaviour before this parameter).
+    ``"auto"``: ``"ridge"`` for a linear adapter trained from scratch
+    with ``X`` in memory, ``"random"`` otherwise (hidden layers,
+    ``partial_fit``, on-disk ``X``); the choice and the reason are in
+    ``training_params_["choices"]``.""",
+    "ridge_alpha": """\
+ridge_alpha : "auto" or float, default="auto"
+    Penalty of the ridge start. ``"auto"``: K-fold (5) over the training
+    perturbation groups (see ``groups``), the alpha of the best mean
+    held-out MRR + RSA among 0.001-100 times the mean eigenvalue of the
+    features' centred Gram matrix (warns and uses 1 times it with fewer
+    than 10 groups). The chosen value and every candidate's scores are in
+    ``training_params_``.""",
+    "anchor_weight": """\
+anchor_weight : float, default=10.0
+    Weight of the anchor term of a ridge start: ``anchor_weight *
+    mean ||s - s_start||^2 / E||c - mean c||^2``, the squared distance of
+    each student row from the ridge start's output on the same input,
+    relative to the teacher centroids' spread. Higher stays nearer the
+    ridge map (RSA, the teacher's graded similarity); lower lets the
+    contrastive loss move toward retrieval and replicate mAP. 0 is the
+    plain contrastive fine-tune. Ignored with a random start.""",
+    "refit": """\
+refit : "auto" or bool, default="auto"
+    After choosing the epoch on held-out keys (a ridge start with early
+    stopping), fit the ridge start again on every key with the chosen
+    alpha and train that many epochs on every key. ``"auto"``: on below
+    2,000 paired keys. ``validation_report_`` always describes the model
+    of the held-out split.""",
     "fit_groups": """\
 groups : array-like of shape (n_samples,), default=None
     Perturbation of every sample: held-out sets (early stopping, the

@@ -126,12 +126,11 @@ class SemiClippedTransformer(
         End value of the cosine schedule.
     lr_schedule : {"cosine", "constant"}, default="cosine"
     early_stopping : "auto" or bool, default="auto"
-        Hold out ``validation_fraction`` of the keys (no key on both sides),
+        Hold out ``validation_fraction`` of the perturbations (``groups``),
         stop when the held-out loss has not improved by ``tol`` for
-        ``n_iter_no_change`` epochs and restore the best weights. ``"auto"``:
-        on unless ``recipe="paper"`` or there are fewer than 20 paired keys.
+        ``n_iter_no_change`` epochs, keep the best epoch (see ``init``);
+        ``"auto"``: on unless ``recipe="paper"`` or below 20 paired keys.
     validation_fraction : float, default=0.1
-        Fraction of keys held out for early stopping.
     n_iter_no_change : int, default=10
     tol : float, default=1e-4
     [[unpaired]]
@@ -157,7 +156,7 @@ class SemiClippedTransformer(
         tolerance, is in the User Guide (:ref:`reproducibility`).
     verbose : int, default=0
         ``>= 1`` shows a progress bar (tqdm if installed, plain lines
-        otherwise).
+        otherwise) and prints the held-out judgement after ``fit``.
     callbacks : list of Callback or None, default=None
         Hooks the training loop calls every epoch (see :mod:`semiclip.callbacks`):
         log to a CSV file (:class:`~semiclip.callbacks.CSVLogger`) or TensorBoard,
@@ -165,41 +164,10 @@ class SemiClippedTransformer(
     warm_start : bool, default=False
         Continue training the fitted adapter (and keep the encoder) on the
         next ``fit``.
-    init : {"auto", "ridge", "random"}, default="auto"
-        Where the adapter starts. ``"ridge"``: at the closed-form ridge map
-        of the frozen features onto each key's teacher centroid (alpha
-        ``ridge_alpha``, outputs rescaled to the centroids' spread), the
-        estimate of the conditional mean of the teacher that RSA rewards;
-        the contrastive fine-tune then starts from there, held near it by
-        ``anchor_weight``, and with held-out keys the epoch kept is the one
-        (0 = the ridge start itself) of the best held-out MRR + RSA.
-        ``"random"``: PyTorch's default initialisation, and the epoch of the
-        best held-out loss (the behaviour before this parameter).
-        ``"auto"``: ``"ridge"`` for a linear adapter trained from scratch
-        with ``X`` in memory, ``"random"`` otherwise (hidden layers,
-        ``partial_fit``, on-disk ``X``); the choice and the reason are in
-        ``training_params_["choices"]``.
-    ridge_alpha : "auto" or float, default="auto"
-        Penalty of the ridge start. ``"auto"``: K-fold (5) over the training
-        perturbation groups (see ``groups``), the alpha of the best mean
-        held-out MRR + RSA among 0.001-100 times the mean eigenvalue of the
-        features' centred Gram matrix (warns and uses 1 times it with fewer
-        than 10 groups). The chosen value and every candidate's scores are in
-        ``training_params_``.
-    anchor_weight : float, default=10.0
-        Weight of the anchor term of a ridge start: ``anchor_weight *
-        mean ||s - s_start||^2 / E||c - mean c||^2``, the squared distance of
-        each student row from the ridge start's output on the same input,
-        relative to the teacher centroids' spread. Higher stays nearer the
-        ridge map (RSA, the teacher's graded similarity); lower lets the
-        contrastive loss move toward retrieval and replicate mAP. 0 is the
-        plain contrastive fine-tune. Ignored with a random start.
-    refit : "auto" or bool, default="auto"
-        After choosing the epoch on held-out keys (a ridge start with early
-        stopping), fit the ridge start again on every key with the chosen
-        alpha and train that many epochs on every key. ``"auto"``: on below
-        2,000 paired keys. ``validation_report_`` always describes the model
-        of the held-out split.
+    [[init]]
+    [[ridge_alpha]]
+    [[anchor_weight]]
+    [[refit]]
     train_encoder : bool, default=False
         Fine-tune the encoder jointly with the adapter instead of freezing it
         (the paper's ablation; frozen is better). The ``"pca"`` encoder
@@ -228,10 +196,8 @@ class SemiClippedTransformer(
     t_ : int
         Training samples seen.
     training_params_ : dict
-        The resolved hyper-parameters (no ``"auto"`` left), and for every
-        ``"auto"`` what it chose and why (``choices``); with a ridge start
-        the alpha (``ridge_alpha``, ``ridge_alpha_search``), the
-        ``selected_epoch`` and whether the model was refitted (``refit``).
+        The resolved hyper-parameters (no ``"auto"`` left), what every
+        ``"auto"`` chose and why (``choices``), ``selected_epoch``.
     device_ : str
         Device the adapter was trained on.
     n_threads_ : int
@@ -248,10 +214,9 @@ class SemiClippedTransformer(
         encoder through a ridge map (``floor_mrr``, ``floor_rsa``),
         ``below_floor``, ``above_chance``, ``generalises``, the held-out
         ``keys``, ``n_keys``, the held-out perturbations ``n_groups``,
-        ``n_samples``, the ``verdict`` (``"generalises"``, ``"below the
-        floor"``, ``"at chance"`` or ``"too few held-out perturbations to
-        judge"``: fewer than 10, and then ``generalises`` is False), the
-        one-line ``summary`` (printed with ``verbose``) and, after
+        ``n_samples``, the ``verdict`` ("generalises", "below the floor",
+        "at chance" or, below 10 perturbations, "too few held-out
+        perturbations to judge"), the one-line ``summary`` and, after
         ``structure_weight="auto"``, every candidate's scores
         (``structure_weight_search``). A
         :class:`~semiclip.GeneralizationWarning` says when the adapter does
@@ -272,7 +237,7 @@ class SemiClippedTransformer(
     -----
     The paper trains on ~5,000 keys and 1.3 M samples; on a few hundred keys
     a 1024-1024 adapter overfits, so ``recipe="auto"`` uses a linear adapter
-    and Adam with early stopping on held-out keys below 2,000 paired keys,
+    (started at ridge) and Adam with early stopping below 2,000 paired keys,
     and caps the batch size so that an epoch has at least 8 steps.
 
     References
@@ -314,9 +279,8 @@ class SemiClippedTransformer(
                  n_threads: int | None = None, strategy: str = "single",
                  random_state: int | np.random.RandomState | None = None, verbose: int = 0,
                  callbacks: list[Callback] | None = None, warm_start: bool = False,
-                 train_encoder: bool = False, init: str = "auto",
-                 ridge_alpha: float | str = "auto", anchor_weight: float = 10.0,
-                 refit: bool | str = "auto") -> None:
+                 train_encoder: bool = False, init: str = "auto", ridge_alpha: float | str = "auto",
+                 anchor_weight: float = 10.0, refit: bool | str = "auto") -> None:
         self.encoder = encoder
         self.encoder_dim = encoder_dim
         self.hidden_layer_sizes = hidden_layer_sizes
