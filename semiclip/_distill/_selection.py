@@ -156,8 +156,7 @@ class CheckpointSelection(Callback):
         self.best_epoch, self.curve = 0, []
 
     def _score(self, trainer):
-        out = forward_numpy(trainer.module, self.features, self.device)
-        trainer.module.to(trainer.device).train()  # forward_numpy leaves it on the CPU
+        out = forward_numpy(trainer.module, self.features, trainer.device, in_training=True)
         scores, _ = held_out_scores(out, self.codes, self.centroids)
         self.curve.append({"epoch": trainer.epoch, **scores})
         return _selection_score(scores)
