@@ -40,6 +40,7 @@ from ._selection import (
     best_candidate,
     held_out_scores,
     structure_candidates,
+    structure_choice,
     validation_report,
     warn_if_not_generalising,
 )
@@ -313,6 +314,8 @@ class FitStepsMixin:
             if runs[0][4] is None:
                 warn_not_converged(type(self).__name__, runs[0][2], params["max_iter"])
         model, adapter, history, held_out, selector = runs[0]
+        params.setdefault("choices", {})["structure_weight"] = structure_choice(
+            self.structure_weight, weights, search, inputs, val_idx is not None, ddp is not None)
         self.validation_report_ = None
         if held_out is not None:
             self.validation_report_ = validation_report(

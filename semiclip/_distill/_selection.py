@@ -58,6 +58,7 @@ __all__ = [
     "best_candidate",
     "held_out_scores",
     "structure_candidates",
+    "structure_choice",
     "validation_report",
     "warn_if_not_generalising",
 ]
@@ -99,6 +100,27 @@ def structure_candidates(value, *, previous, has_validation, incremental, warm, 
     if not has_validation or n_keys >= LARGE_KEYS or ddp:
         return (0.0,)
     return STRUCTURE_GRID
+
+
+def structure_choice(value, weights, search, inputs, has_validation, ddp):
+    """Why ``structure_weight`` is what it is (for ``training_params_["choices"]``); warns when
+    ``"auto"`` could not choose on a fresh fit."""
+    warm, incremental, n_keys = inputs.warm, inputs.incremental, inputs.n_keys
+    if not isinstance(value, str):
+        return "given"
+    if warm or incremental:
+        return "'auto': kept from the previous fit (warm start / partial_fit)"
+    if search is None:
+        why = ("no held-out perturbations (early stopping off or too few keys)"
+               if not has_validation else f"{n_keys} paired keys (the search stops at "
+               f"{LARGE_KEYS})" if n_keys >= LARGE_KEYS else "strategy='ddp'" if ddp
+               else "an on-disk X")
+        warnings.warn(f"structure_weight='auto' could not choose ({why}); using 0. Set "
+                      "structure_weight to a number.", UserWarning, stacklevel=6)
+        return f"'auto' could not choose: {why}; 0"
+    scores = [_selection_score(c) for c in search]
+    tie = " (a tie: the first, the smallest weight)" if scores.count(max(scores)) > 1 else ""
+    return f"'auto': the highest held-out MRR + RSA among {tuple(weights)}{tie}"
 
 
 def held_out_scores(student, codes, centroids, *, n_bootstrap=0, random_state=None):

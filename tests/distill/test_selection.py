@@ -173,10 +173,12 @@ def test_auto_keeps_the_best_candidate_and_equals_a_fixed_weight_fit(auto):
     assert est.validation_report_["mrr"] == fixed.validation_report_["mrr"]
 
 
-def test_auto_is_zero_without_held_out_keys(tiny_data, fast_params):
-    est = SemiClippedTransformer(structure_weight="auto", **fast_params).fit(
-        tiny_data.X, tiny_data.y, image_bank=tiny_data.image_bank)
+def test_auto_is_zero_without_held_out_keys_and_says_so(tiny_data, fast_params):
+    with pytest.warns(UserWarning, match="structure_weight='auto' could not choose .no held-out"):
+        est = SemiClippedTransformer(structure_weight="auto", **fast_params).fit(
+            tiny_data.X, tiny_data.y, image_bank=tiny_data.image_bank)
     assert est.training_params_["structure_weight"] == 0.0
+    assert "could not choose" in est.training_params_["choices"]["structure_weight"]
     plain = SemiClippedTransformer(**fast_params).fit(tiny_data.X, tiny_data.y,
                                                       image_bank=tiny_data.image_bank)
     np.testing.assert_array_equal(est.transform(tiny_data.X), plain.transform(tiny_data.X))
