@@ -61,7 +61,8 @@ class RidgeDistiller(
     [[control_label]]
     [[image_bank]]
     random_state : int, RandomState instance or None, default=None
-        Seeds the PCA encoder and the folds of ``alpha="auto"``.
+        Seeds the PCA encoder and the folds of ``alpha="auto"`` (None: the
+        same folds every time, so that the fit is deterministic).
 
     Attributes
     ----------
@@ -148,7 +149,8 @@ class RidgeDistiller(
             groups = sample_groups(groups, y, X.shape[0])[paired]
             self.alpha_, self.alpha_search_ = select_alpha(
                 Z[paired], codes[paired], targets, groups,
-                random_state=np.random.default_rng(rs.randint(2**31 - 1)),
+                random_state=np.random.default_rng(  # None: fixed folds, a deterministic fit
+                    0 if self.random_state is None else rs.randint(2**31 - 1)),
                 what="RidgeDistiller(alpha='auto')")
             ridge_map = fit_ridge_map(Z[paired], codes[paired], targets, self.alpha_)
             self.ridge_ = Ridge(alpha=self.alpha_)  # holding the scale-matched map

@@ -67,15 +67,16 @@ class RidgeMap:
         return self.y_mean - self.z_mean @ self.coef
 
     def predict(self, Z):
-        return (np.asarray(Z, dtype=np.float64) - self.z_mean) @ self.coef + self.y_mean
+        return (np.ascontiguousarray(Z, dtype=np.float64) - self.z_mean) @ self.coef + self.y_mean
 
 
 class _Solver:
     """Ridge solutions of one training set for many alphas from one SVD."""
 
     def __init__(self, Z, Y):
-        Z = np.asarray(Z, dtype=np.float64)
-        Y = np.asarray(Y, dtype=np.float64)
+        # C order: LAPACK's result must not depend on the caller's memory layout
+        Z = np.ascontiguousarray(Z, dtype=np.float64)
+        Y = np.ascontiguousarray(Y, dtype=np.float64)
         self.z_mean, self.y_mean = Z.mean(axis=0), Y.mean(axis=0)
         U, self.s, Vt = np.linalg.svd(Z - self.z_mean, full_matrices=False)
         self.V = Vt.T
@@ -88,7 +89,7 @@ class _Solver:
 def _scale_matched(solver, alpha, Z, codes, centroids):
     """The ridge map of ``alpha`` with its per-key outputs rescaled to the centroids' spread."""
     coef = solver.coef(alpha)
-    pred = (np.asarray(Z, dtype=np.float64) - solver.z_mean) @ coef
+    pred = (np.ascontiguousarray(Z, dtype=np.float64) - solver.z_mean) @ coef
     keys, inverse = np.unique(codes, return_inverse=True)
     means = np.zeros((keys.size, pred.shape[1]))
     np.add.at(means, inverse, pred)
