@@ -40,7 +40,11 @@ SEEDS = (0, 1, 2)
 CONFIGS = ("default", "pea", "hidden64")
 
 
-def embeddings(seeds=SEEDS):
+#: the settings that reproduce the fits before the ridge start (issue 19): ``--legacy``
+LEGACY = {"init": "random", "anchor_weight": 0.0, "refit": False}
+
+
+def embeddings(seeds=SEEDS, legacy=False):
     from sklearn.exceptions import ConvergenceWarning
 
     from semiclip import ControlNormalizer, PEAAugmenter, SemiClippedTransformer
@@ -60,6 +64,8 @@ def embeddings(seeds=SEEDS):
             for config in CONFIGS:
                 start = time.perf_counter()
                 params = dict(control_label="control", random_state=seed)
+                if legacy:
+                    params.update(LEGACY)
                 if config == "hidden64":
                     params["hidden_layer_sizes"] = (64,)
                 if config == "pea":
@@ -85,8 +91,11 @@ def main(argv=None):
     g = p.add_mutually_exclusive_group(required=True)
     g.add_argument("--write", metavar="NPZ", help="save the embeddings there")
     g.add_argument("--check", metavar="NPZ", help="compare with embeddings saved by --write")
+    p.add_argument("--legacy", action="store_true",
+                   help="fit with init='random', anchor_weight=0, refit=False (the defaults "
+                        "before the ridge start)")
     args = p.parse_args(argv)
-    found = embeddings()
+    found = embeddings(legacy=args.legacy)
     if args.write:
         np.savez(args.write, **found)
         print(f"saved {len(found)} embeddings to {args.write}")

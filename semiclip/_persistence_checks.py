@@ -43,8 +43,8 @@ def check_manifest(manifest):
     _is(est["class"], (str,), "'estimator.class'")
     _is(est["params"], (dict,), "'estimator.params'")
     _is(est["fitted"], (dict,), "'estimator.fitted'")
-    for k, v in est["fitted"].items():
-        _is(v, (int,), f"'estimator.fitted.{k}'")
+    for k, v in est["fitted"].items():  # counts, and the one-line held-out judgement
+        _is(v, (str, type(None)) if k == "judgement" else (int,), f"'estimator.fitted.{k}'")
     norm = manifest["normalizer"]
     _is(norm, (dict, type(None)), "'normalizer'")
     if norm is not None:

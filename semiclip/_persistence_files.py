@@ -265,6 +265,8 @@ def build_manifest(est, normalizer, columns, fingerprint):
                            # a RidgeDistiller has no epochs (closed form)
                            "n_iter": int(getattr(est, "n_iter_", 0)),
                            "n_paired_keys": int(getattr(est, "n_paired_keys_", 0))}
+    report = getattr(est, "validation_report_", None)  # the held-out judgement (issue 19)
+    described["fitted"]["judgement"] = None if report is None else report.get("summary")
     return {"format": MODEL_FORMAT,
             "created": datetime.datetime.now(datetime.timezone.utc).isoformat(
                 timespec="seconds"),

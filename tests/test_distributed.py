@@ -107,14 +107,18 @@ class _TwoRowsPerKey:
 
 _LOOP_CONFIG = dict(loss="soft_infonce", target_temperature=0.7, batch_size=8, max_epochs=2,
                     solver="adam", learning_rate=0.01, structure_weight=2.0,
-                    preservation_weight=3.0)
+                    preservation_weight=3.0, anchor_weight=1.5, anchor_scale=0.7)
 
 
 def _fit_with_terms(dist=None):
     """``fit_loop`` with both terms on 21 samples (minibatches 8, 8, 5: uneven rank splits)."""
     x = np.random.default_rng(1).standard_normal((21, 5))
     codes = np.arange(21) % 6
-    data = TrainData(codes=codes, sampler=_TwoRowsPerKey(codes), features=x)
+    anchor = _model()  # the anchor term (issue 19): to a frozen, shifted copy of the start
+    with torch.no_grad():
+        anchor[-1].bias.add_(0.5)
+    data = TrainData(codes=codes, sampler=_TwoRowsPerKey(codes), features=x,
+                     anchor=anchor.requires_grad_(False))
     model = _model()
     history = fit_loop(model, data, TrainConfig(**_LOOP_CONFIG), rng=np.random.default_rng(0),
                        device=torch.device("cpu"), dist=dist)

@@ -137,3 +137,4 @@ class FitInputs:
     codes: np.ndarray  # bank key code of every sample, -1 for unpaired and controls
     paired: np.ndarray  # indices of the paired samples
     n_keys: int
+    groups: np.ndarray = None  # perturbation group of every sample (held-out splits)

@@ -8,12 +8,13 @@ import numpy as np
 from .._core import PairSampler, control_mask
 from .._nn import TrainConfig, TrainData
 from ._encoded_pea import epoch_features
+from ._groups import group_validation_split
 from ._on_disk import stream_features
 
 __all__ = ["split_by_key", "train_config", "training_data"]
 
 
-def split_by_key(codes, paired_idx, rs, *, early_stopping, explicit, fraction):
+def split_by_key(codes, paired_idx, rs, *, early_stopping, explicit, fraction, groups=None):
     """``(train_idx, val_idx or None)``: hold out ``fraction`` of the keys (never samples of a
     training key).
 
@@ -22,6 +23,10 @@ def split_by_key(codes, paired_idx, rs, *, early_stopping, explicit, fraction):
     """
     if not early_stopping:
         return paired_idx, None
+    if groups is not None:  # held-out perturbations, not keys (no dose of one on both sides)
+        split = group_validation_split(codes, paired_idx, groups, rs, fraction, explicit=explicit)
+        if split is not None:
+            return split
     keys = np.unique(codes[paired_idx])
     n_val = int(round(fraction * keys.size))
     if n_val < 2 or keys.size - n_val < 2:
@@ -57,6 +62,8 @@ def train_config(estimator, params, *, one_epoch):
         verbose=estimator.verbose,
         structure_weight=params["structure_weight"],
         preservation_weight=estimator.preservation_weight,
+        anchor_weight=params.get("anchor_weight", 0.0),
+        anchor_scale=params.get("anchor_scale", 1.0),
     )
 
 

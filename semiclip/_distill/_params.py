@@ -59,6 +59,10 @@ TRANSFORMER_CONSTRAINTS = {
     "callbacks": [None, list],
     "warm_start": ["boolean"],
     "train_encoder": ["boolean"],
+    "init": [StrOptions({"auto", "ridge", "random"})],
+    "ridge_alpha": [StrOptions({"auto"}), Interval(numbers.Real, 0, None, closed="left")],
+    "anchor_weight": [Interval(numbers.Real, 0, None, closed="left")],
+    "refit": [StrOptions({"auto"}), "boolean"],
 }
 
 PARAM_DOCS = {
@@ -144,11 +148,140 @@ image_bank : ImageBank, default=None
     "fit_batch": """\
 batch : array-like of shape (n_samples,), default=None
     Plate / batch of every sample; required with an augmenter.""",
+    "init": """\
+init : {"auto", "ridge", "random"}, default="auto"
+    Where the adapter starts. ``"ridge"``: at the closed-form ridge map
+    of the frozen features onto each key's teacher centroid (alpha
+    ``ridge_alpha``, outputs rescaled to the centroids' spread), the
+    estimate of the conditional mean of the teacher that RSA rewards;
+    the contrastive fine-tune then starts from there, held near it by
+    ``anchor_weight``, and with held-out keys the epoch kept is the one
+    (0 = the ridge start itself) of the best held-out MRR + RSA.
+    ``"random"``: PyTorch's default initialisation, and the epoch of the
+    best held-out loss (the behaviour before this parameter).
+    ``"auto"``: ``"ridge"`` for a linear adapter trained from scratch
+    with ``X`` in memory, ``"random"`` otherwise (hidden layers,
+    ``partial_fit``, on-disk ``X``); the choice and the reason are in
+    ``training_params_["choices"]``.""",
+    "ridge_alpha": """\
+ridge_alpha : "auto" or float, default="auto"
+    Penalty of the ridge start. ``"auto"``: K-fold (5) over the training
+    perturbation groups (see ``groups``), the alpha of the best mean
+    held-out MRR + RSA among 0.001-100 times the mean eigenvalue of the
+    features' centred Gram matrix (warns and uses 1 times it with fewer
+    than 10 groups). The chosen value and every candidate's scores are in
+    ``training_params_``.""",
+    "anchor_weight": """\
+anchor_weight : float, default=10.0
+    Weight of the anchor term of a ridge start: ``anchor_weight *
+    mean ||s - s_start||^2 / E||c - mean c||^2``, the squared distance of
+    each student row from the ridge start's output on the same input,
+    relative to the teacher centroids' spread. Higher stays nearer the
+    ridge map (RSA, the teacher's graded similarity); lower lets the
+    contrastive loss move toward retrieval and replicate mAP. 0 is the
+    plain contrastive fine-tune. Ignored with a random start.""",
+    "refit": """\
+refit : "auto" or bool, default="auto"
+    After choosing the epoch on held-out keys (a ridge start with early
+    stopping), fit the ridge start again on every key with the chosen
+    alpha and train that many epochs on every key. ``"auto"``: on below
+    2,000 paired keys. ``validation_report_`` always describes the model
+    of the held-out split.""",
+    "fit_groups": """\
+groups : array-like of shape (n_samples,), default=None
+    Perturbation of every sample: held-out sets (early stopping, the
+    ``"auto"`` choices, the validation report) hold out whole groups, so
+    that they never share a perturbation with training. Default: the part
+    of each key before its first ``"|"`` (keys ``"compound|dose"`` from
+    :func:`semiclip.datasets.make_keys` give the compound); other keys are their own
+    group. Routed as metadata like ``keys``.""",
     "fit_keys": """\
 keys : array-like of shape (n_samples,), default=None
     Pairing keys when ``y`` holds something else, typically the target
     of a probe later in a Pipeline (e.g. mechanism of action):
     ``pipe.fit(X, moa, semiclippedtransformer__keys=perturbation)``.""",
+    "encoder": """\
+encoder : "pca", None, fitted transformer or torch.nn.Module, default="pca"
+    Frozen encoder. ``"pca"`` fits a PCA of ``encoder_dim`` components on
+    the training ``X`` once and then freezes it; ``None`` is the identity;
+    a fitted scikit-learn transformer is used as is, never refitted (wrap
+    it in :class:`sklearn.frozen.FrozenEstimator` so that ``clone`` and
+    grid search keep it fitted); any other object with a ``transform``
+    method and no ``fit`` is used as is; a ``torch.nn.Module`` is frozen
+    (eval mode, no gradients) and must accept ``n_features_in_`` inputs.""",
+    "hidden_layer_sizes": """\
+hidden_layer_sizes : "auto" or tuple of int, default="auto"
+    Hidden layers of the adapter (ReLU, no normalisation), positive
+    integers (``()``: a linear adapter). ``"auto"``
+    picks by the amount of data: linear (no hidden layer) below 2,000
+    paired keys, ``(1024, 1024)`` above (the paper's adapter), see Notes.""",
+    "loss": """\
+loss : {"infonce", "clip", "siglip", "soft_infonce", "kd", "kd_mse"}, default="infonce"
+    ``"infonce"``: one-sided InfoNCE student -> teacher on L2-normalised
+    vectors (the paper's loss); ``"clip"``: symmetric InfoNCE;
+    ``"siglip"``: pairwise sigmoid loss; ``"soft_infonce"``: InfoNCE
+    with the teacher's own similarities as soft targets (CWCL);
+    ``"kd"``: cosine feature distillation; ``"kd_mse"``: mean squared
+    error distillation.""",
+    "augmenter": """\
+augmenter : PEAAugmenter or None, default=None
+    Student-side augmentation. With an augmenter, ``fit`` and
+    ``transform`` take *uncorrected* ``X`` plus ``batch``: each epoch the
+    student sees a fresh augmentation, and ``transform`` applies the
+    canonical correction (TVN on all training controls) first.""",
+    "recipe": """\
+recipe : {"auto", "paper"}, default="auto"
+    Where ``"auto"`` hyper-parameters get their values. ``"paper"``: the
+    published recipe (adapter (1024, 1024), SGD momentum 0.95, lr 1e-3,
+    weight decay 1e-4, cosine schedule to 1e-6, batch 1024, 150 epochs,
+    no early stopping). ``"auto"``: defaults that also work on a few
+    hundred keys (see Notes). Explicit values always win.""",
+    "device": """\
+device : str, default="auto"
+    ``"auto"`` (CUDA, then MPS, then CPU), ``"cpu"``, ``"cuda"``,
+    ``"cuda:1"``, ``"mps"``.""",
+    "n_threads": """\
+n_threads : int or None, default=None
+    Torch intra-op threads during ``fit``/``transform`` (restored
+    afterwards). ``None``: torch's setting, shared among the fits running
+    at once in this process's threads (no oversubscription in grid searches).""",
+    "strategy": """\
+strategy : {"single", "ddp"}, default="single"
+    ``"ddp"`` trains as one rank of a torch DDP job (``torchrun``, or
+    :func:`semiclip.distributed.fit`), each rank taking its share of every
+    minibatch, negatives shared across ranks. See :mod:`semiclip.distributed`.""",
+    "random_state": """\
+random_state : int, RandomState instance or None, default=None
+    Seeds the weight initialisation, the shuffling, the weak-pair draws,
+    the validation split and the PCA, through local generators only.
+    What an integer seed reproduces bit for bit, and what only to a
+    tolerance, is in the User Guide (:ref:`reproducibility`).""",
+    "callbacks": """\
+callbacks : list of Callback or None, default=None
+    Hooks the training loop calls every epoch (see :mod:`semiclip.callbacks`):
+    log to a CSV file (:class:`~semiclip.callbacks.CSVLogger`) or TensorBoard,
+    or stop on your own criterion; run after the built-in ones, in order.""",
+    "target": """\
+target : {"sample", "centroid"}, default="sample"
+    ``"sample"`` pairs each sample with a random teacher row of its key
+    (the paper); ``"centroid"`` with the key's mean teacher embedding.""",
+    "early_stopping": """\
+early_stopping : "auto" or bool, default="auto"
+    Hold out ``validation_fraction`` of the perturbations (``groups``),
+    stop when the held-out loss has not improved by ``tol`` for
+    ``n_iter_no_change`` epochs, keep the best epoch (see ``init``);
+    ``"auto"``: on unless ``recipe="paper"`` or below 20 paired keys.""",
+    "warm_start": """\
+warm_start : bool, default=False
+    Continue training the fitted adapter (and keep the encoder) on the
+    next ``fit``.""",
+    "train_encoder": """\
+train_encoder : bool, default=False
+    Fine-tune the encoder jointly with the adapter instead of freezing it
+    (the paper's ablation; frozen is better). The ``"pca"`` encoder
+    becomes a linear layer initialised with the PCA projection; a torch
+    module is copied and trained; other encoders cannot be fine-tuned.
+    ``encoder_`` is then the trained torch module.""",
 }
 
 fill_doc = _fill_doc(PARAM_DOCS)

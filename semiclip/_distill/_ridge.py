@@ -16,11 +16,13 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from .._core import check_labels, control_mask
-from .._core.compat import Interval
+from .._core.compat import Interval, StrOptions
 from .._core.compat import fit_context as _fit_context
 from ._degenerate import check_teacher
 from ._encoders import encode, fit_encoder
+from ._groups import sample_groups
 from ._params import SHARED_CONSTRAINTS, fill_doc
+from ._ridge_start import fit_ridge_map, select_alpha
 from ._weak_pairing import check_X, distiller_tags, pair_with_bank, resolve_bank
 
 if TYPE_CHECKING:
@@ -45,20 +47,34 @@ class RidgeDistiller(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
     encoder : "pca", None or fitted transformer, default="pca"
         Frozen encoder, as in :class:`SemiClippedTransformer`.
     [[encoder_dim]]
-    alpha : float, default=1.0
-        Ridge penalty.
+    alpha : "auto" or float, default="auto"
+        Ridge penalty. ``"auto"``: chosen by K-fold (5) over the
+        perturbation groups (see ``fit``'s ``groups``) on the held-out keys'
+        cross-modal MRR + RSA, among 0.001-100 times the mean eigenvalue of
+        the features' centred Gram matrix, and the map's outputs are then
+        rescaled about their mean to the spread of the teacher centroids
+        (the same map as the ridge start of
+        :class:`SemiClippedTransformer`); a float: that penalty, no
+        rescaling (the behaviour before ``"auto"``).
     [[unpaired]]
     [[control_label]]
     [[image_bank]]
     random_state : int, RandomState instance or None, default=None
-        Seeds the PCA encoder.
+        Seeds the PCA encoder and the folds of ``alpha="auto"`` (None: the
+        same folds every time, so that the fit is deterministic).
 
     Attributes
     ----------
     encoder_ : object
         The frozen encoder.
     ridge_ : sklearn.linear_model.Ridge
-        The fitted regression.
+        The fitted regression (with ``alpha="auto"``, its ``coef_`` and
+        ``intercept_`` are the scale-matched map's).
+    alpha_ : float
+        The penalty used.
+    alpha_search_ : dict or None
+        With ``alpha="auto"``: the chosen alpha, why, and every candidate's
+        mean held-out scores (``search``).
     n_features_in_ : int
     feature_names_in_ : ndarray of str
 
@@ -78,11 +94,12 @@ class RidgeDistiller(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
 
     _parameter_constraints = {
         **SHARED_CONSTRAINTS,
-        "alpha": [Interval(numbers.Real, 0, None, closed="left")],
+        "alpha": [StrOptions({"auto"}), Interval(numbers.Real, 0, None, closed="left")],
     }
-    __metadata_request__fit = {"image_bank": True, "keys": True}
+    __metadata_request__fit = {"image_bank": True, "keys": True, "groups": True}
 
-    def __init__(self, *, encoder: Any = "pca", encoder_dim: int = 256, alpha: float = 1.0,
+    def __init__(self, *, encoder: Any = "pca", encoder_dim: int = 256,
+                 alpha: float | str = "auto",
                  unpaired: str = "raise", control_label: Any = None,
                  image_bank: ImageBank | None = None,
                  random_state: int | np.random.RandomState | None = None) -> None:
@@ -96,7 +113,7 @@ class RidgeDistiller(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
 
     @_fit_context(prefer_skip_nested_validation=False)
     def fit(self, X: ArrayLike, y: ArrayLike | None = None, *, image_bank: ImageBank | None = None,
-            keys: ArrayLike | None = None) -> RidgeDistiller:
+            keys: ArrayLike | None = None, groups: ArrayLike | None = None) -> RidgeDistiller:
         """Fit the encoder and the ridge map onto teacher centroids.
 
         Parameters
@@ -106,6 +123,7 @@ class RidgeDistiller(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         [[fit_y]]
         [[fit_image_bank]]
         [[fit_keys]]
+        [[fit_groups]]
 
         Returns
         -------
@@ -124,7 +142,23 @@ class RidgeDistiller(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         self.encoder_ = fit_encoder(self.encoder, self.encoder_dim, X, rs)
         Z = encode(self.encoder_, X)
         paired = codes >= 0
-        self.ridge_ = Ridge(alpha=self.alpha).fit(Z[paired], bank.centroids()[codes[paired]])
+        targets = bank.centroids()
+        self.alpha_search_ = None
+        if isinstance(self.alpha, str):  # "auto": held-out choice and scale matching
+            groups = sample_groups(groups, y, X.shape[0])[paired]
+            self.alpha_, self.alpha_search_ = select_alpha(
+                Z[paired], codes[paired], targets, groups,
+                random_state=np.random.default_rng(  # None: fixed folds, a deterministic fit
+                    0 if self.random_state is None else rs.randint(2**31 - 1)),
+                what="RidgeDistiller(alpha='auto')")
+            ridge_map = fit_ridge_map(Z[paired], codes[paired], targets, self.alpha_)
+            self.ridge_ = Ridge(alpha=self.alpha_)  # holding the scale-matched map
+            self.ridge_.coef_ = np.ascontiguousarray(ridge_map.weight)
+            self.ridge_.intercept_ = ridge_map.bias.copy()
+            self.ridge_.n_features_in_ = Z.shape[1]
+            return self
+        self.alpha_ = float(self.alpha)
+        self.ridge_ = Ridge(alpha=self.alpha).fit(Z[paired], targets[codes[paired]])
         return self
 
     def __sklearn_tags__(self):
@@ -152,8 +186,8 @@ class RidgeDistiller(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         return self.ridge_.predict(encode(self.encoder_, X)).astype(np.float32)
 
     def fit_transform(self, X: ArrayLike, y: ArrayLike | None = None, *,
-                      image_bank: ImageBank | None = None, keys: ArrayLike | None = None
-    ) -> np.ndarray:
+                      image_bank: ImageBank | None = None, keys: ArrayLike | None = None,
+                      groups: ArrayLike | None = None) -> np.ndarray:
         """Fit, then transform ``X`` (same as ``fit(...).transform(X)``).
 
         Parameters
@@ -163,10 +197,11 @@ class RidgeDistiller(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         [[fit_y]]
         [[fit_image_bank]]
         [[fit_keys]]
+        [[fit_groups]]
 
         Returns
         -------
         Z : ndarray of shape (n_samples, n_dims), float32
             The predicted embedding of every training sample.
         """
-        return self.fit(X, y, image_bank=image_bank, keys=keys).transform(X)
+        return self.fit(X, y, image_bank=image_bank, keys=keys, groups=groups).transform(X)

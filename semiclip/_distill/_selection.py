@@ -22,6 +22,20 @@ new keys: :func:`warn_if_not_generalising` says so in both cases, given at
 least ``MIN_WARN_KEYS`` (10) held-out keys (with fewer, every interval is
 too wide to tell: read ``validation_report_``).
 
+The held-out sets hold out whole perturbations (groups, see :mod:`._groups`):
+``n_groups`` counts them, and the verdict needs at least
+:data:`MIN_JUDGE_GROUPS` (10); with fewer it says "too few held-out
+perturbations to judge" and ``generalises`` is False. Every report carries
+its ``verdict`` and one ``summary`` line (printed after ``fit`` with
+``verbose``).
+
+With a ridge start (``init="ridge"``), :class:`CheckpointSelection` scores
+the adapter on the held-out keys by ``MRR + RSA`` at the start (epoch 0:
+the ridge map itself) and after every epoch, and keeps the best: the
+selection is made on what users measure, not on the held-out contrastive
+loss (which rewards picking the partner, not the teacher's graded
+similarity).
+
 ``structure_weight="auto"`` trains one adapter per weight of
 :data:`STRUCTURE_GRID` on the same split and keeps the one with the highest
 held-out ``MRR + RSA``. The report of the chosen weight is then optimistic
@@ -33,14 +47,18 @@ import warnings
 import numpy as np
 from sklearn.linear_model import Ridge
 
+from .._nn import Callback, forward_numpy
 from ..exceptions import GeneralizationWarning
 from ._recipes import LARGE_KEYS
 
 __all__ = [
+    "MIN_JUDGE_GROUPS",
     "STRUCTURE_GRID",
+    "CheckpointSelection",
     "best_candidate",
     "held_out_scores",
     "structure_candidates",
+    "structure_choice",
     "validation_report",
     "warn_if_not_generalising",
 ]
@@ -50,8 +68,21 @@ STRUCTURE_GRID = (0.0, 1.0, 10.0)
 FLOOR_ALPHA = 1.0
 N_BOOTSTRAP = 1000
 MIN_RSA_KEYS = 3
-#: fewer held-out keys than this give a report but no warning (too few to tell)
-MIN_WARN_KEYS = 10
+#: fewer held-out perturbations than this: "too few to judge" (never ``generalises``)
+MIN_JUDGE_GROUPS = 10
+MIN_WARN_KEYS = MIN_JUDGE_GROUPS
+#: a later epoch replaces the kept one only when its held-out MRR + RSA is higher by
+#: ``max(SELECT_TOL, SELECT_NOISE / sqrt(held-out keys))``: on a few held-out keys small gains
+#: are noise (on dev seeds a tolerance of 0.01 let the fine-tune slip below ridge in MRR on
+#: ~11 held-out keys), and ties and noise keep the earlier epoch, nearer the ridge start
+SELECT_TOL = 0.01
+SELECT_NOISE = 0.3
+VERDICTS = {
+    "generalises": "generalises",
+    "below_floor": "below the floor",
+    "at_chance": "at chance",
+    "too_few": "too few held-out perturbations to judge",
+}
 
 
 def structure_candidates(value, *, previous, has_validation, incremental, warm, n_keys, ddp):
@@ -69,6 +100,27 @@ def structure_candidates(value, *, previous, has_validation, incremental, warm, 
     if not has_validation or n_keys >= LARGE_KEYS or ddp:
         return (0.0,)
     return STRUCTURE_GRID
+
+
+def structure_choice(value, weights, search, plan, n_keys, has_validation, ddp):
+    """Why ``structure_weight`` is what it is (for ``training_params_["choices"]``); warns when
+    ``"auto"`` could not choose on a fresh fit."""
+    warm, incremental = plan.warm, plan.incremental
+    if not isinstance(value, str):
+        return "given"
+    if warm or incremental:
+        return "'auto': kept from the previous fit (warm start / partial_fit)"
+    if search is None:
+        why = ("no held-out perturbations (early stopping off or too few keys)"
+               if not has_validation else f"{n_keys} paired keys (the search stops at "
+               f"{LARGE_KEYS})" if n_keys >= LARGE_KEYS else "strategy='ddp'" if ddp
+               else "an on-disk X")
+        warnings.warn(f"structure_weight='auto' could not choose ({why}); using 0. Set "
+                      "structure_weight to a number.", UserWarning, stacklevel=6)
+        return f"'auto' could not choose: {why}; 0"
+    scores = [_selection_score(c) for c in search]
+    tie = " (a tie: the first, the smallest weight)" if scores.count(max(scores)) > 1 else ""
+    return f"'auto': the highest held-out MRR + RSA among {tuple(weights)}{tie}"
 
 
 def held_out_scores(student, codes, centroids, *, n_bootstrap=0, random_state=None):
@@ -107,8 +159,70 @@ def best_candidate(candidates):
     return int(np.argmax([_selection_score(c) for c in candidates]))
 
 
+class CheckpointSelection(Callback):
+    """Keep the weights of the epoch (0: the start) with the highest held-out ``MRR + RSA``.
+
+    A later epoch must beat the kept one by ``tol`` (default: :data:`SELECT_TOL`, or
+    ``SELECT_NOISE / sqrt(n held-out keys)`` when larger).
+
+    Runs after the loop's early stopping, so its restore wins;
+    ``best_epoch`` and ``curve`` (the score of every epoch scored) are read
+    after training.
+    """
+
+    def __init__(self, features, codes, centroids, device, tol=None):
+        self.features, self.codes, self.centroids, self.device = (
+            features, codes, centroids, device)
+        n_keys = max(np.unique(codes).size, 1)
+        self.tol = max(SELECT_TOL, SELECT_NOISE / np.sqrt(n_keys)) if tol is None else tol
+        self.best_epoch, self.curve = 0, []
+
+    def _score(self, trainer):
+        out = forward_numpy(trainer.module, self.features, trainer.device, in_training=True)
+        scores, _ = held_out_scores(out, self.codes, self.centroids)
+        self.curve.append({"epoch": trainer.epoch, **scores})
+        return _selection_score(scores)
+
+    def _keep(self, trainer, score):
+        if score > self.best + (self.tol if self.state is not None else 0.0):
+            state = trainer.module.state_dict()
+            self.best, self.best_epoch = score, trainer.epoch
+            self.state = {k: v.detach().clone() for k, v in state.items()}
+
+    def on_train_begin(self, trainer):
+        self.best, self.state, self.curve = -np.inf, None, []
+        self._keep(trainer, self._score(trainer))
+
+    def on_epoch_end(self, trainer, record):
+        self._keep(trainer, self._score(trainer))
+
+    def on_train_end(self, trainer):
+        if self.state is not None:
+            trainer.module.load_state_dict(self.state)
+
+
+def judge(report):
+    """Fill ``verdict``, ``generalises`` and ``summary`` of a report (see the module docstring)."""
+    if report["n_groups"] < MIN_JUDGE_GROUPS:
+        verdict = "too_few"
+    elif not report["above_chance"]:
+        verdict = "at_chance"
+    elif report["below_floor"]:
+        verdict = "below_floor"
+    else:
+        verdict = "generalises"
+    report["verdict"] = VERDICTS[verdict]
+    report["generalises"] = verdict == "generalises"
+    report["summary"] = (
+        f"held-out perturbations {report['n_groups']} ({report['n_keys']} keys): MRR "
+        f"{report['mrr']:.3f} [{report['mrr_ci_low']:.3f}-{report['mrr_ci_high']:.3f}], floor "
+        f"{report['floor_mrr']:.3f}, chance {report['mrr_chance']:.3f}; RSA {report['rsa']:.3f}, "
+        f"floor {report['floor_rsa']:.3f}; verdict: {report['verdict']}")
+    return report
+
+
 def validation_report(student_val, features, codes, train_idx, val_idx, centroids, *, seed,
-                      key_names, search=None):
+                      key_names, search=None, groups=None):
     """The fitted ``validation_report_``: held-out scores of the adapter and of the ridge floor.
 
     ``features`` are the frozen encoder's outputs of every sample (the
@@ -138,28 +252,30 @@ def validation_report(student_val, features, codes, train_idx, val_idx, centroid
     report["below_floor"] = bool(mrr_below and report["rsa"] < floor["rsa"])
     # the MRR's bootstrap interval over held-out keys must clear chance
     report["above_chance"] = bool(report["mrr_ci_low"] > report["mrr_chance"])
-    report["generalises"] = report["above_chance"] and not report["below_floor"]
+    report["n_groups"] = report["n_keys"] if groups is None else int(
+        np.unique(np.asarray(groups, dtype=object)[val_idx].astype(str)).size)
     if search is not None:
         report["structure_weight_search"] = search
-    return report
+    return judge(report)
 
 
 def warn_if_not_generalising(report, name):
     """A :class:`GeneralizationWarning` when the report says the adapter does not generalise."""
-    if report is None or report["generalises"] or report["n_keys"] < MIN_WARN_KEYS:
+    if report is None or report["generalises"] or report["n_groups"] < MIN_JUDGE_GROUPS:
         return
     if report["below_floor"]:
-        what = ("does not generalise beyond the frozen encoder: on {n} held-out keys it falls "
-                "below the frozen encoder's ridge floor on both scores")
-        advice = ("A ridge map (semiclip.RidgeDistiller) is better here; try "
-                  "structure_weight='auto', more epochs or more keys.")
+        what = ("does not generalise beyond the frozen encoder: on {n} held-out perturbations it "
+                "falls below the frozen encoder's ridge floor on both scores")
+        advice = ("A ridge map (semiclip.RidgeDistiller) is better here; start the adapter "
+                  "at it (init='ridge', the default for linear adapters) or add keys.")
     else:
-        what = ("does not generalise to new keys: on {n} held-out keys its retrieval of the "
-                "teacher is not above chance (the MRR's 95 % interval includes it)")
+        what = ("does not generalise to new perturbations: on {n} held-out perturbations its "
+                "retrieval of the teacher is not above chance (the MRR's 95 % interval includes "
+                "it)")
         advice = ("Check that the teacher relates to the transcriptomics (keys matched, the "
                   "right embedding), or add keys.")
     warnings.warn(
-        f"{name}: the distilled embedding {what.format(n=report['n_keys'])}. Cross-modal MRR "
+        f"{name}: the distilled embedding {what.format(n=report['n_groups'])}. Cross-modal MRR "
         f"{report['mrr']:.3f} (95 % interval {report['mrr_ci_low']:.3f}-"
         f"{report['mrr_ci_high']:.3f}; ridge floor {report['floor_mrr']:.3f}; chance "
         f"{report['mrr_chance']:.3f}), RSA with the teacher {report['rsa']:.3f} (floor "

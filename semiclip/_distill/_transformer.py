@@ -17,6 +17,7 @@ selection by :mod:`._selection`.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -54,6 +55,7 @@ from ._callbacks import ConvergenceCheck, check_callbacks, warn_not_converged
 from ._degenerate import check_contrastive, check_teacher
 from ._encoders import encode, encoder_module, fit_encoder, stream_encoders
 from ._fit_plan import FitInputs, plan_fit
+from ._groups import sample_groups
 from ._loop_inputs import split_by_key, train_config, training_data
 from ._on_disk import (
     check_source_input,
@@ -64,10 +66,12 @@ from ._on_disk import (
 from ._params import TRANSFORMER_CONSTRAINTS, fill_doc
 from ._ranks import check_ranks_agree, random_state_and_context
 from ._recipes import resolve_recipe
+from ._ridge_fit import RidgeStartMixin
 from ._selection import (
     best_candidate,
     held_out_scores,
     structure_candidates,
+    structure_choice,
     validation_report,
     warn_if_not_generalising,
 )
@@ -86,7 +90,8 @@ __all__ = ["SemiClippedTransformer"]
 
 
 @fill_doc
-class SemiClippedTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+class SemiClippedTransformer(RidgeStartMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin,
+                             BaseEstimator):
     """Distil frozen image-teacher embeddings into a transcriptomics representation.
 
     A frozen encoder (PCA, any fitted transformer, or a torch module) maps
@@ -102,45 +107,17 @@ class SemiClippedTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
 
     Parameters
     ----------
-    encoder : "pca", None, fitted transformer or torch.nn.Module, default="pca"
-        Frozen encoder. ``"pca"`` fits a PCA of ``encoder_dim`` components on
-        the training ``X`` once and then freezes it; ``None`` is the identity;
-        a fitted scikit-learn transformer is used as is, never refitted (wrap
-        it in :class:`sklearn.frozen.FrozenEstimator` so that ``clone`` and
-        grid search keep it fitted); any other object with a ``transform``
-        method and no ``fit`` is used as is; a ``torch.nn.Module`` is frozen
-        (eval mode, no gradients) and must accept ``n_features_in_`` inputs.
+    [[encoder]]
     [[encoder_dim]]
-    hidden_layer_sizes : "auto" or tuple of int, default="auto"
-        Hidden layers of the adapter (ReLU, no normalisation), positive
-        integers (``()``: a linear adapter). ``"auto"``
-        picks by the amount of data: linear (no hidden layer) below 2,000
-        paired keys, ``(1024, 1024)`` above (the paper's adapter), see Notes.
-    loss : {"infonce", "clip", "siglip", "soft_infonce", "kd", "kd_mse"}, default="infonce"
-        ``"infonce"``: one-sided InfoNCE student -> teacher on L2-normalised
-        vectors (the paper's loss); ``"clip"``: symmetric InfoNCE;
-        ``"siglip"``: pairwise sigmoid loss; ``"soft_infonce"``: InfoNCE
-        with the teacher's own similarities as soft targets (CWCL);
-        ``"kd"``: cosine feature distillation; ``"kd_mse"``: mean squared
-        error distillation.
+    [[hidden_layer_sizes]]
+    [[loss]]
     temperature : float, default=0.1
         Fixed softmax temperature of the contrastive losses.
     [[structure_weight]]
     [[preservation_weight]]
-    target : {"sample", "centroid"}, default="sample"
-        ``"sample"`` pairs each sample with a random teacher row of its key
-        (the paper); ``"centroid"`` with the key's mean teacher embedding.
-    augmenter : PEAAugmenter or None, default=None
-        Student-side augmentation. With an augmenter, ``fit`` and
-        ``transform`` take *uncorrected* ``X`` plus ``batch``: each epoch the
-        student sees a fresh augmentation, and ``transform`` applies the
-        canonical correction (TVN on all training controls) first.
-    recipe : {"auto", "paper"}, default="auto"
-        Where ``"auto"`` hyper-parameters get their values. ``"paper"``: the
-        published recipe (adapter (1024, 1024), SGD momentum 0.95, lr 1e-3,
-        weight decay 1e-4, cosine schedule to 1e-6, batch 1024, 150 epochs,
-        no early stopping). ``"auto"``: defaults that also work on a few
-        hundred keys (see Notes). Explicit values always win.
+    [[target]]
+    [[augmenter]]
+    [[recipe]]
     [[solver]]
     batch_size : "auto" or int, default="auto"
         Minibatch size; clamped to the number of training samples. The
@@ -155,11 +132,7 @@ class SemiClippedTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
     min_learning_rate : float, default=1e-6
         End value of the cosine schedule.
     [[lr_schedule]]
-    early_stopping : "auto" or bool, default="auto"
-        Hold out ``validation_fraction`` of the keys (no key on both sides),
-        stop when the held-out loss has not improved by ``tol`` for
-        ``n_iter_no_change`` epochs and restore the best weights. ``"auto"``:
-        on unless ``recipe="paper"`` or there are fewer than 20 paired keys.
+    [[early_stopping]]
     validation_fraction : float, default=0.1
         Fraction of keys held out for early stopping.
     [[n_iter_no_change]]
@@ -169,38 +142,20 @@ class SemiClippedTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
     decoder_alpha : float, default=1.0
         Ridge penalty of the linear decoder behind ``inverse_transform``.
     [[image_bank]]
-    device : str, default="auto"
-        ``"auto"`` (CUDA, then MPS, then CPU), ``"cpu"``, ``"cuda"``,
-        ``"cuda:1"``, ``"mps"``.
-    n_threads : int or None, default=None
-        Torch intra-op threads during ``fit``/``transform`` (restored
-        afterwards). ``None``: torch's setting, shared among the fits running
-        at once in this process's threads (no oversubscription in grid searches).
-    strategy : {"single", "ddp"}, default="single"
-        ``"ddp"`` trains as one rank of a torch DDP job (``torchrun``, or
-        :func:`semiclip.distributed.fit`), each rank taking its share of every
-        minibatch, negatives shared across ranks. See :mod:`semiclip.distributed`.
-    random_state : int, RandomState instance or None, default=None
-        Seeds the weight initialisation, the shuffling, the weak-pair draws,
-        the validation split and the PCA, through local generators only.
-        What an integer seed reproduces bit for bit, and what only to a
-        tolerance, is in the User Guide (:ref:`reproducibility`).
+    [[device]]
+    [[n_threads]]
+    [[strategy]]
+    [[random_state]]
     verbose : int, default=0
         ``>= 1`` shows a progress bar (tqdm if installed, plain lines
-        otherwise).
-    callbacks : list of Callback or None, default=None
-        Hooks the training loop calls every epoch (see :mod:`semiclip.callbacks`):
-        log to a CSV file (:class:`~semiclip.callbacks.CSVLogger`) or TensorBoard,
-        or stop on your own criterion; run after the built-in ones, in order.
-    warm_start : bool, default=False
-        Continue training the fitted adapter (and keep the encoder) on the
-        next ``fit``.
-    train_encoder : bool, default=False
-        Fine-tune the encoder jointly with the adapter instead of freezing it
-        (the paper's ablation; frozen is better). The ``"pca"`` encoder
-        becomes a linear layer initialised with the PCA projection; a torch
-        module is copied and trained; other encoders cannot be fine-tuned.
-        ``encoder_`` is then the trained torch module.
+        otherwise) and prints the held-out judgement after ``fit``.
+    [[callbacks]]
+    [[warm_start]]
+    [[train_encoder]]
+    [[init]]
+    [[ridge_alpha]]
+    [[anchor_weight]]
+    [[refit]]
 
     Attributes
     ----------
@@ -223,7 +178,8 @@ class SemiClippedTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
     t_ : int
         Training samples seen.
     training_params_ : dict
-        The resolved hyper-parameters (no ``"auto"`` left).
+        The resolved hyper-parameters (no ``"auto"`` left), what every
+        ``"auto"`` chose and why (``choices``), ``selected_epoch``.
     device_ : str
         Device the adapter was trained on.
     n_threads_ : int
@@ -239,7 +195,10 @@ class SemiClippedTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         cosine similarities, student vs teacher), the same for the frozen
         encoder through a ridge map (``floor_mrr``, ``floor_rsa``),
         ``below_floor``, ``above_chance``, ``generalises``, the held-out
-        ``keys``, ``n_keys``, ``n_samples`` and, after
+        ``keys``, ``n_keys``, the held-out perturbations ``n_groups``,
+        ``n_samples``, the ``verdict`` ("generalises", "below the floor",
+        "at chance" or, below 10 perturbations, "too few held-out
+        perturbations to judge"), the one-line ``summary`` and, after
         ``structure_weight="auto"``, every candidate's scores
         (``structure_weight_search``). A
         :class:`~semiclip.GeneralizationWarning` says when the adapter does
@@ -260,7 +219,7 @@ class SemiClippedTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
     -----
     The paper trains on ~5,000 keys and 1.3 M samples; on a few hundred keys
     a 1024-1024 adapter overfits, so ``recipe="auto"`` uses a linear adapter
-    and Adam with early stopping on held-out keys below 2,000 paired keys,
+    (started at ridge) and Adam with early stopping below 2,000 paired keys,
     and caps the batch size so that an epoch has at least 8 steps.
 
     References
@@ -284,7 +243,7 @@ class SemiClippedTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
     _parameter_constraints = TRANSFORMER_CONSTRAINTS
 
     # Side inputs requested by default when metadata routing is enabled.
-    __metadata_request__fit = {"image_bank": True, "keys": True, "batch": True}
+    __metadata_request__fit = {"image_bank": True, "keys": True, "batch": True, "groups": True}
     __metadata_request__transform = {"batch": True}
 
     def __init__(self, *, encoder: Any = "pca", encoder_dim: int = 256,
@@ -302,7 +261,8 @@ class SemiClippedTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
                  n_threads: int | None = None, strategy: str = "single",
                  random_state: int | np.random.RandomState | None = None, verbose: int = 0,
                  callbacks: list[Callback] | None = None, warm_start: bool = False,
-                 train_encoder: bool = False) -> None:
+                 train_encoder: bool = False, init: str = "auto", ridge_alpha: float | str = "auto",
+                 anchor_weight: float = 10.0, refit: bool | str = "auto") -> None:
         self.encoder = encoder
         self.encoder_dim = encoder_dim
         self.hidden_layer_sizes = hidden_layer_sizes
@@ -337,11 +297,15 @@ class SemiClippedTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         self.callbacks = callbacks
         self.warm_start = warm_start
         self.train_encoder = train_encoder
+        self.init = init
+        self.ridge_alpha = ridge_alpha
+        self.anchor_weight = anchor_weight
+        self.refit = refit
 
     @_fit_context(prefer_skip_nested_validation=False)
     def fit(self, X: ArrayLike, y: ArrayLike | None = None, *, image_bank: ImageBank | None = None,
-            keys: ArrayLike | None = None, batch: ArrayLike | None = None
-    ) -> SemiClippedTransformer:
+            keys: ArrayLike | None = None, batch: ArrayLike | None = None,
+            groups: ArrayLike | None = None) -> SemiClippedTransformer:
         """Train the adapter on weakly paired data.
 
         Parameters
@@ -351,6 +315,7 @@ class SemiClippedTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         [[fit_image_bank]]
         [[fit_keys]]
         [[fit_batch]]
+        [[fit_groups]]
 
         Returns
         -------
@@ -360,7 +325,8 @@ class SemiClippedTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         with thread_budget(self.n_threads) as threads:
             labels, name = (y, "y") if keys is None else (keys, "keys")
             self._fit(
-                X, labels, image_bank=image_bank, batch=batch, key_name=name, threads=threads
+                X, labels, image_bank=image_bank, batch=batch, key_name=name, threads=threads,
+                groups=groups,
             )
         return self
 
@@ -462,7 +428,8 @@ class SemiClippedTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
 
     def fit_transform(self, X: ArrayLike, y: ArrayLike | None = None, *,
                       image_bank: ImageBank | None = None, keys: ArrayLike | None = None,
-                      batch: ArrayLike | None = None) -> np.ndarray:
+                      batch: ArrayLike | None = None, groups: ArrayLike | None = None
+                      ) -> np.ndarray:
         """Fit, then embed ``X`` (same as ``fit(...).transform(X)``).
 
         Parameters
@@ -472,13 +439,14 @@ class SemiClippedTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         [[fit_image_bank]]
         [[fit_keys]]
         [[fit_batch]]
+        [[fit_groups]]
 
         Returns
         -------
         Z : ndarray of shape (n_samples, n_dims), float32
             The student embedding of every training sample.
         """
-        self.fit(X, y, image_bank=image_bank, keys=keys, batch=batch)
+        self.fit(X, y, image_bank=image_bank, keys=keys, batch=batch, groups=groups)
         return self.transform(X, batch=batch)
 
     def inverse_transform(self, Z: ArrayLike) -> np.ndarray:
@@ -505,10 +473,11 @@ class SemiClippedTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         return self.decoder_.predict(Z)
 
     # ------------------------------------------------------------------ the fit
-    def _fit(self, X, y, *, image_bank, batch, key_name="y", incremental=False, threads=None):
+    def _fit(self, X, y, *, image_bank, batch, key_name="y", incremental=False, threads=None,
+             groups=None):
         source = as_row_source(X)
         plan = plan_fit(self, incremental=incremental, on_disk=source is not None)
-        inputs = self._prepare_data(plan, X, source, y, image_bank, batch, key_name)
+        inputs = self._prepare_data(plan, X, source, y, image_bank, batch, key_name, groups)
         rs, ddp, seed = self._randomness(plan, inputs)
         device = resolve_device(self.device) if ddp is None else ddp.device
         Xc, Z, d_in = self._encoder_step(plan, inputs, rs, device)
@@ -518,7 +487,7 @@ class SemiClippedTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         self._finalize(plan, inputs, model, adapter, history, Xc, Z, device)
         return self
 
-    def _prepare_data(self, plan, X, source, y, image_bank, batch, key_name):
+    def _prepare_data(self, plan, X, source, y, image_bank, batch, key_name, groups=None):
         """Validate ``X``, keys, batch and bank; pair every sample with a bank key."""
         check_callbacks(self.callbacks)
         reset = not plan.warm
@@ -548,7 +517,8 @@ class SemiClippedTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         used = np.unique(codes[paired])
         check_contrastive(self.loss, self.batch_size, paired.size, used.size, plan.incremental)
         check_teacher(bank, used, self.loss, self.target)
-        return FitInputs(X, source, y, batch, bank, codes, paired, int(used.size))
+        return FitInputs(X, source, y, batch, bank, codes, paired, int(used.size),
+                         sample_groups(groups, y, n))
 
     def _check_augmenter_inputs(self, X, batch):
         if batch is None:
@@ -611,7 +581,8 @@ class SemiClippedTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
             params["early_stopping"] = False
         train_idx, val_idx = split_by_key(
             inputs.codes, inputs.paired, rs, early_stopping=params["early_stopping"],
-            explicit=plan.explicit_early_stopping, fraction=self.validation_fraction)
+            explicit=plan.explicit_early_stopping, fraction=self.validation_fraction,
+            groups=inputs.groups)
         params["early_stopping"] = val_idx is not None
         self.training_params_ = params
         return params, train_idx, val_idx
@@ -628,37 +599,59 @@ class SemiClippedTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
             incremental=plan.incremental, warm=plan.warm, n_keys=inputs.n_keys,
             ddp=ddp is not None)
         centroids, runs = inputs.bank.centroids(), []
+        start = self._ridge_start(plan, inputs, params, Z, train_idx, seed)  # the ridge start
         for weight in weights:
             params["structure_weight"] = weight
             model, adapter, features = self._adapter_step(plan, inputs, params, d_in, Xc, Z,
                                                           seed)
-            data = training_data(
-                plan, inputs, features, train_idx, val_idx, device, encoder=self.encoder_,
-                augmenter=self.augmenter_ if plan.augment else None,
-                control_label=self.control_label, target=self.target)
+            data = dataclasses.replace(self._training_data(plan, inputs, features, train_idx,
+                                                           val_idx, device),
+                                       anchor=self._start(model, adapter, start, params))
+            selector = self._selector(start, features, inputs, val_idx, device)
             history = self._train(plan, model, data, params, inputs, seed, device, ddp, threads,
-                                  searching=len(weights) > 1)
+                                  searching=len(weights) > 1, selector=selector)
             held_out = None  # the held-out samples' embeddings (in memory only)
             if val_idx is not None and Z is not None:
                 held_out = forward_numpy(model, features[val_idx], device)
-            runs.append((model, adapter, history, held_out))
+            runs.append((model, adapter, history, held_out, selector))
         search = None
         if len(runs) > 1:
             search = [{"structure_weight": w, **held_out_scores(
-                out, inputs.codes[val_idx], centroids)[0]} for w, (*_, out) in zip(weights, runs)]
+                run[3], inputs.codes[val_idx], centroids)[0]} for w, run in zip(weights, runs)]
             best = best_candidate(search)
             params["structure_weight"] = weights[best]
             runs = [runs[best]]
-            warn_not_converged(type(self).__name__, runs[0][2], params["max_iter"])
-        model, adapter, history, held_out = runs[0]
+            if runs[0][4] is None:
+                warn_not_converged(type(self).__name__, runs[0][2], params["max_iter"])
+        model, adapter, history, held_out, selector = runs[0]
+        params.setdefault("choices", {})["structure_weight"] = structure_choice(
+            self.structure_weight, weights, search, plan, inputs.n_keys, val_idx is not None,
+            ddp is not None)
         self.validation_report_ = None
         if held_out is not None:
             self.validation_report_ = validation_report(
                 held_out, Z, inputs.codes, train_idx, val_idx, centroids, seed=seed,
-                key_names=inputs.bank.unique_keys, search=search)
+                key_names=inputs.bank.unique_keys, search=search, groups=inputs.groups)
             if not (plan.incremental or (ddp is not None and ddp.rank != 0)):
                 warn_if_not_generalising(self.validation_report_, type(self).__name__)
+                if self.verbose:
+                    print(f"{type(self).__name__}: {self.validation_report_['summary']}")
+        if selector is not None:  # the chosen epoch, then the refit on every key
+            params["selected_epoch"] = selector.best_epoch
+            params["choices"]["epochs"] = (f"epoch {selector.best_epoch} (0 = the ridge start) "
+                                           "of the best held-out MRR + RSA")
+        if self._use_refit(inputs, params, selector):
+            model, adapter, history = self._refit_all(
+                plan, inputs, params, d_in, Xc, Z, seed, device, ddp, threads,
+                selector.best_epoch)
         return model, adapter, history
+
+    def _training_data(self, plan, inputs, features, train_idx, val_idx, device):
+        """The loop's TrainData for these rows (see :func:`._loop_inputs.training_data`)."""
+        return training_data(
+            plan, inputs, features, train_idx, val_idx, device, encoder=self.encoder_,
+            augmenter=self.augmenter_ if plan.augment else None,
+            control_label=self.control_label, target=self.target)
 
     def _adapter_step(self, plan, inputs, params, d_in, Xc, Z, seed):
         """``(trained model, adapter, student input)``: a new or the fitted adapter.
@@ -691,7 +684,7 @@ class SemiClippedTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
             X, dtype=np.float32)
 
     def _train(self, plan, model, data, params, inputs, seed, device, ddp, threads,
-               searching=False):
+               searching=False, selector=None):
         """Run the training loop with the built-in and the user's callbacks.
 
         ``searching``: one run of the ``structure_weight="auto"`` search (the
@@ -709,7 +702,9 @@ class SemiClippedTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
             self._partial_optimizer, self._partial_bank = optimizer, inputs.bank
         self.n_threads_ = threads.n_threads
         quiet = searching or plan.incremental or (ddp is not None and ddp.rank != 0)
+        quiet = quiet or selector is not None  # the epochs are chosen, not run to convergence
         callbacks = [ThreadRebalance(threads), *default_callbacks(data, config, dist=ddp),
+                     *([selector] if selector is not None else []),
                      ConvergenceCheck(type(self).__name__, quiet=quiet), *(self.callbacks or ())]
         return fit_loop(model, data, config, rng=rng, device=device, callbacks=callbacks,
                         history=history, dist=ddp, optimizer=optimizer)

@@ -36,7 +36,12 @@ __all__ = [
 REAL_ROWS = (
     ("raw", "raw transcriptomics", None),
     ("ridge", "ridge distillation baseline", None),
+    ("ridge1", "ridge, alpha=1 (before alpha='auto')", None),
     ("semiclipped", "Semi-Clipped, defaults", {}),
+    ("legacy", "Semi-Clipped, defaults before the ridge start",
+     {"init": "random", "anchor_weight": 0.0, "refit": False}),
+    ("anchor0", "Semi-Clipped, anchor_weight=0", {"anchor_weight": 0.0}),
+    ("anchor3", "Semi-Clipped, anchor_weight=3", {"anchor_weight": 3.0}),
     ("structure", "Semi-Clipped, structure_weight='auto'", {"structure_weight": "auto"}),
     ("structure10", "Semi-Clipped, structure_weight=10", {"structure_weight": 10.0}),
     ("preservation", "Semi-Clipped, preservation_weight=1", {"preservation_weight": 1.0}),
@@ -104,6 +109,9 @@ def real_methods(rows=None, max_iter="auto"):
             out[label] = "raw"
         elif r == "ridge":
             out[label] = lambda seed, ctl: RidgeDistiller(control_label=ctl, random_state=seed)
+        elif r == "ridge1":
+            out[label] = lambda seed, ctl: RidgeDistiller(control_label=ctl, alpha=1.0,
+                                                          random_state=seed)
         else:
             out[label] = semiclipped(params)
     return out
@@ -139,6 +147,10 @@ def run_real(setting_fn, methods, *, seeds=(0, 1, 2, 3, 4), progress=None):
                 scores["warned"] = float(warned)
                 if "structure_weight_search" in report:
                     scores["chosen structure_weight"] = est.training_params_["structure_weight"]
+            params = {} if isinstance(method, str) else getattr(est, "training_params_", {})
+            if params.get("selected_epoch") is not None:  # issue 19: what the defaults chose
+                scores["selected epoch"] = float(params["selected_epoch"])
+                scores["ridge relative alpha"] = float(params.get("ridge_alpha_relative", np.nan))
             results[name].append(scores)
             if progress is not None:
                 progress(name, seed, scores)
@@ -190,8 +202,9 @@ def real_table(results, metrics=None, differences=None):
         first = next(iter(results.values()))[0]
         metrics = recall_metrics(first)
         metrics += [m for m in ("map", "rsa", "mrr", "interpretability") if m in seen]
-    if differences is None:  # the first database's recall, and RSA
-        differences = [*recall_metrics(metrics)[:1], "rsa"]
+    if differences is None:  # the first database's recall, mAP, RSA and MRR (issue 19)
+        differences = [*recall_metrics(metrics)[:1],
+                       *[m for m in ("map", "rsa", "mrr") if m in metrics]]
     diffs = {m: paired_differences(results, m) for m in differences if BASELINE in results}
     warned = any("warned" in r for runs in results.values() for r in runs)
     head = ["method", *metrics, *(f"{m} - ridge" for m in diffs), *(["warned"] * warned),

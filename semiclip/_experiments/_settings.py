@@ -20,6 +20,14 @@ keys are scored against (relationship databases, teacher centroids).
   one consensus profile per perturbation (the mean of its TVN-corrected
   samples), a few hundred keys: the regime of compound screens with one
   signature per compound and dose.
+- :func:`consensus_weak`: the same with 240 keys (160 in training) and a
+  weaker transcriptomic signal (``tx_signal=0.25``): the small, weak regime
+  where a contrastive adapter started at random falls far below ridge.
+- :func:`ta_orf_cross_plate`: real data on both sides. The TA-ORF L1000
+  plates, one plate (``X1``, TVN on its controls) as the teacher bank and
+  the other two plates as the student; half of the genes held out. The
+  "teacher" is the same assay measured in another experiment, so what
+  carries to new genes is the biology the plates share.
 """
 
 import warnings
@@ -27,8 +35,8 @@ import warnings
 import numpy as np
 from sklearn.utils import Bunch
 
-__all__ = ["REAL_SETTINGS", "SETTING_TITLES", "consensus", "demo_setting", "graph_teacher",
-           "ta_orf_knowledge"]
+__all__ = ["REAL_SETTINGS", "SETTING_TITLES", "consensus", "consensus_weak", "demo_setting",
+           "graph_teacher", "ta_orf_cross_plate", "ta_orf_knowledge"]
 
 #: relationship database the TA-ORF teacher is built from; recall is scored on the others
 TEACHER_SOURCE = "StringDB"
@@ -103,14 +111,14 @@ def ta_orf_knowledge(seed=0, *, test_size=0.5, teacher_source=TEACHER_SOURCE,
                  replicates=True)
 
 
-def consensus(seed=0, *, n_perturbations=400, n_genes=978, test_size=1 / 3):
+def consensus(seed=0, *, n_perturbations=400, n_genes=978, test_size=1 / 3, tx_signal=0.35):
     """One consensus profile per key of ``make_weakly_paired`` (see the module docstring)."""
     from .. import ImageBank
     from .._correction import ControlNormalizer
     from ..datasets import make_weakly_paired, split_by_key
 
     data = make_weakly_paired(n_perturbations=n_perturbations, n_genes=n_genes,
-                              random_state=seed)
+                              tx_signal=tx_signal, random_state=seed)
     # TVN on all controls (the consensus step precedes any split), then the mean per key
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*zero variance in the controls")
@@ -144,12 +152,53 @@ def demo_setting(seed=0, *, test_size=1 / 3):
                  relationships={"groups": data.relationships}, replicates=True)
 
 
+def consensus_weak(seed=0):
+    """:func:`consensus` on 240 keys (160 trained on) with ``tx_signal=0.25``."""
+    return consensus(seed, n_perturbations=240, tx_signal=0.25)
+
+
+def ta_orf_cross_plate(seed=0, *, teacher_plate=0, test_size=0.5,
+                       score_sources=SCORE_SOURCES):
+    """TA-ORF L1000: one plate as the teacher, the two others as the student (module docstring)."""
+    from .. import ImageBank
+    from .._correction import ControlNormalizer
+    from ..datasets import load_relationships, load_ta_orf_l1000
+
+    tx = load_ta_orf_l1000()
+    X = tx.X.astype(np.float64)
+    plates = np.unique(tx.batch)
+    on_teacher = tx.batch == plates[teacher_plate]
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*zero variance in the controls")
+        T = ControlNormalizer("tvn", control_label=tx.control_label, basis="feature") \
+            .fit_transform(X[on_teacher], tx.y[on_teacher], batch=tx.batch[on_teacher])
+    teach = ~tx.is_control[on_teacher]
+    bank = ImageBank(T[teach].astype(np.float32), tx.y[on_teacher][teach])
+    student = ~on_teacher
+    Xs, ys, bs = X[student], tx.y[student], tx.batch[student]
+    # student keys without a teacher row cannot be paired: they stay as controls-free extras
+    keep = tx.is_control[student] | np.isin(ys, bank.unique_keys)
+    Xs, ys, bs = Xs[keep], ys[keep], bs[keep]
+    tr, te, Xtr, Xte = _split_and_correct(Xs, ys, bs, tx.control_label, seed, test_size, "tvn")
+    genes = np.unique(ys[ys != tx.control_label])
+    pairs = {s: load_relationships(s, genes=genes) for s in score_sources}
+    return Bunch(name="TA-ORF L1000, cross-plate teacher", X=Xs, y=ys, batch=bs,
+                 control_label=tx.control_label, image_bank=bank, train=tr, test=te,
+                 X_train=Xtr, X_test=Xte, relationships=pairs, replicates=True)
+
+
 #: name -> setting function of ``semiclip benchmark --real``
-REAL_SETTINGS = {"ta-orf": ta_orf_knowledge, "consensus": consensus, "demo": demo_setting}
+REAL_SETTINGS = {"ta-orf": ta_orf_knowledge, "consensus": consensus, "demo": demo_setting,
+                 "consensus-weak": consensus_weak, "ta-orf-plates": ta_orf_cross_plate}
 #: name -> what the setting is, for tables
 SETTING_TITLES = {
     "ta-orf": "TA-ORF L1000 (222 ORFs x ~4 wells, 978 genes, 3 plates), teacher built from "
               "StringDB, recall on HuMAP and Reactome, half of the genes held out",
     "consensus": "make_weakly_paired, one consensus profile per key (400 keys), a third held out",
     "demo": "make_weakly_paired demo data (600 keys x 5 samples, 12 plates), a third held out",
+    "consensus-weak": "make_weakly_paired consensus profiles, 240 keys (160 trained on), "
+                      "tx_signal 0.25, a third held out",
+    "ta-orf-plates": "TA-ORF L1000, plate X1 (TVN) as the teacher, plates X2 and X3 as the "
+                     "student (~215 ORFs), recall on HuMAP and Reactome, half of the genes held "
+                     "out",
 }

@@ -13,8 +13,10 @@ from ._adapter import (
     adapter_from_state,
     adapter_layer_sizes,
     adapter_to_bytes,
+    frozen_copy,
     init_adapter,
     make_adapter,
+    set_linear_start,
 )
 from ._decoder import (
     DecoderMoments,
@@ -67,7 +69,7 @@ from ._sources import (
     float32_range_error,
     subsample_rows,
 )
-from ._structure import cka_loss, relational_loss, relational_sum
+from ._structure import anchor_loss, cka_loss, relational_loss, relational_sum
 from ._threads import ThreadBudget, thread_budget
 from .training import (
     DEFAULT_TIMEOUT,
@@ -124,6 +126,7 @@ __all__ = [
     "adapter_to_bytes",
     "as_row_source",
     "check_source",
+    "anchor_loss",
     "cka_loss",
     "clip_loss",
     "ddp_context",
@@ -142,12 +145,14 @@ __all__ = [
     "freeze_module",
     "get_loss",
     "infonce_loss",
+    "frozen_copy",
     "init_adapter",
     "init_process_group",
     "kd_cosine_loss",
     "kd_mse_loss",
     "loss_object",
     "make_adapter",
+    "set_linear_start",
     "make_optimizer",
     "masked_cross_entropy",
     "register",

@@ -11,8 +11,10 @@ __all__ = [
     "adapter_from_state",
     "adapter_layer_sizes",
     "adapter_to_bytes",
+    "frozen_copy",
     "init_adapter",
     "make_adapter",
+    "set_linear_start",
 ]
 
 
@@ -67,3 +69,25 @@ def adapter_from_bytes(sizes, blob):
     """The adapter saved by :func:`adapter_to_bytes`, on the CPU (tensors only: no code runs)."""
     state = torch.load(io.BytesIO(blob), map_location="cpu", weights_only=True)
     return adapter_from_state(sizes, state)
+
+
+def set_linear_start(adapter, weight, bias):
+    """Set a linear adapter (one ``Linear``, see :func:`make_adapter`) to ``x @ weight.T + bias``.
+
+    ``weight`` (out, in) and ``bias`` (out,) are numpy arrays (the ridge start).
+    """
+    linears = [m for m in adapter if isinstance(m, nn.Linear)]
+    if len(linears) != 1:
+        raise ValueError(f"set_linear_start needs a linear adapter; got {len(linears)} layers.")
+    layer = linears[0]
+    with torch.no_grad():
+        layer.weight.copy_(torch.as_tensor(np.asarray(weight), dtype=layer.weight.dtype))
+        layer.bias.copy_(torch.as_tensor(np.asarray(bias), dtype=layer.bias.dtype))
+    return adapter
+
+
+def frozen_copy(module):
+    """A copy of ``module`` in eval mode with no gradients (the anchor's starting model)."""
+    import copy
+
+    return copy.deepcopy(module).eval().requires_grad_(False)

@@ -90,12 +90,23 @@ def forward_chunks(module, X, device, chunk=CHUNK_ROWS):
             yield start, module(x)
 
 
-def forward_numpy(module, X, device, chunk=CHUNK_ROWS):
+def forward_numpy(module, X, device, chunk=CHUNK_ROWS, *, in_training=False):
     """``module(X)`` as a float32 numpy array, computed chunk by chunk on ``device``.
 
     The module runs in eval mode and is back on the CPU afterwards (fitted
-    modules live there between calls).
+    modules live there between calls). ``in_training``: a module being
+    trained on ``device`` (a checkpoint scored between epochs) stays there and
+    goes back to train mode.
     """
+    if in_training:
+        module.eval()
+        try:
+            chunks = list(forward_chunks(module, X, device, chunk))
+        finally:
+            module.train()
+        if not chunks:
+            return np.zeros((0, 0), dtype=np.float32)
+        return np.concatenate([y.float().cpu().numpy() for _, y in chunks])
     module = module.to(device).eval()
     out = None
     try:

@@ -7,6 +7,12 @@
 - :func:`cka_loss` (input preservation): ``1 - linear CKA`` between the
   student rows and the frozen encoder's rows of the minibatch (Kornblith et
   al. 2019), which keeps the structure the student inherits from its input.
+- :func:`anchor_loss` (anchor to the start): the squared distance of every
+  student row from the output of the adapter's starting point (the ridge
+  start) on the same input, relative to the teacher centroids' spread. It
+  keeps a fine-tuned adapter near the closed-form map that estimates the
+  conditional mean of the teacher (what RSA rewards), while the contrastive
+  loss moves it toward what retrieval rewards.
 
 Both are means over a minibatch; :func:`relational_sum` is the building block
 that also takes a separate set of candidate rows (how the distributed
@@ -16,7 +22,7 @@ trainer computes one rank's share against the rows of every rank).
 import torch
 import torch.nn.functional as F
 
-__all__ = ["cka_loss", "relational_loss", "relational_sum"]
+__all__ = ["anchor_loss", "anchor_sum", "cka_loss", "relational_loss", "relational_sum"]
 
 _SPREAD_EPS = 8.0
 """Centred rows within ``_SPREAD_EPS * sqrt(n) * eps * ||X||_F`` of zero count as constant."""
@@ -108,3 +114,28 @@ def cka_loss(student, inputs):
     denom = torch.sqrt(torch.where(ok, denom2, torch.ones_like(denom2)))
     cka = torch.where(ok, cross / denom, torch.zeros_like(cross))
     return 1.0 - cka
+
+
+def anchor_sum(student, start):
+    """``sum_i ||s_i - start_i||^2`` over the rows (gradients reach ``student`` only)."""
+    return (student - start.detach().to(student.dtype)).square().sum()
+
+
+def anchor_loss(student, start, scale):
+    """``mean_i ||s_i - start_i||^2 / scale``: the anchor to the starting adapter's output.
+
+    Parameters
+    ----------
+    student : Tensor (n, d)
+    start : Tensor (n, d)
+        The starting adapter's output on the same input rows (treated as a
+        constant).
+    scale : float > 0
+        The teacher centroids' spread ``E||c - mean c||^2``, which makes the
+        term free of the teacher's units.
+
+    Returns
+    -------
+    Tensor, a non-negative scalar (0 for no rows).
+    """
+    return anchor_sum(student, start) / (max(student.shape[0], 1) * float(scale))

@@ -20,9 +20,9 @@ _QUICK_HELP = ("3 seeds, 600 perturbations x 3 samples, 400 genes, <= 40 epochs,
 _FULL_SEEDS, _FULL_PERTURBATIONS, _FULL_GENES = 5, 600, 978
 _ROW_IDS = ("raw", "pca", "kd", "clip", "siglip", "semiclipped", "pea", "ridge", "finetuned",
             "newplates", "newplates_pea", "paper")
-_REAL_ROW_IDS = ("raw", "ridge", "semiclipped", "structure", "structure10", "preservation",
-                 "soft", "paper")
-_REAL_SETTING_NAMES = ("ta-orf", "consensus", "demo")
+_REAL_ROW_IDS = ("raw", "ridge", "ridge1", "semiclipped", "legacy", "anchor0", "anchor3",
+                 "structure", "structure10", "preservation", "soft", "paper")
+_REAL_SETTING_NAMES = ("ta-orf", "consensus", "demo", "consensus-weak", "ta-orf-plates")
 
 
 def add_parser(subparsers):

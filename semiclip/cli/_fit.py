@@ -128,9 +128,10 @@ def run(args):
     table, anchor = edit_key_columns(table, args.key_col,
                                      normalize_symbols=args.normalize_symbols, dose=dose,
                                      control=control, control_label=control_label)
+    groups, extra = _validation_groups(args, table)
     data = load_samples(table, args.tx, "--tx", key=args.key_col, batch=args.batch_col,
                         control=control, control_label=control_label, layer=args.layer,
-                        obsm=args.obsm, exclude=args.exclude_cols)
+                        obsm=args.obsm, exclude=[*args.exclude_cols, *extra])
     if args.control_label is not None and data.control_label is None:
         raise ValueError(f"--control-label {args.control_label!r} matches no row of --tx.")
     bank = _read_bank(args, dose, anchor)
@@ -150,12 +151,12 @@ def run(args):
         warnings.filterwarnings("ignore", message=".*zero variance in the controls")
         if args.pea:
             est.set_params(augmenter=PEAAugmenter(random_state=args.random_state))
-            est.fit(X, data.y, image_bank=bank, batch=batch)
+            est.fit(X, data.y, image_bank=bank, batch=batch, groups=groups)
         else:
             normalizer = _normalizer(args.normalize, data)
             if normalizer is not None:
                 X = normalizer.fit_transform(X, data.y, batch=batch)
-            est.fit(X, data.y, image_bank=bank)
+            est.fit(X, data.y, image_bank=bank, groups=groups)
     columns = {
         "key": list(args.key_col), "batch": args.batch_col, "control": control,
         "control_label": data.control_label, "layer": args.layer, "obsm": args.obsm,
@@ -174,6 +175,11 @@ def run(args):
         f"{time.perf_counter() - start:.1f} s); model saved to {args.output}",
         flush=True,
     )
+    report = getattr(est, "validation_report_", None)  # a RidgeDistiller has none
+    print("semiclip fit: held-out judgement: " + (
+        report["summary"] if report is not None else
+        "none (no held-out perturbations: early stopping is off or there are too few keys)"),
+        flush=True)
     return 0
 
 
@@ -187,6 +193,23 @@ def _semiclipped(cls, args, sizes, data):
         unpaired=args.unpaired, control_label=data.control_label, device=args.device,
         random_state=args.random_state, verbose=args.verbose,
     )
+
+
+def _validation_groups(args, table):
+    """``(groups or None, columns to exclude from the features)`` of --validation-group-col.
+
+    Without it the held-out perturbations are the first --key-col (the part of the joined
+    key before its first "|", the estimator's default).
+    """
+    col = getattr(args, "validation_group_col", None)
+    if col is None:
+        return None, []
+    from ._tables import check_columns, is_anndata
+
+    check_columns(table, [col], "--tx", args.tx, "--validation-group-col")
+    frame = table.obs if is_anndata(table) else table
+    extra = [] if is_anndata(table) or col in args.key_col else [col]
+    return frame[col].to_numpy(), extra
 
 
 def _check_output(args):
@@ -250,6 +273,9 @@ def add_parser(subparsers):
                           "keys among 0, 1, 10); default 0")
     fit.add_argument("--preservation-weight", default="0", metavar="W",
                      help="weight of the input-preservation term (1 - CKA); default 0")
+    fit.add_argument("--validation-group-col", metavar="COL",
+                     help="column of the perturbation that held-out sets hold out whole "
+                          "(default: the first --key-col)")
     fit.add_argument("--encoder-dim", type=int, default=256, metavar="N",
                      help="dimensions of the frozen PCA encoder of the input (also the "
                           "ridge method's)")

@@ -64,6 +64,7 @@ def format_info(path, manifest):
                          f"{fitted.get('n_iter')} epochs, {fitted.get('n_paired_keys')} "
                          "paired keys)")),
         ("random_state", _value(est.get("random_state"))),
+        ("held-out judgement", fitted.get("judgement") or "none recorded"),
         ("parameters", _params(est.get("params") or {})),
         ("normalizer", "none" if not norm else _call(norm)),
         ("columns", "; ".join(f"{k} {_column(cols[k])}" for k in

@@ -379,3 +379,27 @@ def test_fit_passes_the_term_weights(files, tmp_path, capsys):
         assert main(["fit", "--tx", str(files / "tx.csv"), "--images", str(files / "img.csv"),
                      *COLS, *FIT_PARAMS, flag, value, "-o", str(tmp_path / "x.semiclip")]) == 2
         assert f"{flag} must be a number >= 0" in capsys.readouterr().err
+
+
+def test_fit_prints_the_judgement_and_holds_out_validation_groups(data, files, tmp_path,
+                                                                  capsys):
+    """Issue 19: one judgement line after every fit; --validation-group-col holds out whole
+    groups (here pairs of genes), not keys."""
+    tx = pd.read_csv(files / "tx.csv")
+    genes = sorted(set(tx["Metadata_gene"]) - {"control"})
+    pair = {g: f"pair{i // 2}" for i, g in enumerate(genes)}
+    tx.insert(2, "Metadata_pair", [pair.get(g, "control") for g in tx["Metadata_gene"]])
+    tx.to_csv(tmp_path / "tx.csv", index=False)
+    base = ["fit", "--tx", str(tmp_path / "tx.csv"), "--images", str(files / "img.csv"), *COLS,
+            *FIT_PARAMS, "--exclude-cols", "Metadata_pair"]
+    assert main([*base, "-o", str(tmp_path / "a.semiclip")]) == 0
+    out = capsys.readouterr().out
+    assert "semiclip fit: held-out judgement: held-out perturbations 4 (4 keys)" in out
+    assert main([*base, "--validation-group-col", "Metadata_pair",
+                 "-o", str(tmp_path / "b.semiclip")]) == 0
+    out = capsys.readouterr().out
+    line = next(x for x in out.splitlines() if "held-out judgement" in x)
+    assert "held-out perturbations 2 (4 keys)" in line
+    assert line.endswith("verdict: too few held-out perturbations to judge")
+    assert main(["info", str(tmp_path / "b.semiclip")]) == 0
+    assert "held-out perturbations 2 (4 keys)" in capsys.readouterr().out

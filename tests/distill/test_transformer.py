@@ -61,7 +61,8 @@ def test_transform_is_encoder_then_adapter(tiny_data, fast_params):
 
 
 def test_training_reduces_the_loss(tiny_data, fast_params):
-    est = fit(tiny_data, **{**fast_params, "max_iter": 40, "learning_rate_init": 1e-2})
+    est = fit(tiny_data, **{**fast_params, "max_iter": 40, "learning_rate_init": 1e-2,
+                            "init": "random"})  # from a random start (the ridge one is lower)
     assert est.loss_curve_[-1] < 0.8 * est.loss_curve_[0]
 
 
@@ -96,7 +97,9 @@ def test_paper_recipe_resolves_to_the_paper_values(tiny_data):
 
 
 def test_auto_recipe_small_data(tiny_data):
-    est = fit(tiny_data, encoder_dim=8, max_iter=2, control_label="control", random_state=0)
+    # refit=False: the held-out run's own history (a refit on every key has no held-out loss)
+    est = fit(tiny_data, encoder_dim=8, max_iter=2, control_label="control", random_state=0,
+              refit=False)
     p = est.training_params_
     assert p["hidden_layer_sizes"] == () and p["solver"] == "adam"
     n_paired = int((~tiny_data.is_control).sum())

@@ -51,7 +51,7 @@ def test_real_table_cells_and_marks():
     rows = {line.split("|")[1].strip(): [c.strip() for c in line.split("|")[2:-1]]
             for line in text.splitlines() if line.startswith("| ") and "---" not in line}
     assert rows["method"] == ["recall a", "rsa", "mrr", "interpretability", "recall a - ridge",
-                              "rsa - ridge", "fit s"]
+                              "rsa - ridge", "mrr - ridge", "fit s"]
     r = [0.4, 0.5, 0.45]
     assert rows["ridge distillation baseline"][0] == f"{np.mean(r):.3f} ± {half_width(r):.3f}"
     assert rows["raw transcriptomics"][2] == "-"  # no cross-modal space, no MRR

@@ -8,6 +8,7 @@ import torch
 from semiclip._nn import (
     CONTRASTIVE,
     LOSSES,
+    anchor_loss,
     cka_loss,
     get_loss,
     infonce_loss,
@@ -64,6 +65,22 @@ def test_relational_gradcheck():
     t = _random(5, 3, seed=3)
     assert torch.autograd.gradcheck(lambda x: relational_loss(x, t), (_random(5, 4)
                                                                       .requires_grad_(True),))
+
+
+# ----------------------------------------------------------------- anchor
+def test_anchor_hand_value():
+    start = torch.tensor([[1.0, 1.0], [0.0, 0.0], [0.0, 0.0]], dtype=torch.float64)
+    # squared row distances of S from the start: 1, 0.36 + 0.64, 4; mean 2; over the scale 2
+    assert anchor_loss(S, start, 2.0).item() == pytest.approx(1.0, rel=1e-12)
+    assert anchor_loss(start, start, 3.0).item() == 0.0
+
+
+def test_anchor_gradcheck_and_no_gradient_to_the_start():
+    start = _random(5, 4, seed=4).requires_grad_(True)
+    assert torch.autograd.gradcheck(lambda x: anchor_loss(x, start, 0.7),
+                                    (_random(5, 4).requires_grad_(True),))
+    anchor_loss(_random(5, 4).requires_grad_(True), start, 0.7).backward()
+    assert start.grad is None
 
 
 # -------------------------------------------------------------------- CKA

@@ -42,6 +42,12 @@ class TrainConfig:
     target_temperature : float, optional
         Temperature of the soft targets of ``loss="soft_infonce"``; None
         uses ``temperature``.
+    anchor_weight : float, default=0.0
+        Weight of the anchor term (:func:`semiclip._nn.anchor_loss` of the
+        student rows and the starting model's output on the same inputs,
+        ``TrainData.anchor``), divided by ``anchor_scale``.
+    anchor_scale : float, default=1.0
+        The teacher centroids' spread ``E||c - mean c||^2``.
     """
 
     loss: str = "infonce"
@@ -61,6 +67,8 @@ class TrainConfig:
     structure_weight: float = 0.0
     preservation_weight: float = 0.0
     target_temperature: float = None
+    anchor_weight: float = 0.0
+    anchor_scale: float = 1.0
 
     @property
     def soft_target_temperature(self):
@@ -70,7 +78,7 @@ class TrainConfig:
     @property
     def has_terms(self):
         """Whether a structure-preserving term has a non-zero weight."""
-        return self.structure_weight > 0 or self.preservation_weight > 0
+        return self.structure_weight > 0 or self.preservation_weight > 0 or self.anchor_weight > 0
 
     def __post_init__(self):
         def positive_int(v):
@@ -92,13 +100,15 @@ class TrainConfig:
             _check(real(getattr(self, name), 0, closed=False), name, getattr(self, name),
                    "a finite number > 0")
         for name in ("weight_decay", "min_learning_rate", "tol", "structure_weight",
-                     "preservation_weight"):
+                     "preservation_weight", "anchor_weight"):
             _check(real(getattr(self, name), 0), name, getattr(self, name), "a finite number >= 0")
         _check(real(self.momentum, 0) and self.momentum <= 1, "momentum", self.momentum,
                "a number in [0, 1]")
         _check(self.target_temperature is None or real(self.target_temperature, 0, closed=False),
                "target_temperature", self.target_temperature,
                "None (the temperature) or a finite number > 0")
+        _check(real(self.anchor_scale, 0, closed=False), "anchor_scale", self.anchor_scale,
+               "a finite number > 0")
         _check(isinstance(self.early_stopping, (bool, np.bool_)), "early_stopping",
                self.early_stopping, "True or False")
 
@@ -159,6 +169,10 @@ class TrainData:
         Held-out samples (their keys never appear in training): features
         (array or provider), key codes, and the teacher centroid of every key
         (indexed by ``val_codes``). All three or none.
+    anchor : torch.nn.Module, optional
+        The frozen starting model of the anchor term
+        (``TrainConfig.anchor_weight``): its output on each minibatch's input
+        is what the student is anchored to.
     """
 
     codes: np.ndarray
@@ -169,6 +183,7 @@ class TrainData:
     val_features: object = None
     val_codes: np.ndarray = None
     val_table: np.ndarray = None
+    anchor: object = None
 
     def __post_init__(self):
         if (self.features is None) == (self.epoch_features is None):

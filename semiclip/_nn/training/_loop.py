@@ -142,7 +142,8 @@ class Trainer:
         self.learning_rate = config.learning_rate
         self.epoch_sum = None
         self.terms = None if not config.has_terms else StructureTerms(
-            module, config, dist, torch.zeros((), dtype=_acc_dtype(device), device=device))
+            module, config, dist, torch.zeros((), dtype=_acc_dtype(device), device=device),
+            anchor=data.anchor)
         self.stop_training = self.completed = False
         self.callbacks = []
 

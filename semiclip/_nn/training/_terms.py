@@ -4,7 +4,8 @@ With ``TrainConfig.structure_weight`` or ``preservation_weight`` above 0 the
 loop adds, to every minibatch loss,
 
 ``structure_weight * relational_loss(student, teacher)
-+ preservation_weight * cka_loss(student, reference)``
++ preservation_weight * cka_loss(student, reference)
++ anchor_weight * anchor_loss(student, start(x), anchor_scale)``
 
 (:func:`semiclip._nn.relational_loss`, :func:`semiclip._nn.cka_loss`).
 ``reference`` is the adapter's input: the model's input rows, unless the
@@ -13,16 +14,20 @@ model names another submodule through a ``preservation_reference()`` method
 its encoder): then the output of that submodule in the same forward pass,
 captured by a forward hook and detached, so that the term pulls the student
 toward the encoder's structure and never the encoder toward the student.
-With both weights 0 the loop builds no :class:`StructureTerms` and nothing
-here runs.
+``start`` is the frozen starting model (``TrainData.anchor``, the ridge
+start of the estimator), run on the same input rows as the student. With
+every weight 0 the loop builds no :class:`StructureTerms` and nothing here
+runs.
 
 Under DDP the terms are computed over the rows of every rank (see
-:meth:`semiclip._nn.DDPContext.local_terms`).
+:meth:`semiclip._nn.DDPContext.local_terms`); the anchor is a mean over rows,
+so a rank's share is its rows' sum times ``world_size / n_global`` (the
+gradient average over ranks then gives the gradient of the global mean).
 """
 
 import torch
 
-from .._structure import cka_loss, relational_loss
+from .._structure import anchor_sum, cka_loss, relational_loss
 
 __all__ = ["StructureTerms", "preservation_reference"]
 
@@ -48,11 +53,22 @@ class StructureTerms:
     dist : DDPContext or None
     sums : Tensor
         A zero accumulator on the device, of the loop's accumulation dtype.
+    anchor : torch.nn.Module or None
+        The frozen starting model of the anchor term (needed when
+        ``config.anchor_weight > 0``).
     """
 
-    def __init__(self, module, config, dist, sums):
+    def __init__(self, module, config, dist, sums, anchor=None):
         self.structure_weight = float(config.structure_weight)
         self.preservation_weight = float(config.preservation_weight)
+        self.anchor_weight = float(getattr(config, "anchor_weight", 0.0))
+        self.anchor_scale = float(getattr(config, "anchor_scale", 1.0))
+        self.anchor = None
+        if self.anchor_weight > 0:
+            if anchor is None:
+                raise ValueError("TrainConfig.anchor_weight > 0 needs TrainData.anchor, the "
+                                 "starting model to anchor to.")
+            self.anchor = anchor.to(sums.device).eval().requires_grad_(False)
         self.dist = dist
         self.world = 1 if dist is None else dist.world_size
         self.sums = torch.zeros(2, dtype=sums.dtype, device=sums.device)
@@ -85,6 +101,8 @@ class StructureTerms:
             rel, cka = self.dist.local_terms(student, teacher, reference, gathered,
                                              relational=relational, preservation=preservation)
         rows = teacher.shape[0] / self.world
+        if self.anchor is not None:
+            loss = loss + self.anchor_weight * self._anchor_share(student, x, teacher.shape[0])
         if rel is not None:
             loss = loss + self.structure_weight * rel
             self.sums[0] += rel.detach() * rows
@@ -93,6 +111,15 @@ class StructureTerms:
             self.sums[1] += cka.detach() * rows
         self.captured = None
         return loss
+
+    def _anchor_share(self, student, x, n_global):
+        """This rank's share of ``anchor_loss(student, start(x), anchor_scale)`` (all of it on
+        one process): its rows' sum times ``world_size / n_global``."""
+        if student.shape[0] == 0:
+            return student.sum() * 0.0
+        with torch.no_grad():
+            start = self.anchor(x)
+        return anchor_sum(student, start) * (self.world / (max(n_global, 1) * self.anchor_scale))
 
     def end_epoch(self, seen):
         """The epoch means ``(structure, preservation)``, None for a term whose weight is 0."""

@@ -1,0 +1,130 @@
+"""Ridge start, anchor, checkpoint selection and refit of ``SemiClippedTransformer.fit``.
+
+The estimator's fit calls these steps (issue 19):
+
+1. :meth:`RidgeStartMixin._ridge_start`: resolve ``init`` and, for a ridge
+   start, choose ``ridge_alpha`` by K-fold over the training perturbation
+   groups (:func:`._ridge_start.select_alpha`) and fit the scale-matched
+   map on the training keys.
+2. :meth:`RidgeStartMixin._start`: put the map into the new adapter and
+   return the frozen starting model that ``anchor_weight`` anchors to.
+3. :meth:`RidgeStartMixin._selector`: with held-out keys, a
+   :class:`._selection.CheckpointSelection` keeps the epoch (0 = the start)
+   of the best held-out ``MRR + RSA``.
+4. :meth:`RidgeStartMixin._refit_all`: with ``refit``, fit the start again on
+   every paired key with the chosen alpha and train for the chosen number of
+   epochs (no held-out keys left, so no early stopping).
+
+Every choice is recorded in ``training_params_`` (``init``, ``ridge_alpha``,
+``refit``, ``selected_epoch`` and ``choices``: what ``"auto"`` chose and why).
+"""
+
+import dataclasses
+import warnings
+
+import numpy as np
+
+from .._nn import History, frozen_copy, set_linear_start
+from ._recipes import LARGE_KEYS
+from ._ridge_start import centroid_spread, fit_ridge_map, select_alpha
+from ._selection import CheckpointSelection
+
+__all__ = ["RidgeStartMixin"]
+
+
+class RidgeStartMixin:
+    """The ridge-start steps of ``fit``; mixed into :class:`SemiClippedTransformer`."""
+
+    def _resolve_init(self, plan, params, Z):
+        """``(init, why)``: ``"ridge"`` or ``"random"`` and the reason."""
+        why_not = None
+        if plan.warm:
+            why_not = "warm start: the fitted adapter continues"
+        elif plan.incremental:
+            why_not = "partial_fit: no held-out keys to choose the start on"
+        elif Z is None:
+            why_not = "on-disk X: the ridge start needs the encoded X in memory"
+        elif params["hidden_layer_sizes"]:
+            why_not = "hidden layers: the ridge start needs a linear adapter"
+        if self.init == "random":
+            return "random", "init='random'"
+        if why_not is None:
+            return "ridge", "init='ridge'" if self.init == "ridge" else (
+                "init='auto': a ridge start for a linear adapter")
+        if self.init == "ridge" and not plan.warm:
+            raise ValueError(f"init='ridge' is not possible here ({why_not}); use init='auto' "
+                             "or init='random'.")
+        return "random", f"init='{self.init}' is random here: {why_not}"
+
+    def _ridge_start(self, plan, inputs, params, Z, train_idx, seed):
+        """The scale-matched ridge map of the training keys, or None (a random start)."""
+        init, why = self._resolve_init(plan, params, Z)
+        choices = params.setdefault("choices", {})
+        params["init"], choices["init"] = init, why
+        params["anchor_weight"] = float(self.anchor_weight) if init == "ridge" else 0.0
+        if init != "ridge":
+            params["ridge_alpha"] = None
+            return None
+        codes, centroids = inputs.codes[train_idx], inputs.bank.centroids()
+        if isinstance(self.ridge_alpha, str):
+            alpha, record = select_alpha(Z[train_idx], codes, centroids,
+                                         inputs.groups[train_idx],
+                                         random_state=np.random.default_rng([int(seed), 19]))
+            choices["ridge_alpha"] = record["reason"]
+            params["ridge_alpha_search"] = record["search"]
+            params["ridge_alpha_relative"] = record["relative"]
+        else:
+            alpha = float(self.ridge_alpha)
+            choices["ridge_alpha"] = "given"
+        params["ridge_alpha"] = alpha
+        params["anchor_scale"] = centroid_spread(centroids[np.unique(codes)])
+        return fit_ridge_map(Z[train_idx], codes, centroids, alpha)
+
+    def _start(self, model, adapter, start, params):
+        """Put the ridge map into ``adapter``; the frozen start to anchor to (or None)."""
+        if start is None:
+            return None
+        set_linear_start(adapter, start.weight, start.bias)
+        return frozen_copy(model) if params["anchor_weight"] > 0 else None
+
+    def _selector(self, start, features, inputs, val_idx, device):
+        """The checkpoint selection of a ridge start with held-out keys (else None)."""
+        if start is None or val_idx is None or features is None:
+            return None
+        return CheckpointSelection(features[val_idx], inputs.codes[val_idx],
+                                   inputs.bank.centroids(), device)
+
+    def _use_refit(self, inputs, params, selector):
+        """Whether to refit on every key, and why (recorded in ``training_params_``)."""
+        if selector is None:
+            use, why = False, "no held-out selection to refit from"
+        elif self.refit == "auto":
+            use = inputs.n_keys < LARGE_KEYS
+            why = (f"refit='auto': on below {LARGE_KEYS} paired keys" if use else
+                   f"refit='auto': off from {LARGE_KEYS} paired keys (the held-out tenth "
+                   "matters little and a second fit costs)")
+        else:
+            use, why = bool(self.refit), f"refit={self.refit}"
+        params["refit"] = use
+        params.setdefault("choices", {})["refit"] = why
+        return use
+
+    def _refit_all(self, plan, inputs, params, d_in, Xc, Z, seed, device, ddp, threads,
+                   best_epoch):
+        """``(model, adapter, history)`` refitted on every paired key for ``best_epoch`` epochs."""
+        paired = inputs.paired
+        start = fit_ridge_map(Z[paired], inputs.codes[paired], inputs.bank.centroids(),
+                              params["ridge_alpha"])
+        refit_params = dict(params, early_stopping=False, max_iter=max(int(best_epoch), 1))
+        model, adapter, features = self._adapter_step(plan, inputs, refit_params, d_in, Xc, Z,
+                                                      seed)
+        anchor = self._start(model, adapter, start, params)
+        if best_epoch == 0:
+            return model.eval(), adapter, History()
+        data = self._training_data(plan, inputs, features, paired, None, device)
+        data = dataclasses.replace(data, anchor=anchor)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the epochs were chosen: no convergence warning
+            history = self._train(plan, model, data, refit_params, inputs, seed, device, ddp,
+                                  threads, searching=True)
+        return model, adapter, history
