@@ -30,7 +30,7 @@ Examples
 ...     def on_epoch_end(self, trainer, record):
 ...         trainer.stop_training = record["loss"] < self.loss
 >>> d = make_weakly_paired(n_perturbations=40, n_genes=30, random_state=0)
->>> est = SemiClippedTransformer(encoder_dim=8, max_iter=50, early_stopping=False,
+>>> est = SemiClippedTransformer(encoder_dim=8, max_iter=50, early_stopping=False, init="random",
 ...                              learning_rate_init=0.05, control_label="control",
 ...                              callbacks=[StopBelow(3.0)], random_state=0)
 >>> est.fit(d.X, d.y, image_bank=d.image_bank).loss_curve_[-1] < 3.0

@@ -30,10 +30,11 @@ from semiclip.callbacks import Callback, Checkpoint
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning",
                                         "ignore::semiclip.GeneralizationWarning")
 
+# a random start: the one training run a Checkpoint resumes (a ridge start selects among runs)
 SGD = dict(encoder_dim=8, max_iter=8, early_stopping=True, validation_fraction=0.25,
            n_iter_no_change=50, batch_size=32, learning_rate_init=0.05, solver="sgd",
-           control_label="control", random_state=0)
-ADAM_PEA = dict(encoder_dim=8, max_iter=6, early_stopping=False, batch_size=40,
+           control_label="control", random_state=0, init="random")
+ADAM_PEA = dict(encoder_dim=8, max_iter=6, early_stopping=False, batch_size=40, init="random",
                 learning_rate_init=0.01, solver="adam", loss="soft_infonce",
                 structure_weight=0.5, preservation_weight=0.5, control_label="control",
                 random_state=3)
@@ -243,3 +244,15 @@ def test_ddp_job_resumes_from_the_checkpoint_of_rank_zero(tiny_data, tmp_path):
     resumed = ddp_fit([Checkpoint(path, resume=True)])  # both ranks read it
     assert resumed.n_iter_ == 4 and resumed.loss_curve_ == whole.loss_curve_
     np.testing.assert_array_equal(resumed.transform(X), whole.transform(X))
+
+
+def test_a_checkpoint_makes_auto_a_random_start_and_ridge_an_error(tiny_data, tmp_path):
+    """A ridge start is several runs (epoch choice, refit) that a checkpoint cannot resume."""
+    params = {k: v for k, v in SGD.items() if k != "init"}
+    est = _fit(tiny_data, dict(params, max_iter=2), [Checkpoint(tmp_path / "a.ckpt")])
+    assert est.training_params_["init"] == "random"
+    assert "Checkpoint" in est.training_params_["choices"]["init"]
+    plain = _fit(tiny_data, dict(params, max_iter=2))
+    assert plain.training_params_["init"] == "ridge"
+    with pytest.raises(ValueError, match="init='ridge' is not possible here .*Checkpoint"):
+        _fit(tiny_data, dict(params, init="ridge", max_iter=2), [Checkpoint(tmp_path / "b.ckpt")])

@@ -24,7 +24,7 @@ import warnings
 
 import numpy as np
 
-from .._nn import History, frozen_copy, set_linear_start
+from .._nn import Checkpoint, History, frozen_copy, set_linear_start
 from ._recipes import LARGE_KEYS
 from ._ridge_start import centroid_spread, fit_ridge_map, select_alpha
 from ._selection import CheckpointSelection
@@ -48,6 +48,10 @@ class RidgeStartMixin:
             why_not = "hidden layers: the ridge start needs a linear adapter"
         if self.init == "random":
             return "random", "init='random'"
+        if why_not is None and any(isinstance(c, Checkpoint) for c in self.callbacks or ()):
+            # a Checkpoint resumes one run of the loop; a ridge start is several (the held-out
+            # epoch choice, then the refit), whose choice the checkpoint does not hold
+            why_not = "a Checkpoint resumes one training run, a ridge start selects among runs"
         if why_not is None:
             return "ridge", "init='ridge'" if self.init == "ridge" else (
                 "init='auto': a ridge start for a linear adapter")
