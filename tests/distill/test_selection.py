@@ -168,7 +168,8 @@ def test_auto_keeps_the_best_candidate_and_equals_a_fixed_weight_fit(auto):
     score = [c["mrr"] + c["rsa"] for c in search]
     chosen = est.training_params_["structure_weight"]
     assert chosen == search[int(np.argmax(score))]["structure_weight"]
-    fixed = estimator(structure_weight=chosen).fit(X, y, image_bank=bank)
+    with pytest.warns(GeneralizationWarning):  # as the auto fit did: the same model
+        fixed = estimator(structure_weight=chosen).fit(X, y, image_bank=bank)
     np.testing.assert_array_equal(est.transform(X), fixed.transform(X))
     assert est.validation_report_["mrr"] == fixed.validation_report_["mrr"]
 
@@ -215,7 +216,7 @@ def test_warm_start_keeps_the_chosen_weight(auto):
     est, (X, y, bank), _ = auto
     est = copy.deepcopy(est)
     chosen = est.training_params_["structure_weight"]
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), pytest.warns(GeneralizationWarning):
         warnings.simplefilter("ignore", ConvergenceWarning)
         est.set_params(warm_start=True, max_iter=2).fit(X, y, image_bank=bank)
     assert est.training_params_["structure_weight"] == chosen

@@ -24,7 +24,7 @@ from sklearn.model_selection import GridSearchCV, GroupKFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from semiclip import ImageBank, SemiClippedTransformer
+from semiclip import GeneralizationWarning, ImageBank, SemiClippedTransformer
 from semiclip._distill import PAPER
 
 from .._helpers import RaiseAfter
@@ -118,9 +118,10 @@ def test_every_loss_and_target_trains(tiny_data, fast_params, loss, target):
 
 
 def test_early_stopping_restores_best_weights(tiny_data):
-    est = fit(tiny_data, encoder_dim=8, hidden_layer_sizes=(64,), max_iter=60,
-              learning_rate_init=5e-2, early_stopping=True, validation_fraction=0.3,
-              n_iter_no_change=3, control_label="control", random_state=0)
+    with pytest.warns(GeneralizationWarning):  # toy data: the held-out judgement says so
+        est = fit(tiny_data, encoder_dim=8, hidden_layer_sizes=(64,), max_iter=60,
+                  learning_rate_init=5e-2, early_stopping=True, validation_fraction=0.3,
+                  n_iter_no_change=3, control_label="control", random_state=0)
     scores = est.validation_scores_
     assert len(scores) == est.n_iter_ < 60  # stopped early
     assert est.best_validation_score_ == max(scores)
@@ -134,8 +135,9 @@ def test_validation_split_is_by_key(tiny_data):
             self.val = set(trainer.data.val_codes.tolist())
 
     seen = SeeData()
-    fit(tiny_data, encoder_dim=8, max_iter=1, early_stopping=True, validation_fraction=0.25,
-        control_label="control", random_state=0, callbacks=[seen])
+    with pytest.warns(GeneralizationWarning):  # one epoch on toy data: the judgement says so
+        fit(tiny_data, encoder_dim=8, max_iter=1, early_stopping=True, validation_fraction=0.25,
+            control_label="control", random_state=0, callbacks=[seen])
     assert seen.train and seen.val and not (seen.train & seen.val)
     assert len(seen.val) == round(0.25 * 40)
 

@@ -132,7 +132,9 @@ class Checkpoint(Callback):
     A fit stopped after 2 of 4 epochs, then the same fit again: it trains
     epochs 3 and 4 only and ends with the model of an uninterrupted fit.
 
-    >>> import os, tempfile
+    >>> import os, tempfile, warnings
+    >>> from sklearn.exceptions import ConvergenceWarning
+    >>> warnings.filterwarnings("ignore", category=ConvergenceWarning)  # 4 epochs on purpose
     >>> import numpy as np
     >>> from semiclip import SemiClippedTransformer
     >>> from semiclip.callbacks import Callback, Checkpoint
@@ -143,7 +145,7 @@ class Checkpoint(Callback):
     ...     def on_epoch_end(self, trainer, record):
     ...         if record["epoch"] == 2:
     ...             raise RuntimeError("preempted")
-    >>> params = dict(encoder_dim=8, max_iter=4, early_stopping=False,
+    >>> params = dict(encoder_dim=8, max_iter=4, early_stopping=False, init="random",
     ...               control_label="control", random_state=0)
     >>> est = SemiClippedTransformer(**params, callbacks=[Checkpoint(path, resume=True),
     ...                                                   Preempted()])
