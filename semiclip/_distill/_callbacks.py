@@ -23,9 +23,14 @@ class ConvergenceCheck(Callback):
         self.name = name
         self.quiet = quiet
 
+    def on_train_begin(self, trainer):
+        self._first = trainer.history.n_iter  # a warm start continues the record
+
     def on_train_end(self, trainer):
         if self.quiet or not trainer.completed:
             return
+        if trainer.history.n_iter - self._first < trainer.config.max_epochs:
+            return  # stopped before max_iter (by a callback): not a run out of epochs
         warn_not_converged(self.name, trainer.history, trainer.config.max_epochs)
 
 

@@ -26,6 +26,7 @@ from sklearn.preprocessing import StandardScaler
 
 from semiclip import GeneralizationWarning, ImageBank, SemiClippedTransformer
 from semiclip._distill import PAPER
+from semiclip.callbacks import Callback
 
 from .._helpers import RaiseAfter
 
@@ -501,3 +502,20 @@ def test_sparse_fit_then_dense_transform(tiny_data, fast_params):
         sp.csr_matrix(tiny_data.X), tiny_data.y, image_bank=tiny_data.image_bank)
     dense = est.transform(tiny_data.X)
     np.testing.assert_allclose(dense, est.transform(sp.csr_matrix(tiny_data.X)), atol=1e-4)
+
+
+def test_a_callback_that_stops_training_raises_no_convergence_warning(tiny_data):
+    """The warning says max_iter was used up: not so when a user's callback stopped the run."""
+
+    class StopAt(Callback):
+        def on_epoch_end(self, trainer, record):
+            trainer.stop_training = record["epoch"] >= 3
+
+    params = dict(encoder_dim=8, max_iter=20, early_stopping=False, init="random",
+                  control_label="control", random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        est = fit(tiny_data, **params, callbacks=[StopAt()])
+    assert est.n_iter_ == 3
+    with pytest.warns(ConvergenceWarning, match="stopped at max_iter=4"):
+        fit(tiny_data, **dict(params, max_iter=4, n_iter_no_change=50))
