@@ -554,6 +554,9 @@ class SemiClippedTransformer(RidgeStartMixin, ClassNamePrefixFeaturesOutMixin, T
         Xc = inputs.X
         if plan.augment:
             Xc = self._fit_augmentation(inputs.X, inputs.y, inputs.batch)
+        elif not plan.warm:  # a new fit without augmenter: no correction of an earlier one
+            vars(self).pop("augmenter_", None)
+            vars(self).pop("correction_", None)
         if plan.on_disk:
             if not plan.keep_encoder:
                 self.encoder_ = encoder_from_source(self.encoder, self.encoder_dim,

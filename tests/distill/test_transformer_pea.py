@@ -162,3 +162,14 @@ def test_raw_profile_path_when_the_encoder_is_not_composed(tiny_data, extra):
     np.testing.assert_allclose(got, aug, rtol=1e-5, atol=1e-5)
     Z = est.transform(tiny_data.X, batch=tiny_data.batch)
     assert Z.shape == (tiny_data.X.shape[0], tiny_data.image_bank.n_dims) and np.isfinite(Z).all()
+
+
+def test_a_refit_without_augmenter_forgets_the_old_correction(tiny_data):
+    """Refitting with ``augmenter=None`` is a plain fit: no stale batch correction applied."""
+    est = SemiClippedTransformer(augmenter=PEAAugmenter(random_state=0), **PARAMS)
+    est.fit(tiny_data.X, tiny_data.y, image_bank=tiny_data.image_bank, batch=tiny_data.batch)
+    est.set_params(augmenter=None).fit(tiny_data.X, tiny_data.y, image_bank=tiny_data.image_bank)
+    fresh = SemiClippedTransformer(**PARAMS).fit(tiny_data.X, tiny_data.y,
+                                                 image_bank=tiny_data.image_bank)
+    # a stale correction would demand batch= here, or change the embedding
+    np.testing.assert_array_equal(est.transform(tiny_data.X), fresh.transform(tiny_data.X))
