@@ -40,6 +40,7 @@ __all__ = [
     "data_fingerprint",
     "describe",
     "estimator_class",
+    "estimator_classes",
     "plain",
 ]
 
@@ -302,10 +303,18 @@ def damaged(path, detail):
 
 
 def estimator_class():
-    """The estimator class a model file holds (Semi-Clipped; see :func:`check_estimator`)."""
+    """The estimator class a pickled model may be (Semi-Clipped; see :func:`check_estimator`)."""
     from ._distill import SemiClippedTransformer
 
     return SemiClippedTransformer
+
+
+def estimator_classes():
+    """The estimator classes a model file may hold, decided here only: Semi-Clipped, and the
+    ridge floor of ``semiclip fit --method ridge``."""
+    from ._distill import RidgeDistiller, SemiClippedTransformer
+
+    return (SemiClippedTransformer, RidgeDistiller)
 
 
 def _fitted_names(est):
@@ -322,10 +331,8 @@ def check_estimator(est, path):
     fitted attributes."""
     from sklearn.utils.validation import check_is_fitted
 
-    from ._distill import RidgeDistiller
-
     name = type(est).__name__
-    if type(est) not in (estimator_class(), RidgeDistiller):
+    if type(est) not in estimator_classes():
         raise ValueError(f"{str(path)!r} holds a {name} as its estimator, not a "
                          "SemiClippedTransformer.")
     try:

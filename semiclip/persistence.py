@@ -50,6 +50,7 @@ from ._persistence_files import build_manifest as _build_manifest
 from ._persistence_files import check_estimator as _check_estimator
 from ._persistence_files import damaged as _damaged
 from ._persistence_files import estimator_class as _estimator_class
+from ._persistence_files import estimator_classes as _estimator_classes
 from ._persistence_pickle import parses_as_pickle as _parses_as_pickle
 from ._persistence_pickle import unpickle as _unpickle
 from ._persistence_types import ArrayWriter as _ArrayWriter
@@ -135,9 +136,8 @@ def save_model(path: str | os.PathLike[str], estimator: SemiClippedTransformer, 
     from sklearn.utils.validation import check_is_fitted
 
     from ._correction import ControlNormalizer
-    from ._distill import RidgeDistiller, SemiClippedTransformer
 
-    if type(estimator) not in (SemiClippedTransformer, RidgeDistiller):
+    if type(estimator) not in _estimator_classes():
         raise TypeError(f"save_model saves a fitted SemiClippedTransformer (or "
                         f"RidgeDistiller); got {type(estimator).__name__}. Pickle other objects "
                         "from Python.")
@@ -319,7 +319,7 @@ def _is_zip(path):
 
 def _check_roots(state, path):
     """The estimator and normalizer of the file are of their classes, before anything is read."""
-    allowed = {"estimator": ("SemiClippedTransformer", "RidgeDistiller"),
+    allowed = {"estimator": tuple(cls.__name__ for cls in _estimator_classes()),
                "normalizer": ("ControlNormalizer",)}
     for key, names in allowed.items():
         node = state.get(key)
