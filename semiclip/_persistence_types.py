@@ -326,7 +326,7 @@ MAX_LAYERS = 64
 def _decode_adapter(node, read_array):
     import torch
 
-    from ._nn import adapter_from_state
+    from ._nn import adapter_from_state, adapter_state_shapes
 
     if type(node) is not dict or set(node) != {"sizes", "weights"}:
         raise Damaged("the adapter entry is not {sizes, weights}")
@@ -336,10 +336,9 @@ def _decode_adapter(node, read_array):
         raise Damaged(f"the adapter's layer sizes are not 2 to {MAX_LAYERS + 1} positive "
                       "integers")
     pairs = _list(node["weights"])
-    expected = {}
-    for i in range(len(sizes) - 1):  # Linear layers at 0, 2, 4... (ReLU between)
-        expected[f"{2 * i}.weight"] = (sizes[i + 1], sizes[i])
-        expected[f"{2 * i}.bias"] = (sizes[i + 1],)
+    residual = bool(pairs) and type(pairs[0]) is list and len(pairs[0]) == 2 and \
+        pairs[0][0] == "linear.weight"  # a residual adapter (its linear path first)
+    expected = adapter_state_shapes(sizes, residual)
     refs = [pair[1].get("$array") if type(pair) is list and len(pair) == 2
             and type(pair[1]) is dict else None for pair in pairs]
     if [p[0] for p in pairs] != list(expected) or len(set(map(repr, refs))) != len(refs):

@@ -8,26 +8,29 @@ The estimator's fit calls these steps (issue 19):
    map on the training keys.
 2. :meth:`RidgeStartMixin._start`: put the map into the new adapter and
    return the frozen starting model that ``anchor_weight`` anchors to.
-3. :meth:`RidgeStartMixin._selector`: with held-out keys, a
-   :class:`._selection.CheckpointSelection` keeps the epoch (0 = the start)
-   of the best held-out ``MRR + RSA``.
+3. :meth:`RidgeStartMixin._selector`: with held-out keys, the number of
+   fine-tune epochs (0 = the start) of the best held-out ``MRR + RSA``:
+   chosen on folds of the training groups where that is cheap
+   (:meth:`RidgeStartMixin._fold_epochs`, then the run on the training keys
+   stops there), else by a :class:`._epochs.CheckpointSelection` on the
+   validation split (see :mod:`._epochs`).
 4. :meth:`RidgeStartMixin._refit_all`: with ``refit``, fit the start again on
    every paired key with the chosen alpha and train for the chosen number of
-   epochs (no held-out keys left, so no early stopping).
+   epochs of the same schedule (no held-out keys left, so no early
+   stopping).
 
 Every choice is recorded in ``training_params_`` (``init``, ``ridge_alpha``,
 ``refit``, ``selected_epoch`` and ``choices``: what ``"auto"`` chose and why).
 """
 
 import dataclasses
-import warnings
 
 import numpy as np
 
 from .._nn import Checkpoint, History, frozen_copy, set_linear_start
+from ._epochs import EPOCH_FOLDS, CheckpointSelection, HeldOutCurve, StopAfter, choose_epoch
 from ._recipes import LARGE_KEYS
-from ._ridge_start import centroid_spread, fit_ridge_map, select_alpha
-from ._selection import CheckpointSelection
+from ._ridge_start import MIN_GROUPS, centroid_spread, fit_ridge_map, group_folds, select_alpha
 
 __all__ = ["RidgeStartMixin"]
 
@@ -44,8 +47,8 @@ class RidgeStartMixin:
             why_not = "partial_fit: no held-out keys to choose the start on"
         elif Z is None:
             why_not = "on-disk X: the ridge start needs the encoded X in memory"
-        elif params["hidden_layer_sizes"]:
-            why_not = "hidden layers: the ridge start needs a linear adapter"
+        elif self.recipe == "paper" and self.init == "auto":
+            why_not = "recipe='paper': the paper's random start"
         if self.init == "random":
             return "random", "init='random'"
         if why_not is None and any(isinstance(c, Checkpoint) for c in self.callbacks or ()):
@@ -54,7 +57,9 @@ class RidgeStartMixin:
             why_not = "a Checkpoint resumes one training run, a ridge start selects among runs"
         if why_not is None:
             return "ridge", "init='ridge'" if self.init == "ridge" else (
-                "init='auto': a ridge start for a linear adapter")
+                "init='auto': a ridge start" + (" (a residual adapter: the ridge map plus the "
+                                                "hidden layers, whose last starts at zero)"
+                                                if params["hidden_layer_sizes"] else ""))
         if self.init == "ridge" and not plan.warm:
             raise ValueError(f"init='ridge' is not possible here ({why_not}); use init='auto' "
                              "or init='random'.")
@@ -91,15 +96,66 @@ class RidgeStartMixin:
         set_linear_start(adapter, start.weight, start.bias)
         return frozen_copy(model) if params["anchor_weight"] > 0 else None
 
-    def _selector(self, start, features, inputs, val_idx, device):
-        """The checkpoint selection of a ridge start with held-out keys (else None)."""
+    def _selector(self, start, features, inputs, val_idx, device, choice=None):
+        """The epoch choice of a ridge start with held-out keys (else None): ``choice`` (the
+        K-fold one, a :class:`StopAfter`) or a :class:`CheckpointSelection` on the split."""
         if start is None or val_idx is None or features is None:
             return None
+        if choice is not None:
+            return choice
         return CheckpointSelection(features[val_idx], inputs.codes[val_idx],
                                    inputs.bank.centroids(), device)
 
+    def _fold_epochs(self, plan, inputs, params, d_in, Xc, Z, seed, train_idx, val_idx, start,
+                     device, ddp, threads):
+        """The K-fold choice of the number of fine-tune epochs (a :class:`StopAfter`), or None
+        where it is not cheap or possible (the validation split chooses then)."""
+        choices = params.setdefault("choices", {})
+        if start is None or val_idx is None:
+            return None
+        groups = inputs.groups[train_idx]
+        n_groups = int(np.unique(np.asarray(groups, dtype=str)).size)
+        why = (f"{inputs.n_keys} paired keys (folds below {LARGE_KEYS})"
+               if inputs.n_keys >= LARGE_KEYS else "strategy='ddp'" if ddp is not None
+               else f"{n_groups} training perturbation groups (folds need {MIN_GROUPS})"
+               if n_groups < MIN_GROUPS else None)
+        if why is not None:
+            choices["epochs_by"] = f"the validation split: no folds with {why}"
+            return None
+        k = int(min(EPOCH_FOLDS, n_groups // 2))
+        rng = np.random.default_rng([int(seed), 20])
+        centroids, curves = inputs.bank.centroids(), []
+        fold_params = dict(params, early_stopping=False)
+        for held in group_folds(np.asarray(groups, dtype=str), k, rng):
+            test = np.isin(np.asarray(groups, dtype=str), held)
+            fit_idx, held_idx = train_idx[~test], train_idx[test]
+            fold_start = fit_ridge_map(Z[fit_idx], inputs.codes[fit_idx], centroids,
+                                       params["ridge_alpha"])
+            model, adapter, features = self._adapter_step(plan, inputs, fold_params, d_in, Xc,
+                                                          Z, seed)
+            data = dataclasses.replace(
+                self._training_data(plan, inputs, features, fit_idx, None, device),
+                anchor=self._start(model, adapter, fold_start, params))
+            curve = HeldOutCurve(features[held_idx], inputs.codes[held_idx], centroids, device,
+                                 patience=self.n_iter_no_change)
+            self._train(plan, model, data, fold_params, inputs, seed, device, None, threads,
+                        searching=True, selector=curve, user_callbacks=False)
+            curves.append([c["score"] for c in curve.curve])
+        epoch, record = choose_epoch(curves)
+        params["epoch_search"] = record
+        choices["epochs_by"] = (f"{k} folds of {n_groups} training perturbation groups: the "
+                                "fewest epochs within one standard error of the best mean "
+                                "held-out MRR + RSA")
+        return StopAfter(epoch)
+
     def _use_refit(self, inputs, params, selector):
-        """Whether to refit on every key, and why (recorded in ``training_params_``)."""
+        """Whether to refit on every key, and why; records the chosen epochs and why (in
+        ``training_params_``)."""
+        choices = params.setdefault("choices", {})
+        by = choices.pop("epochs_by", "the best held-out MRR + RSA of the validation split")
+        if selector is not None:
+            params["selected_epoch"] = selector.best_epoch
+            choices["epochs"] = f"{selector.best_epoch} (0 = the ridge start), by {by}"
         if selector is None:
             use, why = False, "no held-out selection to refit from"
         elif self.refit == "auto":
@@ -115,11 +171,12 @@ class RidgeStartMixin:
 
     def _refit_all(self, plan, inputs, params, d_in, Xc, Z, seed, device, ddp, threads,
                    best_epoch):
-        """``(model, adapter, history)`` refitted on every paired key for ``best_epoch`` epochs."""
+        """``(model, adapter, history)`` refitted on every paired key for ``best_epoch`` epochs
+        of the ``max_iter`` schedule."""
         paired = inputs.paired
         start = fit_ridge_map(Z[paired], inputs.codes[paired], inputs.bank.centroids(),
                               params["ridge_alpha"])
-        refit_params = dict(params, early_stopping=False, max_iter=max(int(best_epoch), 1))
+        refit_params = dict(params, early_stopping=False)
         model, adapter, features = self._adapter_step(plan, inputs, refit_params, d_in, Xc, Z,
                                                       seed)
         anchor = self._start(model, adapter, start, params)
@@ -127,8 +184,6 @@ class RidgeStartMixin:
             return model.eval(), adapter, History()
         data = self._training_data(plan, inputs, features, paired, None, device)
         data = dataclasses.replace(data, anchor=anchor)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # the epochs were chosen: no convergence warning
-            history = self._train(plan, model, data, refit_params, inputs, seed, device, ddp,
-                                  threads, searching=True)
+        history = self._train(plan, model, data, refit_params, inputs, seed, device, ddp,
+                              threads, searching=True, selector=StopAfter(best_epoch))
         return model, adapter, history

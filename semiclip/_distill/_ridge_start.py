@@ -31,6 +31,7 @@ __all__ = [
     "RidgeMap",
     "centroid_spread",
     "fit_ridge_map",
+    "group_folds",
     "select_alpha",
 ]
 
@@ -107,7 +108,7 @@ def _relative_unit(Z):
     return unit if unit > 0 and np.isfinite(unit) else 1.0
 
 
-def _folds(groups, n_folds, rng):
+def group_folds(groups, n_folds, rng):
     """``n_folds`` disjoint sets of groups (shuffled by ``rng``)."""
     unique = np.unique(groups)
     order = rng.permutation(unique.size)
@@ -157,7 +158,7 @@ def select_alpha(Z, codes, centroids, groups, *, random_state, grid=ALPHA_GRID, 
         return alpha, record
     k = int(min(n_folds, n_groups // 2))
     totals = np.zeros((k, len(grid), 2))
-    for f, held in enumerate(_folds(groups, k, random_state)):
+    for f, held in enumerate(group_folds(groups, k, random_state)):
         test = np.isin(groups, held)
         solver = _Solver(Z[~test], centroids[codes[~test]])
         for j, g in enumerate(grid):

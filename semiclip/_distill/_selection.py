@@ -29,9 +29,9 @@ perturbations to judge" and ``generalises`` is False. Every report carries
 its ``verdict`` and one ``summary`` line (printed after ``fit`` with
 ``verbose``).
 
-With a ridge start (``init="ridge"``), :class:`CheckpointSelection` scores
-the adapter on the held-out keys by ``MRR + RSA`` at the start (epoch 0:
-the ridge map itself) and after every epoch, and keeps the best: the
+With a ridge start (``init="ridge"``) the number of fine-tune epochs is
+chosen by held-out ``MRR + RSA`` (epoch 0, the ridge map itself, included),
+on folds of the training groups or on this split (see :mod:`._epochs`): the
 selection is made on what users measure, not on the held-out contrastive
 loss (which rewards picking the partner, not the teacher's graded
 similarity).
@@ -47,16 +47,15 @@ import warnings
 import numpy as np
 from sklearn.linear_model import Ridge
 
-from .._nn import Callback, forward_numpy
 from ..exceptions import GeneralizationWarning
 from ._recipes import LARGE_KEYS
 
 __all__ = [
     "MIN_JUDGE_GROUPS",
     "STRUCTURE_GRID",
-    "CheckpointSelection",
     "best_candidate",
     "held_out_scores",
+    "selection_score",
     "structure_candidates",
     "structure_choice",
     "validation_report",
@@ -71,12 +70,6 @@ MIN_RSA_KEYS = 3
 #: fewer held-out perturbations than this: "too few to judge" (never ``generalises``)
 MIN_JUDGE_GROUPS = 10
 MIN_WARN_KEYS = MIN_JUDGE_GROUPS
-#: a later epoch replaces the kept one only when its held-out MRR + RSA is higher by
-#: ``max(SELECT_TOL, SELECT_NOISE / sqrt(held-out keys))``: on a few held-out keys small gains
-#: are noise (on dev seeds a tolerance of 0.01 let the fine-tune slip below ridge in MRR on
-#: ~11 held-out keys), and ties and noise keep the earlier epoch, nearer the ridge start
-SELECT_TOL = 0.01
-SELECT_NOISE = 0.3
 VERDICTS = {
     "generalises": "generalises",
     "below_floor": "below the floor",
@@ -118,7 +111,7 @@ def structure_choice(value, weights, search, plan, n_keys, has_validation, ddp):
         warnings.warn(f"structure_weight='auto' could not choose ({why}); using 0. Set "
                       "structure_weight to a number.", UserWarning, stacklevel=6)
         return f"'auto' could not choose: {why}; 0"
-    scores = [_selection_score(c) for c in search]
+    scores = [selection_score(c) for c in search]
     tie = " (a tie: the first, the smallest weight)" if scores.count(max(scores)) > 1 else ""
     return f"'auto': the highest held-out MRR + RSA among {tuple(weights)}{tie}"
 
@@ -149,56 +142,15 @@ def paired_upper(difference, n_bootstrap, rng, confidence=0.95):
     return float(np.quantile(difference[idx].mean(axis=1), 0.5 + confidence / 2))
 
 
-def _selection_score(scores):
+def selection_score(scores):
+    """``MRR + RSA`` of :func:`held_out_scores` (RSA counts -1 where undefined)."""
     rsa = scores["rsa"]
     return scores["mrr"] + (rsa if np.isfinite(rsa) else -1.0)
 
 
 def best_candidate(candidates):
     """Index of the candidate with the highest held-out ``MRR + RSA`` (first among ties)."""
-    return int(np.argmax([_selection_score(c) for c in candidates]))
-
-
-class CheckpointSelection(Callback):
-    """Keep the weights of the epoch (0: the start) with the highest held-out ``MRR + RSA``.
-
-    A later epoch must beat the kept one by ``tol`` (default: :data:`SELECT_TOL`, or
-    ``SELECT_NOISE / sqrt(n held-out keys)`` when larger).
-
-    Runs after the loop's early stopping, so its restore wins;
-    ``best_epoch`` and ``curve`` (the score of every epoch scored) are read
-    after training.
-    """
-
-    def __init__(self, features, codes, centroids, device, tol=None):
-        self.features, self.codes, self.centroids, self.device = (
-            features, codes, centroids, device)
-        n_keys = max(np.unique(codes).size, 1)
-        self.tol = max(SELECT_TOL, SELECT_NOISE / np.sqrt(n_keys)) if tol is None else tol
-        self.best_epoch, self.curve = 0, []
-
-    def _score(self, trainer):
-        out = forward_numpy(trainer.module, self.features, trainer.device, in_training=True)
-        scores, _ = held_out_scores(out, self.codes, self.centroids)
-        self.curve.append({"epoch": trainer.epoch, **scores})
-        return _selection_score(scores)
-
-    def _keep(self, trainer, score):
-        if score > self.best + (self.tol if self.state is not None else 0.0):
-            state = trainer.module.state_dict()
-            self.best, self.best_epoch = score, trainer.epoch
-            self.state = {k: v.detach().clone() for k, v in state.items()}
-
-    def on_train_begin(self, trainer):
-        self.best, self.state, self.curve = -np.inf, None, []
-        self._keep(trainer, self._score(trainer))
-
-    def on_epoch_end(self, trainer, record):
-        self._keep(trainer, self._score(trainer))
-
-    def on_train_end(self, trainer):
-        if self.state is not None:
-            trainer.module.load_state_dict(self.state)
+    return int(np.argmax([selection_score(c) for c in candidates]))
 
 
 def judge(report):

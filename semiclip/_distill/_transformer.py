@@ -162,8 +162,10 @@ class SemiClippedTransformer(RidgeStartMixin, ClassNamePrefixFeaturesOutMixin, T
     encoder_ : object
         The frozen encoder (fitted PCA, the given transformer, a torch
         module wrapper, or None).
-    adapter_ : torch.nn.Sequential
-        The trained adapter, on the CPU after ``fit``.
+    adapter_ : torch.nn.Module
+        The trained adapter, on the CPU after ``fit``: a ``Sequential`` MLP
+        (one ``Linear`` when linear), or, for a ridge start with hidden
+        layers, a residual adapter (``linear(x) + mlp(x)``).
     decoder_ : object
         Linear decoder used by :meth:`inverse_transform`.
     loss_curve_ : list of float
@@ -179,7 +181,8 @@ class SemiClippedTransformer(RidgeStartMixin, ClassNamePrefixFeaturesOutMixin, T
         Training samples seen.
     training_params_ : dict
         The resolved hyper-parameters (no ``"auto"`` left), what every
-        ``"auto"`` chose and why (``choices``), ``selected_epoch``.
+        ``"auto"`` chose and why (``choices``), ``selected_epoch`` and, when
+        folds chose it, ``epoch_search``.
     device_ : str
         Device the adapter was trained on.
     n_threads_ : int
@@ -605,12 +608,14 @@ class SemiClippedTransformer(RidgeStartMixin, ClassNamePrefixFeaturesOutMixin, T
         start = self._ridge_start(plan, inputs, params, Z, train_idx, seed)  # the ridge start
         for weight in weights:
             params["structure_weight"] = weight
+            choice = self._fold_epochs(plan, inputs, params, d_in, Xc, Z, seed, train_idx,
+                                       val_idx, start, device, ddp, threads)
             model, adapter, features = self._adapter_step(plan, inputs, params, d_in, Xc, Z,
                                                           seed)
             data = dataclasses.replace(self._training_data(plan, inputs, features, train_idx,
                                                            val_idx, device),
                                        anchor=self._start(model, adapter, start, params))
-            selector = self._selector(start, features, inputs, val_idx, device)
+            selector = self._selector(start, features, inputs, val_idx, device, choice)
             history = self._train(plan, model, data, params, inputs, seed, device, ddp, threads,
                                   searching=len(weights) > 1, selector=selector)
             held_out = None  # the held-out samples' embeddings (in memory only)
@@ -639,11 +644,7 @@ class SemiClippedTransformer(RidgeStartMixin, ClassNamePrefixFeaturesOutMixin, T
                 warn_if_not_generalising(self.validation_report_, type(self).__name__)
                 if self.verbose:
                     print(f"{type(self).__name__}: {self.validation_report_['summary']}")
-        if selector is not None:  # the chosen epoch, then the refit on every key
-            params["selected_epoch"] = selector.best_epoch
-            params["choices"]["epochs"] = (f"epoch {selector.best_epoch} (0 = the ridge start) "
-                                           "of the best held-out MRR + RSA")
-        if self._use_refit(inputs, params, selector):
+        if self._use_refit(inputs, params, selector):  # the chosen epochs on every key
             model, adapter, history = self._refit_all(
                 plan, inputs, params, d_in, Xc, Z, seed, device, ddp, threads,
                 selector.best_epoch)
@@ -670,9 +671,9 @@ class SemiClippedTransformer(RidgeStartMixin, ClassNamePrefixFeaturesOutMixin, T
                     f"features but the encoder now gives {d_in}."
                 )
         else:
-            adapter = init_adapter(
-                make_adapter(d_in, params["hidden_layer_sizes"], inputs.bank.n_dims), seed
-            )
+            hidden = params["hidden_layer_sizes"]  # a ridge start of hidden layers: residual
+            adapter = init_adapter(make_adapter(d_in, hidden, inputs.bank.n_dims, residual=bool(
+                hidden) and params.get("init") == "ridge"), seed)
         if not plan.train_encoder:
             return adapter, adapter, Z
         try:
@@ -687,12 +688,9 @@ class SemiClippedTransformer(RidgeStartMixin, ClassNamePrefixFeaturesOutMixin, T
             X, dtype=np.float32)
 
     def _train(self, plan, model, data, params, inputs, seed, device, ddp, threads,
-               searching=False, selector=None):
-        """Run the training loop with the built-in and the user's callbacks.
-
-        ``searching``: one run of the ``structure_weight="auto"`` search (the
-        convergence warning then waits for the chosen run).
-        """
+               searching=False, selector=None, user_callbacks=True):
+        """Run the training loop with the built-in and (``user_callbacks``) the user's callbacks;
+        ``searching``: a run among several (the convergence warning waits for the chosen one)."""
         config = train_config(self, params, one_epoch=plan.one_epoch)
         rng = np.random.default_rng(seed)
         if plan.fresh_draws:  # a fresh shuffle and pairing draw for every chunk
@@ -704,11 +702,12 @@ class SemiClippedTransformer(RidgeStartMixin, ClassNamePrefixFeaturesOutMixin, T
                          else make_optimizer(model.parameters(), config))
             self._partial_optimizer, self._partial_bank = optimizer, inputs.bank
         self.n_threads_ = threads.n_threads
-        quiet = searching or plan.incremental or (ddp is not None and ddp.rank != 0)
-        quiet = quiet or selector is not None  # the epochs are chosen, not run to convergence
+        quiet = (searching or plan.incremental or (ddp is not None and ddp.rank != 0)
+                 or selector is not None)  # chosen epochs are not run to convergence
         callbacks = [ThreadRebalance(threads), *default_callbacks(data, config, dist=ddp),
                      *([selector] if selector is not None else []),
-                     ConvergenceCheck(type(self).__name__, quiet=quiet), *(self.callbacks or ())]
+                     ConvergenceCheck(type(self).__name__, quiet=quiet),
+                     *((self.callbacks or ()) if user_callbacks else ())]
         return fit_loop(model, data, config, rng=rng, device=device, callbacks=callbacks,
                         history=history, dist=ddp, optimizer=optimizer)
 

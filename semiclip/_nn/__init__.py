@@ -9,9 +9,11 @@ from torch import device as Device
 from torch.nn import Identity, Module
 
 from ._adapter import (
+    ResidualAdapter,
     adapter_from_bytes,
     adapter_from_state,
     adapter_layer_sizes,
+    adapter_state_shapes,
     adapter_to_bytes,
     frozen_copy,
     init_adapter,
@@ -120,9 +122,11 @@ __all__ = [
     "ThreadRebalance",
     "TrainConfig",
     "TrainData",
+    "ResidualAdapter",
     "adapter_from_bytes",
     "adapter_from_state",
     "adapter_layer_sizes",
+    "adapter_state_shapes",
     "adapter_to_bytes",
     "as_row_source",
     "check_source",

@@ -188,7 +188,7 @@ def _semiclipped(cls, args, sizes, data):
         loss=args.loss, encoder_dim=args.encoder_dim,
         structure_weight=_weight(args.structure_weight, "--structure-weight", auto=True),
         preservation_weight=_weight(args.preservation_weight, "--preservation-weight"),
-        hidden_layer_sizes=sizes, recipe=args.recipe,
+        hidden_layer_sizes=sizes, recipe=args.recipe, init=args.init,
         max_iter=args.max_iter if args.max_iter is not None else "auto",
         unpaired=args.unpaired, control_label=data.control_label, device=args.device,
         random_state=args.random_state, verbose=args.verbose,
@@ -285,6 +285,10 @@ def add_parser(subparsers):
                      help="where 'auto' settings come from: auto (defaults that also work on "
                           "a few hundred keys) or paper (the published recipe: 1024-1024 "
                           "adapter, SGD, 150 epochs)")
+    fit.add_argument("--init", choices=("auto", "ridge", "random"), default="auto",
+                     help="where the adapter starts: auto (the ridge map, fine-tuned for the "
+                          "epochs held-out perturbations choose), ridge, or random (the start "
+                          "before the ridge start)")
     fit.add_argument("--max-iter", type=int, help="maximum epochs (default: recipe)")
     fit.add_argument("--unpaired", choices=("raise", "drop"), default="raise",
                      help="samples whose key has no image embedding: error or leave out")

@@ -44,10 +44,10 @@ def test_fit_method_ridge_refuses_pea(files, tmp_path, capsys):
 
 @pytest.mark.filterwarnings("always::sklearn.exceptions.ConvergenceWarning")
 def test_cli_warnings_are_one_line_with_flags(files, tmp_path, capsys):
-    # a hidden layer: a random start run to --max-iter (a ridge start picks its epoch, no warning)
+    # a random start run to --max-iter (a ridge start picks its epochs, no warning)
     assert main(["fit", "--tx", str(files / "tx.csv"), "--images", str(files / "img.csv"),
                  *COLS, "--max-iter", "1", "--encoder-dim", "4", "--verbose", "0",
-                 "--hidden-layer-sizes", "8", "-o", str(tmp_path / "m.semiclip")]) == 0
+                 "--init", "random", "-o", str(tmp_path / "m.semiclip")]) == 0
     err = capsys.readouterr().err
     lines = [line for line in err.splitlines() if "stopped at" in line]
     assert lines == ["semiclip fit: warning: SemiClippedTransformer stopped at --max-iter 1 "

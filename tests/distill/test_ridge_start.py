@@ -1,11 +1,11 @@
 """Issue 19: the ridge start, the anchor, held-out selection, refit, groups and the verdict."""
 
 import hashlib
+import pickle
 import warnings
 
 import numpy as np
 import pytest
-from sklearn.decomposition import PCA
 from sklearn.linear_model import Ridge
 
 from semiclip import ImageBank, RidgeDistiller, SemiClippedTransformer
@@ -16,6 +16,7 @@ from semiclip.datasets import (
     round_to_grid,
 )
 from semiclip.exceptions import GeneralizationWarning
+from semiclip.persistence import load_model, save_model
 
 
 @pytest.fixture(scope="module")
@@ -53,14 +54,16 @@ def _paired(data):
     return keep, targets
 
 
-def test_ridge_start_is_the_scale_matched_ridge_map(data):
-    """With a learning rate of ~0 and no selection, the output is the ridge start."""
+@pytest.mark.parametrize("hidden", [(), (8, 4)])
+def test_ridge_start_is_the_scale_matched_ridge_map(data, hidden):
+    """With a learning rate of ~0 and no selection, the output is the ridge start; with hidden
+    layers too (the residual adapter: its MLP's last layer starts at zero)."""
     est = SemiClippedTransformer(encoder_dim=16, init="ridge", ridge_alpha=3.0,
-                                 early_stopping=False, max_iter=1, learning_rate_init=1e-12,
-                                 control_label=data.control_label, random_state=0)
+                                 hidden_layer_sizes=hidden, early_stopping=False, max_iter=1,
+                                 learning_rate_init=1e-12, control_label=data.control_label,
+                                 random_state=0)
     Z = _quiet_fit(est, data.X, data.y, image_bank=data.image_bank).transform(data.X)
     keep, targets = _paired(data)
-    F = PCA(16, random_state=None).fit(data.X).transform(data.X)  # the PCA is deterministic
     F = est.encoder_.transform(data.X)
     ref = _scale_matched_ridge(F[keep], targets, data.y[keep], 3.0)
     np.testing.assert_allclose(Z, ref(F), rtol=1e-3, atol=1e-3)
@@ -193,11 +196,30 @@ def test_groups_of_the_wrong_length_are_refused(data):
             data.X, data.y, image_bank=data.image_bank, groups=data.y[:-3])
 
 
-def test_init_ridge_with_hidden_layers_is_refused(data):
-    with pytest.raises(ValueError, match="init='ridge' is not possible here"):
-        SemiClippedTransformer(encoder_dim=8, max_iter=1, init="ridge",
-                               hidden_layer_sizes=(8,), control_label=data.control_label).fit(
-            data.X, data.y, image_bank=data.image_bank)
+def test_hidden_layers_start_at_the_ridge_map_and_train_from_there(data, tmp_path):
+    """A ridge start with hidden layers: the residual adapter trains (its hidden layers move
+    off zero) and its epochs are chosen like a linear adapter's; a random start keeps the plain
+    MLP of before."""
+    common = dict(encoder_dim=8, hidden_layer_sizes=(16,), max_iter=3, refit=False,
+                  control_label=data.control_label, random_state=0)
+    ridge = _quiet_fit(SemiClippedTransformer(early_stopping=False, **common),
+                       data.X, data.y, image_bank=data.image_bank)
+    assert ridge.training_params_["init"] == "ridge"
+    assert "residual" in ridge.training_params_["choices"]["init"]
+    before = _quiet_fit(SemiClippedTransformer(early_stopping=False, learning_rate_init=1e-12,
+                                               **common), data.X, data.y,
+                        image_bank=data.image_bank)
+    assert np.abs(ridge.transform(data.X) - before.transform(data.X)).max() > 1e-3
+    # the residual adapter survives a model file and a pickle
+    save_model(tmp_path / "m.semiclip", ridge)
+    np.testing.assert_allclose(load_model(tmp_path / "m.semiclip").estimator.transform(data.X),
+                               ridge.transform(data.X), rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(pickle.loads(pickle.dumps(ridge)).transform(data.X),
+                                  ridge.transform(data.X))
+    random = _quiet_fit(SemiClippedTransformer(init="random", **common),
+                        data.X, data.y, image_bank=data.image_bank)
+    assert [m.out_features for m in random.adapter_ if hasattr(m, "out_features")] == [
+        16, data.image_bank.n_dims]
 
 
 @pytest.mark.parametrize(("fraction", "n_groups", "judged"), [(0.1, 10, True), (0.09, 9, False)])
