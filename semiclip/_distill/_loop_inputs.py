@@ -59,7 +59,7 @@ def train_config(estimator, params, *, one_epoch):
         early_stopping=params["early_stopping"],
         n_iter_no_change=estimator.n_iter_no_change,
         tol=estimator.tol,
-        verbose=estimator.verbose,
+        verbose=params.get("verbose", estimator.verbose),
         structure_weight=params["structure_weight"],
         preservation_weight=estimator.preservation_weight,
         anchor_weight=params.get("anchor_weight", 0.0),

@@ -137,6 +137,9 @@ X : array-like, sparse matrix or on-disk matrix of shape (n_samples, n_features)
     opened with ``backed="r"`` stays on disk: minibatches are read as
     needed (ahead of the compute), and the ``"pca"`` encoder is fitted
     on a random subset of at most 65,536 rows.""",
+    "ridge_fit_X": """\
+X : array-like or sparse matrix of shape (n_samples, n_features)
+    Transcriptomics profiles (batch-corrected).""",
     "fit_y": """\
 y : array-like of shape (n_samples,), default=None
     Pairing key of every sample; ``y == control_label`` marks

@@ -118,8 +118,7 @@ class RidgeDistiller(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
 
         Parameters
         ----------
-        X : array-like or sparse matrix of shape (n_samples, n_features)
-            Transcriptomics profiles (batch-corrected).
+        [[ridge_fit_X]]
         [[fit_y]]
         [[fit_image_bank]]
         [[fit_keys]]
@@ -192,8 +191,7 @@ class RidgeDistiller(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
 
         Parameters
         ----------
-        X : array-like or sparse matrix of shape (n_samples, n_features)
-            Transcriptomics profiles (batch-corrected).
+        [[ridge_fit_X]]
         [[fit_y]]
         [[fit_image_bank]]
         [[fit_keys]]

@@ -125,7 +125,7 @@ class RidgeStartMixin:
         k = int(min(EPOCH_FOLDS, n_groups // 2))
         rng = np.random.default_rng([int(seed), 20])
         centroids, curves = inputs.bank.centroids(), []
-        fold_params = dict(params, early_stopping=False)
+        fold_params = dict(params, early_stopping=False, verbose=0)  # no progress bars
         for held in group_folds(np.asarray(groups, dtype=str), k, rng):
             test = np.isin(np.asarray(groups, dtype=str), held)
             fit_idx, held_idx = train_idx[~test], train_idx[test]

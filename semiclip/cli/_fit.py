@@ -9,6 +9,8 @@ estimator, the batch correction, the column spec and the provenance, so that
 checked before anything is read or trained.
 """
 
+import contextlib
+import io
 import time
 import warnings
 
@@ -147,7 +149,8 @@ def run(args):
         est = _semiclipped(SemiClippedTransformer, args, sizes, data)
     normalizer = None
     start = time.perf_counter()
-    with warnings.catch_warnings():
+    # the estimator's own judgement line (stdout, verbose) is printed below with the CLI's label
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
         warnings.filterwarnings("ignore", message=".*zero variance in the controls")
         if args.pea:
             est.set_params(augmenter=PEAAugmenter(random_state=args.random_state))

@@ -392,9 +392,10 @@ def test_fit_prints_the_judgement_and_holds_out_validation_groups(data, files, t
     tx.to_csv(tmp_path / "tx.csv", index=False)
     base = ["fit", "--tx", str(tmp_path / "tx.csv"), "--images", str(files / "img.csv"), *COLS,
             *FIT_PARAMS, "--exclude-cols", "Metadata_pair"]
-    assert main([*base, "-o", str(tmp_path / "a.semiclip")]) == 0
+    assert main([*base, "--verbose", "1", "-o", str(tmp_path / "a.semiclip")]) == 0
     out = capsys.readouterr().out
     assert "semiclip fit: held-out judgement: held-out perturbations 4 (4 keys)" in out
+    assert out.count("held-out perturbations 4") == 1  # the estimator's verbose line: not twice
     assert main([*base, "--validation-group-col", "Metadata_pair",
                  "-o", str(tmp_path / "b.semiclip")]) == 0
     out = capsys.readouterr().out

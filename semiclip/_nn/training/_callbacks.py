@@ -50,71 +50,54 @@ CHECK_EVERY = 64
 """Steps between two reads of the running loss by :class:`NonFiniteLoss`."""
 
 
+_TRAINER = """\
+        trainer : Trainer
+            The running loop: ``history``, ``config``, ``module`` (the
+            trained torch module), ``device``, ``epoch`` and
+            ``stop_training`` (set it to True to stop after this epoch)."""
+
+
+def _hook_doc(summary, extra=""):
+    """A hook's docstring: ``summary``, then its parameters (``trainer`` shared by every hook)."""
+
+    def decorate(hook):
+        hook.__doc__ = (f"{summary}\n\n        Parameters\n        ----------\n{_TRAINER}"
+                        f"{extra}\n        ")
+        return hook
+
+    return decorate
+
+
 class Callback:
     """Base class: every hook does nothing; override the ones you need."""
 
+    @_hook_doc("Run once before the first epoch.")
     def on_train_begin(self, trainer: Trainer) -> None:
-        """Run once before the first epoch.
+        pass
 
-        Parameters
-        ----------
-        trainer : Trainer
-            The running loop: ``history``, ``config``, ``module`` (the
-            trained torch module), ``device``, ``epoch`` and
-            ``stop_training`` (set it to True to stop after this epoch).
-        """
-
+    @_hook_doc("Run before every epoch.")
     def on_epoch_begin(self, trainer: Trainer) -> None:
-        """Run before every epoch.
+        pass
 
-        Parameters
-        ----------
-        trainer : Trainer
-            The running loop: ``history``, ``config``, ``module`` (the
-            trained torch module), ``device``, ``epoch`` and
-            ``stop_training`` (set it to True to stop after this epoch).
-        """
-
-    def on_batch_end(self, trainer: Trainer, loss: torch.Tensor) -> None:
-        """Run after every optimisation step.
-
-        Parameters
-        ----------
-        trainer : Trainer
-            The running loop: ``history``, ``config``, ``module`` (the
-            trained torch module), ``device``, ``epoch`` and
-            ``stop_training`` (set it to True to stop after this epoch).
+    @_hook_doc("Run after every optimisation step.", """
         loss : torch.Tensor
             The minibatch loss, a detached 0-d tensor; reading its value
-            synchronises an accelerator, so do so only now and then.
-        """
+            synchronises an accelerator, so do so only now and then.""")
+    def on_batch_end(self, trainer: Trainer, loss: torch.Tensor) -> None:
+        pass
 
-    def on_epoch_end(self, trainer: Trainer, record: dict[str, Any]) -> None:
-        """Run after every epoch.
-
-        Parameters
-        ----------
-        trainer : Trainer
-            The running loop: ``history``, ``config``, ``module`` (the
-            trained torch module), ``device``, ``epoch`` and
-            ``stop_training`` (set it to True to stop after this epoch).
+    @_hook_doc("Run after every epoch.", """
         record : dict
             Plain numbers for the epoch just finished: ``epoch``, ``loss``,
             ``validation_loss`` and ``validation_score`` (None without
-            validation), ``learning_rate``, ``samples`` and ``seconds``.
-        """
+            validation), ``learning_rate``, ``samples`` and ``seconds``.""")
+    def on_epoch_end(self, trainer: Trainer, record: dict[str, Any]) -> None:
+        pass
 
+    @_hook_doc("Run once at the end, also when training was interrupted or failed.", """
+            ``trainer.completed`` tells whether training ran to its end.""")
     def on_train_end(self, trainer: Trainer) -> None:
-        """Run once at the end, also when training was interrupted or failed.
-
-        Parameters
-        ----------
-        trainer : Trainer
-            The running loop: ``history``, ``config``, ``module`` (the
-            trained torch module), ``device``, ``epoch`` and
-            ``stop_training`` (set it to True to stop after this epoch).
-            ``trainer.completed`` tells whether training ran to its end.
-        """
+        pass
 
 
 class EarlyStopping(Callback):
