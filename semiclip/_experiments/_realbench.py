@@ -42,6 +42,11 @@ REAL_ROWS = (
      {"init": "random", "anchor_weight": 0.0, "refit": False}),
     ("anchor0", "Semi-Clipped, anchor_weight=0", {"anchor_weight": 0.0}),
     ("anchor3", "Semi-Clipped, anchor_weight=3", {"anchor_weight": 3.0}),
+    # the anchored fine-tune run to convergence, no held-out epoch choice: the trade's middle
+    ("anchor3free", "Semi-Clipped, anchor_weight=3, early_stopping=False",
+     {"anchor_weight": 3.0, "early_stopping": False}),
+    ("anchor10free", "Semi-Clipped, anchor_weight=10, early_stopping=False",
+     {"early_stopping": False}),
     ("structure", "Semi-Clipped, structure_weight='auto'", {"structure_weight": "auto"}),
     ("structure10", "Semi-Clipped, structure_weight=10", {"structure_weight": 10.0}),
     ("preservation", "Semi-Clipped, preservation_weight=1", {"preservation_weight": 1.0}),

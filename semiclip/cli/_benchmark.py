@@ -21,6 +21,7 @@ _FULL_SEEDS, _FULL_PERTURBATIONS, _FULL_GENES = 5, 600, 978
 _ROW_IDS = ("raw", "pca", "kd", "clip", "siglip", "semiclipped", "pea", "ridge", "finetuned",
             "newplates", "newplates_pea", "paper")
 _REAL_ROW_IDS = ("raw", "ridge", "ridge1", "semiclipped", "legacy", "anchor0", "anchor3",
+                 "anchor3free", "anchor10free",
                  "structure", "structure10", "preservation", "soft", "paper")
 _REAL_SETTING_NAMES = ("ta-orf", "consensus", "demo", "consensus-weak", "ta-orf-plates")
 
