@@ -135,6 +135,7 @@ def _free_port():
         return s.getsockname()[1]
 
 
+@pytest.mark.slow  # a real 2-process job (~3 s)
 @pytest.mark.skipif(not torch.distributed.is_available(), reason="no torch.distributed")
 def test_two_srun_tasks_join_one_group(clean_env, tmp_path):
     """What ``srun --ntasks=2 python train.py`` gives each task, and nothing of torchrun."""

@@ -31,11 +31,11 @@ def _fit(X, keys, bank, **params):
             X, keys, image_bank=bank)
 
 
-@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("seed", [1])
 def test_noise_does_not_pick_later_epochs(seed):
     """A teacher unrelated to the profiles: later epochs score higher on some folds by chance
-    (on seed 1 the best mean is at epoch 7), but not by more than the folds disagree: the ridge
-    start (epoch 0) is kept."""
+    (on this seed the best mean is at epoch 7; seeds 0 and 2 keep 0 too), but not by more than
+    the folds disagree: the ridge start (epoch 0) is kept."""
     X, keys, bank = _keys_data(seed, teacher="noise")
     est = _fit(X, keys, bank, random_state=seed, refit=False)
     tp = est.training_params_

@@ -283,6 +283,7 @@ def test_concurrent_fits_in_threads_share_the_cores():
     assert torch.get_num_threads() == main_before
 
 
+@pytest.mark.slow  # worker processes of a grid search; ~5 s quiet, far more under load
 def test_grid_search_workers_do_not_oversubscribe(tiny_data):
     import joblib
 
