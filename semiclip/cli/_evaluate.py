@@ -9,8 +9,11 @@ user guide on when TVN hurts learned embeddings) and prints a Markdown table.
 ``--ceiling`` adds each score's split-half ceiling (the reproducibility of the
 profiles themselves) and where the score sits between chance and ceiling;
 two tables (``--emb A --emb B`` or ``--baseline``) add the paired difference
-A - B with its bootstrap interval over perturbations. With one plate in
-``--batch-col``, mAP scores replicates within it (and says so).
+A - B with its bootstrap interval over perturbations. ``--images`` (the
+teacher table, read as ``semiclip fit`` reads it) adds the cross-modal scores:
+RSA with the teacher (any width) and cross-modal MRR (an embedding in the
+teacher's space). With one plate in ``--batch-col``, mAP scores replicates
+within it (and says so).
 """
 
 import warnings
@@ -57,9 +60,11 @@ def run(args):
     # checked before any work (against every input and each other); written whole at the end
     check_outputs([("--out", args.out or None), ("--plot", args.plot or None)],
                   inputs=(*(("--emb", e) for e in embs),
-                          *(("--relationships", r) for r in args.relationships or ())),
+                          *(("--relationships", r) for r in args.relationships or ()),
+                          *((("--images", args.images),) if args.images else ())),
                   overwrite=args.overwrite)
-    scored = [_score(args, path, sources, auto) for path in embs]
+    bank = _teacher(args) if args.images else None
+    scored = [_score(args, path, sources, auto, bank) for path in embs]
     names = ["A", "B"] if len(scored) == 2 else [None]
     all_rows, all_lines = [], []
     for name, path, sc in zip(names, embs, scored):
@@ -105,7 +110,51 @@ def run(args):
     return 0
 
 
-def _score(args, path, sources, auto):
+def _teacher(args):
+    """The ``--images`` bank, its keys spelled as the scored genes are (``--normalize-symbols``,
+    ``--strip-variant``)."""
+    from .._core import ImageBank
+    from ._fit import read_bank
+
+    bank = read_bank(args, None, None)
+    if not args.normalize_symbols:
+        return bank
+    from ..datasets import normalize_gene_symbols
+
+    keys = np.asarray(bank.keys, dtype=object)
+    control = keys == args.control_label
+    keys = np.where(control, keys, normalize_gene_symbols(
+        keys.astype(str).astype(object), strip_variant=args.strip_variant))
+    return ImageBank(bank.embeddings, keys)
+
+
+def _cross_modal(Z, genes, bank, path, seed):
+    """``(rows, results)`` of the cross-modal scores of one embedding against ``bank``."""
+    from ..metrics import cross_modal_retrieval, representational_similarity
+
+    rows, results = [], {}
+    try:
+        rsa = representational_similarity(Z, genes, bank, **seed)
+    except ValueError as exc:
+        print(f"--emb ({path}): no RSA with --images: {exc}")
+        return rows, results
+    results["RSA"] = rsa
+    rows.append(_row("RSA", "teacher (--images)", rsa.correlation, rsa.n_keys, rsa))
+    if Z.shape[1] != bank.n_dims:
+        print(f"--emb ({path}): no cross-modal MRR: it ranks the teacher's rows by the "
+              f"embedding's own coordinates, so it needs an embedding in the teacher's space "
+              f"({bank.n_dims} dimensions); this one has {Z.shape[1]} (RSA compares "
+              "similarities and needs none).")
+        return rows, results
+    cm = cross_modal_retrieval(Z, genes, bank, top_k=(1,), **seed)
+    results["MRR"] = cm
+    row = _row("MRR", "teacher (--images)", cm.mrr, cm.n_keys, cm)
+    row["chance"] = float(cm.mrr_chance)
+    rows.append(row)
+    return rows, results
+
+
+def _score(args, path, sources, auto, bank=None):
     """Read one embedding table, batch-correct it and score it: rows, results, header line."""
     from .._correction import ControlNormalizer
     from ..metrics import mean_average_precision
@@ -171,6 +220,10 @@ def _score(args, path, sources, auto):
     where = " (same plate)" if one_plate else " (other plate)" if batch is not None else ""
     rows.append(_row("mAP", "replicates" + where, mp.map, int(np.sum(trt)), mp,
                      ceilings.get("mAP")))
+    cross = {}
+    if bank is not None:
+        more, cross = _cross_modal(Z[trt], genes[trt], bank, path, seed)
+        rows += more
     n_keys = np.unique(genes[trt].astype(str)).size
     if recall:
         first = next(iter(recall.values()))
@@ -183,7 +236,11 @@ def _score(args, path, sources, auto):
         header += ("\nceiling = split-half reproducibility of these profiles (replicates of "
                    "each key in two random halves, one half scored against the other); "
                    "position = (value - chance) / (ceiling - chance)")
-    return {"rows": rows, "recall": recall, "map": mp, "header": header}
+    if cross:
+        header += ("\nRSA: Spearman correlation of the key means' pairwise cosine similarities "
+                   "with the teacher's (n = shared keys); MRR: each key's teacher among all "
+                   "shared keys' (n = keys; chance = a random ranking)")
+    return {"rows": rows, "recall": recall, "map": mp, "header": header, "cross": cross}
 
 
 def _ceilings(Z, genes, recall, args):
@@ -229,12 +286,15 @@ def _interval_text(r):
 
 
 def _paired_rows(a, b, random_state):
-    """Paired differences A - B of the recall per source and of the mAP."""
+    """Paired differences A - B of the recall per source, the mAP and the cross-modal scores."""
     from ..metrics import paired_difference
 
     pairs = [("recall", name, ra, b["recall"][name]) for name, ra in a["recall"].items()
              if name in b["recall"]]
-    pairs.append(("mAP", a["rows"][-1]["source"], a["map"], b["map"]))
+    map_source = next(r["source"] for r in a["rows"] if r["metric"] == "mAP")
+    pairs.append(("mAP", map_source, a["map"], b["map"]))
+    pairs += [(metric, "teacher (--images)", result, b["cross"][metric])
+              for metric, result in a["cross"].items() if metric in b["cross"]]
     rows = []
     for metric, source, ra, rb in pairs:
         try:
@@ -306,6 +366,16 @@ def add_parser(subparsers):
                          "the paired difference A - B of every score")
     ev.add_argument("--baseline", metavar="PATH",
                     help="a second table to compare with: the same as a second --emb")
+    ev.add_argument("--images", metavar="PATH",
+                    help="the teacher's embedding table (as for `semiclip fit`): adds RSA with "
+                         "the teacher and, for an embedding in its space, cross-modal MRR")
+    ev.add_argument("--image-key-col", nargs="+", metavar="COL",
+                    help="key column(s) of --images (default: --key-col)")
+    ev.add_argument("--image-obsm", help=".h5ad --images: use adata.obsm[OBSM]")
+    ev.add_argument("--image-exclude-cols", nargs="+", default=(), metavar="COL",
+                    help="columns of --images that are neither features nor Metadata_ columns")
+    ev.add_argument("--image-embedding-col", metavar="COL",
+                    help="--images holds one vector per row in this list column")
     ev.add_argument("--ceiling", action="store_true",
                     help="add the split-half ceiling of each score (the best score on this "
                          "data) and where the value sits between chance and ceiling")
@@ -330,5 +400,5 @@ def add_parser(subparsers):
     ev.add_argument("--plot", metavar="PNG", help="recall bars per database")
     ev.add_argument("--overwrite", action="store_true",
                     help="replace an existing --out or --plot file")
-    ev.set_defaults(func=run)
+    ev.set_defaults(func=run, image_mod=None, tx=None)
     return ev

@@ -24,10 +24,11 @@ from ._options import (
     hidden_sizes,
 )
 
-__all__ = ["add_parser", "run"]
+__all__ = ["add_parser", "read_bank", "run"]
 
 
-def _read_bank(args, dose, anchor):
+def read_bank(args, dose, anchor):
+    """The ``--images`` table as an ImageBank (``dose``: the dose-snapping of --tx's keys)."""
     from .._core import ImageBank
     from ._keys import edit_key_columns
     from ._tables import load_samples, read_input
@@ -136,7 +137,7 @@ def run(args):
                         obsm=args.obsm, exclude=[*args.exclude_cols, *extra])
     if args.control_label is not None and data.control_label is None:
         raise ValueError(f"--control-label {args.control_label!r} matches no row of --tx.")
-    bank = _read_bank(args, dose, anchor)
+    bank = read_bank(args, dose, anchor)
     report = _check_matching(data.y, bank, data.control_label, args.unpaired)
 
     X, batch = data.X, data.batch

@@ -1,11 +1,11 @@
 """Paired difference of two embeddings' scores on the same perturbations, with a bootstrap interval.
 
 Both results are decomposed into per-perturbation parts (a label's mAP, a
-key's reciprocal rank, an annotated pair's hit); only the parts present in
-both count, and every bootstrap replicate draws the same perturbations for
-both embeddings, so the interval is that of the difference itself (much
-narrower than two overlapping intervals when the embeddings agree on which
-perturbations are easy).
+key's reciprocal rank, an annotated pair's hit, a pair of keys' similarity);
+only the parts present in both count, and every bootstrap replicate draws the
+same perturbations for both embeddings, so the interval is that of the
+difference itself (much narrower than two overlapping intervals when the
+embeddings agree on which perturbations are easy).
 """
 
 from __future__ import annotations
@@ -16,8 +16,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ._bootstrap import (
+    _multiplicity_chunks,
     check_bootstrap,
     check_random_state,
+    correlation_replicates,
     mean_replicates,
     pair_ratio_replicates,
     percentile_interval,
@@ -25,6 +27,7 @@ from ._bootstrap import (
 from ._cross_modal import CrossModalResult
 from ._map import MAPResult
 from ._recall import RecallResult
+from ._rsa import RSAResult
 
 if TYPE_CHECKING:
     from typing import Any
@@ -39,7 +42,7 @@ class PairedDifference:
     Attributes
     ----------
     metric : str
-        ``"recall"``, ``"mAP"`` or ``"MRR"``.
+        ``"recall"``, ``"mAP"``, ``"MRR"`` or ``"RSA"``.
     difference : float
         ``value_a - value_b``.
     value_a, value_b : float
@@ -48,7 +51,8 @@ class PairedDifference:
         Paired percentile bootstrap interval of ``difference`` over the
         perturbations; NaN when the bootstrap is off.
     n : int
-        Shared units: annotated pairs (recall), labels (mAP) or keys (MRR).
+        Shared units: annotated pairs (recall), labels (mAP) or keys (MRR,
+        RSA).
     n_perturbations : int
         Perturbations resampled by the bootstrap.
     confidence : float
@@ -99,6 +103,38 @@ def _units(a, b):
     return metric, np.asarray(va, float)[ia], np.asarray(vb, float)[ib], None, shared.size
 
 
+def _shared_pairs(result, shared):
+    """``(student, teacher)`` similarities of the pairs of ``shared`` keys (row-major order)."""
+    inside = np.isin(result.keys.astype(str), shared)
+    keep = inside[result.pairs[:, 0]] & inside[result.pairs[:, 1]]
+    return result.student_similarity[keep], result.teacher_similarity[keep]
+
+
+def _rsa_difference(a, b, n_bootstrap, rng):
+    """``(value_a, value_b, replicates of a - b, n shared keys)`` of two RSA results."""
+    if a.method != b.method or a.distance != b.distance:
+        raise ValueError(f"a and b are RSA results of different kinds ({a.method}/{a.distance} "
+                         f"and {b.method}/{b.distance}); compute both the same way.")
+    shared = np.intersect1d(a.keys.astype(str), b.keys.astype(str))
+    n = shared.size
+    if n < 3:
+        raise ValueError(f"a and b share {n} key(s) (RSA): the correlation needs 3; compare "
+                         "two embeddings of the same perturbations.")
+    i, j = np.triu_indices(n, 1)
+    (xa, ya), (xb, yb) = _shared_pairs(a, shared), _shared_pairs(b, shared)
+    ones = np.ones((1, n))
+    value_a = float(correlation_replicates(xa, ya, i, j, n, 1, None, a.method, W=ones)[0])
+    value_b = float(correlation_replicates(xb, yb, i, j, n, 1, None, b.method, W=ones)[0])
+    replicates = np.zeros(0)
+    if n_bootstrap:  # one draw of keys per replicate, used by both sides
+        replicates = np.empty(n_bootstrap)
+        for sl, W in _multiplicity_chunks(n, n_bootstrap, rng, n + 12 * i.size):
+            replicates[sl] = (correlation_replicates(xa, ya, i, j, n, 0, None, a.method, W=W)
+                              - correlation_replicates(xb, yb, i, j, n, 0, None, b.method,
+                                                       W=W))
+    return value_a, value_b, replicates, n
+
+
 def paired_difference(a: Any, b: Any, *, confidence: float = 0.95, n_bootstrap: int | None = 1000,
                       random_state: int | np.random.Generator | None = None) -> PairedDifference:
     """Paired bootstrap difference ``a - b`` of two embeddings' scores.
@@ -111,10 +147,12 @@ def paired_difference(a: Any, b: Any, *, confidence: float = 0.95, n_bootstrap: 
 
     Parameters
     ----------
-    a, b : RecallResult, MAPResult or CrossModalResult
+    a, b : RecallResult, MAPResult, CrossModalResult or RSAResult
         Results of :func:`known_relationship_recall` (annotated pairs matched
-        by their two genes), :func:`mean_average_precision` (labels matched)
-        or :func:`cross_modal_retrieval` (keys matched, MRR), of the same type.
+        by their two genes), :func:`mean_average_precision` (labels matched),
+        :func:`cross_modal_retrieval` (keys matched, MRR) or
+        :func:`representational_similarity` (keys matched; computed with the
+        same ``method`` and ``distance``), of the same type.
     confidence : float, default=0.95
         Level of the percentile interval.
     n_bootstrap : int or None, default=1000
@@ -141,7 +179,10 @@ def paired_difference(a: Any, b: Any, *, confidence: float = 0.95, n_bootstrap: 
     multiplicity of each gene in the draw), as in the recall's own interval,
     and the difference of the two recalls is ``sum w_i w_j (h^a - h^b) / sum
     w_i w_j`` (same pairs, same weights). mAP and MRR: the mean of the
-    per-label (per-key) differences over the drawn labels (keys).
+    per-label (per-key) differences over the drawn labels (keys). RSA: both
+    correlations are recomputed on the pairs of the shared keys, and a
+    replicate weighs pair ``(i, j)`` by ``w_i w_j`` on both sides (the RSA's
+    own interval), so the difference of the two replicates is paired.
 
     Examples
     --------
@@ -156,12 +197,21 @@ def paired_difference(a: Any, b: Any, *, confidence: float = 0.95, n_bootstrap: 
     >>> diff.metric, diff.n, bool(diff.ci_low > 0)
     ('mAP', 30, True)
     """
-    supported = (RecallResult, MAPResult, CrossModalResult)
+    supported = (RecallResult, MAPResult, CrossModalResult, RSAResult)
     if not isinstance(a, supported) or type(a) is not type(b):
         raise TypeError(
-            "a and b must be two results of the same metric (RecallResult, MAPResult or "
-            f"CrossModalResult); got {type(a).__name__} and {type(b).__name__}.")
+            "a and b must be two results of the same metric (RecallResult, MAPResult, "
+            f"CrossModalResult or RSAResult); got {type(a).__name__} and {type(b).__name__}.")
     confidence, n_bootstrap = check_bootstrap(confidence, n_bootstrap)
+    if isinstance(a, RSAResult):
+        rng = check_random_state(random_state) if n_bootstrap else None
+        value_a, value_b, replicates, n = _rsa_difference(a, b, n_bootstrap, rng)
+        low, high = (percentile_interval(replicates, confidence) if n_bootstrap
+                     else (np.nan, np.nan))
+        return PairedDifference(metric="RSA", difference=value_a - value_b, value_a=value_a,
+                                value_b=value_b, ci_low=float(low), ci_high=float(high), n=n,
+                                n_perturbations=n, confidence=confidence,
+                                replicates=replicates)
     metric, va, vb, pairs, n_items = _units(a, b)
     if not va.size:
         raise ValueError(f"a and b share no scored perturbation ({metric}): compare two "

@@ -120,3 +120,56 @@ def test_recall_bars_draw_the_printed_interval():
     import matplotlib.pyplot as plt
 
     plt.close(ax.figure)
+
+
+def test_images_add_rsa_and_mrr_and_their_paired_differences(ta_orf, tmp_path, capsys):
+    """--images (the teacher's table) adds RSA (any width) and cross-modal MRR (an embedding
+    in the teacher's space), each the public metric's on the same rows, and their paired
+    differences; an embedding of another width gets RSA and a note instead of MRR."""
+    from semiclip.metrics import (
+        cross_modal_retrieval,
+        paired_difference,
+        representational_similarity,
+    )
+
+    d, frame, genes = ta_orf
+    rng = np.random.default_rng(1)
+    meta = ["Metadata_gene", "Metadata_Plate", "Metadata_pert_type"]
+    ctl = frame["Metadata_pert_type"].isin(["ctl_vector", "ctl_untrt"]).to_numpy()
+    profiles = frame[genes].to_numpy()
+    W = rng.normal(size=(len(genes), 8))
+    names = frame["Metadata_gene"].astype(str).to_numpy()
+    keys = np.unique(names[~ctl])[:30]  # a teacher of 30 genes: only they are cross-scored
+    means = np.array([profiles[names == k].mean(axis=0) for k in keys])
+    teacher = pd.DataFrame(means @ W + rng.normal(scale=20.0, size=(keys.size, 8)),
+                           columns=[f"t{i}" for i in range(8)])
+    teacher.insert(0, "Metadata_gene", keys)
+    teacher.to_csv(tmp_path / "img.csv", index=False)
+    emb = frame[meta].copy()
+    A = profiles @ W
+    for i in range(8):
+        emb[f"e{i}"] = A[:, i]
+    emb.to_csv(tmp_path / "emb.csv", index=False)
+    assert main(["evaluate", "--emb", str(tmp_path / "emb.csv"), "--baseline",
+                 str(d / "a.csv"), "--images", str(tmp_path / "img.csv"), *COLS,
+                 "--relationships", "none", "--normalize", "none"]) == 0
+    out = capsys.readouterr().out
+    assert "no cross-modal MRR" in out and "needs an embedding in the teacher's space" in out
+    trt = ~ctl
+    T, tk = teacher[[f"t{i}" for i in range(8)]].to_numpy(), keys
+    ra = representational_similarity(A[trt], names[trt], T, tk, random_state=0)
+    rb = representational_similarity(profiles[trt], names[trt], T, tk, random_state=0)
+    cm = cross_modal_retrieval(A[trt], names[trt], T, tk, top_k=(1,), random_state=0)
+    rsa_a, rsa_b = _cells(out, "RSA", 0), _cells(out, "RSA", 1)
+    assert float(rsa_a[2]) == pytest.approx(ra.correlation, abs=1e-4)
+    assert rsa_a[3] == f"{ra.ci_low:.4f} to {ra.ci_high:.4f}"
+    assert float(rsa_b[2]) == pytest.approx(rb.correlation, abs=1e-4)
+    mrr = _cells(out, "MRR")
+    assert float(mrr[2]) == pytest.approx(cm.mrr, abs=1e-4)
+    assert float(mrr[5]) == pytest.approx(cm.mrr_chance, abs=1e-3)
+    assert len([line for line in out.splitlines() if line.startswith("| MRR |")]) == 1
+    diff = paired_difference(ra, rb, random_state=0)
+    paired = _cells(out, "RSA A - B")
+    assert float(paired[2]) == pytest.approx(diff.difference, abs=1e-4)
+    assert paired[3] == f"{diff.ci_low:.4f} to {diff.ci_high:.4f}"
+    assert float(rsa_a[2]) > float(rsa_b[2])  # the teacher is a map of these profiles

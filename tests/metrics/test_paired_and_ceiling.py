@@ -19,6 +19,7 @@ from semiclip.metrics import (
     known_relationship_recall,
     mean_average_precision,
     paired_difference,
+    representational_similarity,
     split_half_ceiling,
 )
 
@@ -110,6 +111,45 @@ def test_paired_recall_difference_matches_a_slow_reference():
     reps = np.array(reps)
     expected = np.quantile(reps[np.isfinite(reps)], [0.025, 0.975])
     assert (d.ci_low, d.ci_high) == pytest.approx(tuple(expected))
+
+
+def test_paired_rsa_difference_matches_a_slow_reference():
+    """Each replicate expands the drawn keys (key i drawn w_i times), forms every pair of copies
+    of two different keys and takes scipy's Spearman correlation, on both sides alike."""
+    from scipy.stats import spearmanr
+
+    rng = np.random.default_rng(3)
+    keys = np.repeat(np.arange(12), 2)
+    teacher = rng.normal(size=(12, 4))
+    a_emb = teacher[keys] @ rng.normal(size=(4, 6)) + 0.5 * rng.normal(size=(24, 6))
+    b_emb = rng.normal(size=(24, 6))
+    keep = keys != 5  # B misses one key: only the 11 shared keys count
+    a = representational_similarity(a_emb, keys, teacher, np.arange(12), n_bootstrap=0)
+    b = representational_similarity(b_emb[keep], keys[keep], teacher, np.arange(12),
+                                    n_bootstrap=0)
+    d = paired_difference(a, b, n_bootstrap=60, random_state=4)
+    shared = [k for k in range(12) if k != 5]
+
+    def rsa_of(emb, rows, draw=None):
+        means = np.array([emb[rows][keys[rows] == k].mean(axis=0) for k in shared])
+        unit = lambda M: M / np.linalg.norm(M, axis=1, keepdims=True)  # noqa: E731
+        s, t = unit(means) @ unit(means).T, unit(teacher[shared]) @ unit(teacher[shared]).T
+        copies = np.arange(len(shared)) if draw is None else np.sort(draw)
+        x, y = [], []
+        for p in range(copies.size):
+            for q in range(p + 1, copies.size):
+                if copies[p] != copies[q]:
+                    x.append(s[copies[p], copies[q]])
+                    y.append(t[copies[p], copies[q]])
+        return spearmanr(x, y).statistic
+
+    every = np.ones(24, dtype=bool)
+    assert d.n == 11
+    assert d.value_a == pytest.approx(rsa_of(a_emb, every))
+    assert d.value_b == pytest.approx(rsa_of(b_emb, keep))
+    reps = [rsa_of(a_emb, every, draw) - rsa_of(b_emb, keep, draw)
+            for draw in _reference_draws(11, 60, 4)]
+    np.testing.assert_allclose(d.replicates, reps, atol=1e-10)
 
 
 def test_paired_difference_bad_input():
