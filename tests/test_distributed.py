@@ -206,8 +206,11 @@ def _worker(rank, case, workdir):
     torch.distributed.destroy_process_group()
 
 
+# a random start: these compare the training loop under DDP with one process (a ridge start
+# chooses its epochs on folds in one process, on the split under DDP, and an on-disk X has none)
 _FIT_PARAMS = dict(
-    encoder_dim=6, hidden_layer_sizes=(16,), loss="clip", batch_size=25, max_iter=3,
+    init="random", encoder_dim=6, hidden_layer_sizes=(16,), loss="clip", batch_size=25,
+    max_iter=3,
     solver="sgd", learning_rate_init=0.05, early_stopping=True, validation_fraction=0.25,
     n_iter_no_change=50, control_label="control", device="cpu",
 )

@@ -55,7 +55,7 @@ def test_docs_build_without_warnings(tmp_path):
                        ("faq.html", "allow-pickle"),
                        ("changelog.html", "Layout (issue 11)"),
                        ("citing.html", "2505.21317"),
-                       ("tutorial.html", "BRAF_V600E,1,COL1A1")):
+                       ("tutorial.html", "BRAF_V600E,1,GLRX")):
         assert text in (out / page).read_text(encoding="utf-8"), page
     # the user guide defines the labels the docstrings link to
     for page, anchor in (("guide/concepts.html", 'id="semiclipped"'),

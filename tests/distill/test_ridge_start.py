@@ -220,6 +220,12 @@ def test_hidden_layers_start_at_the_ridge_map_and_train_from_there(data, tmp_pat
                         data.X, data.y, image_bank=data.image_bank)
     assert [m.out_features for m in random.adapter_ if hasattr(m, "out_features")] == [
         16, data.image_bank.n_dims]
+    # recipe="paper" keeps the paper's random start (and its plain MLP)
+    paper = _quiet_fit(SemiClippedTransformer(recipe="paper", encoder_dim=8, max_iter=1,
+                                              control_label=data.control_label, random_state=0),
+                       data.X, data.y, image_bank=data.image_bank)
+    assert paper.training_params_["init"] == "random"
+    assert "recipe='paper'" in paper.training_params_["choices"]["init"]
 
 
 @pytest.mark.parametrize(("fraction", "n_groups", "judged"), [(0.1, 10, True), (0.09, 9, False)])
