@@ -132,7 +132,11 @@ def _rank_main(rank_, nproc, payload, backend, timeout, store_port, result):
     est = payload["estimator"]
     user_strategy = est.get_params()["strategy"]
     est.set_params(strategy="ddp")
-    est.fit(_open(payload["X"]), payload["y"], **payload["fit_params"])
+    try:
+        est.fit(_open(payload["X"]), payload["y"], **payload["fit_params"])
+    except KeyboardInterrupt:  # torch's wrapper reports no error for it (status 0 or an abort)
+        raise RuntimeError(f"rank {rank_} was interrupted (KeyboardInterrupt or SIGINT) "
+                           "during the fit") from None
     if rank_ == 0:
         est.set_params(strategy=user_strategy)
         result.send(est)

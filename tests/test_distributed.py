@@ -333,6 +333,31 @@ def test_crashed_rank_ends_the_job_with_its_traceback(tiny_data):
     assert raised_at - failed_at < 120
 
 
+class InterruptedEncoder(torch.nn.Module):
+    """A frozen encoder whose rank 1 gets a KeyboardInterrupt (as from SIGINT)."""
+
+    def __init__(self):
+        super().__init__()
+        self.proj = torch.nn.Linear(30, 4)
+
+    def forward(self, x):
+        if os.environ.get("RANK") == "1":
+            raise KeyboardInterrupt
+        return self.proj(x)
+
+
+@pytest.mark.slow
+def test_an_interrupted_rank_is_reported_as_interrupted(tiny_data):
+    """Torch's process wrapper does not report a rank's KeyboardInterrupt as its error (the
+    rank ended with status 0, or, as here without the fix, with SIGABRT); the caller must hear
+    that rank 1 was interrupted."""
+    X, y, bank = _data(tiny_data)
+    est = SemiClippedTransformer(**dict(_FIT_PARAMS, encoder=InterruptedEncoder(),
+                                        random_state=0))
+    with pytest.raises(RuntimeError, match="rank 1: RuntimeError: rank 1 was interrupted"):
+        distributed.fit(est, X, y, image_bank=bank, nproc=WORLD, timeout=600)
+
+
 def test_ddp_without_process_group_says_how_to_launch(tiny_data):
     X, y, bank = _data(tiny_data)
     with pytest.raises(ValueError, match="torchrun --nproc_per_node=N"):
