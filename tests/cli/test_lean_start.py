@@ -90,3 +90,17 @@ def test_benchmark_help_names_every_row_and_setting(capsys, monkeypatch):
     for flag, value in (("seeds", FULL["seeds"]), ("synthetic data", FULL["n_perturbations"]),
                         ("genes of the synthetic data", FULL["n_genes"])):
         assert f"{flag} (default {value})" in text, flag
+
+
+def test_fit_help_offers_every_registered_loss(capsys, monkeypatch):
+    """The CLI lists its --loss choices without importing torch; they must be the registry's."""
+    from semiclip._nn import LOSSES
+    from semiclip.cli import main
+
+    monkeypatch.setenv("COLUMNS", "1000")
+    with pytest.raises(SystemExit):
+        main(["fit", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    choices = re.search(r"--loss \{([^}]+)\}", text).group(1).split(",")
+    assert sorted(choices) == sorted(LOSSES)
+
