@@ -29,7 +29,8 @@ def test_ci_runs_the_fast_suite_then_the_slow_checks():
     assert "set -euo pipefail" in lines  # a failing step (exit 5 included) fails CI
     fast = lines.index('python -m pip install -e ".[test]" && python -m pytest')
     slow = lines.index("python -m pytest -m slow")
-    assert fast < slow
+    lower = lines.index("bash .ci/lower-bounds")  # the lowest supported scikit-learn
+    assert fast < slow < lower
 
 
 def test_some_tests_are_marked_slow():
