@@ -116,8 +116,9 @@ class StopAfter(Callback):
     held-out loss is still recorded, but does not pick the weights).
     """
 
-    def __init__(self, epochs):
+    def __init__(self, epochs, record=None):
         self.best_epoch = int(epochs)
+        self.record = record  # how the number was chosen (the folds' scores), if it was
 
     def _snapshot(self, trainer):
         self.state = {k: v.detach().clone() for k, v in trainer.module.state_dict().items()}

@@ -142,20 +142,21 @@ class RidgeStartMixin:
                         searching=True, selector=curve, user_callbacks=False)
             curves.append([c["score"] for c in curve.curve])
         epoch, record = choose_epoch(curves)
-        params["epoch_search"] = record
         choices["epochs_by"] = (f"{k} folds of {n_groups} training perturbation groups: the "
                                 "fewest epochs within one standard error of the best mean "
                                 "held-out MRR + RSA")
-        return StopAfter(epoch)
+        return StopAfter(epoch, record)
 
     def _use_refit(self, inputs, params, selector):
         """Whether to refit on every key, and why; records the chosen epochs and why (in
         ``training_params_``)."""
         choices = params.setdefault("choices", {})
         by = choices.pop("epochs_by", "the best held-out MRR + RSA of the validation split")
-        if selector is not None:
+        if selector is not None:  # the kept run's choice (one per structure_weight candidate)
             params["selected_epoch"] = selector.best_epoch
             choices["epochs"] = f"{selector.best_epoch} (0 = the ridge start), by {by}"
+            if getattr(selector, "record", None) is not None:
+                params["epoch_search"] = selector.record
         if selector is None:
             use, why = False, "no held-out selection to refit from"
         elif self.refit == "auto":
