@@ -67,6 +67,8 @@ def run(args):
         f"the ridge floor {ridge:.3f}. {spread}; total {time.perf_counter() - start:.0f} s."
     )
     print(EXPLANATION)
+    if _same_scores(results, "Semi-Clipped", "Semi-Clipped + PEA"):
+        print(PEA_UNUSED)
     if args.plot:
         _demo_plot(results, args.plot, chance, len(seeds))
     return 0
@@ -80,6 +82,22 @@ EXPLANATION = """What the columns mean:
     interpretability: how well the genes can be decoded back from the embedding (raw = 1).
   Both drop as distillation gets stronger, and that is expected: the image teacher moves the
     embedding away from replicate-level transcriptomic detail towards shared biology."""
+
+
+#: printed when the + PEA row scores exactly as the plain one on every seed
+PEA_UNUSED = (
+    "Semi-Clipped + PEA equals Semi-Clipped on every seed: PEA acts only through training,\n"
+    "  and the held-out choice kept the ridge start (no fine-tune epoch beat it). To see PEA's\n"
+    "  effect, fine-tune: init='random', or early_stopping=False with anchor_weight (the docs'\n"
+    "  \"Choosing settings\" page has the trade).")
+
+
+def _same_scores(results, a, b):
+    """Whether rows ``a`` and ``b`` scored the same recall and mAP on every seed."""
+    if a not in results or b not in results:
+        return False
+    return all(x["recall"] == y["recall"] and x["map"] == y["map"]
+               for x, y in zip(results[a], results[b]))
 
 
 def _table(table, markdown_table, n_seeds):

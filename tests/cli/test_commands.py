@@ -303,6 +303,29 @@ def test_benchmark_rows_and_orderings(capsys):
     assert checks["frozen encoder + adapter > fine-tuned encoder"] is False
 
 
+@pytest.mark.slow  # the demo with PEA end to end (~6 s)
+def test_demo_says_when_pea_changed_nothing(capsys, monkeypatch):
+    """The + PEA row equal to the plain one on every seed (the ridge start kept: PEA acts only
+    through training) gets a note saying so and how to see PEA's effect; never otherwise."""
+    from functools import partial
+
+    import semiclip.datasets
+    from semiclip import _experiments as experiments
+
+    monkeypatch.setattr(semiclip.datasets, "make_weakly_paired",
+                        partial(semiclip.datasets.make_weakly_paired, n_genes=50))
+    monkeypatch.setattr(experiments, "demo_methods", partial(experiments.demo_methods, max_iter=2))
+    assert main(["demo", "--seeds", "1", "--n-perturbations", "60", "--plot", "",
+                 "--verbose", "0"]) == 0
+    out = capsys.readouterr().out
+    rows = {m: re.search(rf"\| {re.escape(m)} \| ([^\n]*)", out).group(1).rsplit("|", 3)[0]
+            for m in ("Semi-Clipped", "Semi-Clipped + PEA")}
+    same = rows["Semi-Clipped"] == rows["Semi-Clipped + PEA"]
+    assert same  # on this toy run the ridge start is kept by both
+    assert ("Semi-Clipped + PEA equals Semi-Clipped on every seed" in out) == same
+    assert "init='random'" in out
+
+
 def test_demo_tiny(capsys, monkeypatch, tmp_path):
     from functools import partial
 
