@@ -1,20 +1,22 @@
-"""Ridge start, anchor, checkpoint selection and refit of ``SemiClippedTransformer.fit``.
+"""Ridge start, anchor, choice of epochs and refit of ``SemiClippedTransformer.fit``.
 
-The estimator's fit calls these steps (issue 19):
+The estimator's fit builds one :class:`RidgeFineTune` from its parameters
+and its own training steps (:class:`TrainingRuns`, which the fold runs and
+the refit run again) and calls these steps (issue 19):
 
-1. :meth:`RidgeStartMixin._ridge_start`: resolve ``init`` and, for a ridge
+1. :meth:`RidgeFineTune.start_map`: resolve ``init`` and, for a ridge
    start, choose ``ridge_alpha`` by K-fold over the training perturbation
    groups (:func:`._ridge_start.select_alpha`) and fit the scale-matched
    map on the training keys.
-2. :meth:`RidgeStartMixin._start`: put the map into the new adapter and
+2. :meth:`RidgeFineTune.anchor`: put the map into the new adapter and
    return the frozen starting model that ``anchor_weight`` anchors to.
-3. :meth:`RidgeStartMixin._selector`: with held-out keys, the number of
+3. :meth:`RidgeFineTune.selector`: with held-out keys, the number of
    fine-tune epochs (0 = the start) of the best held-out ``MRR + RSA``:
    chosen on folds of the training groups where that is cheap
-   (:meth:`RidgeStartMixin._fold_epochs`, then the run on the training keys
+   (:meth:`RidgeFineTune.fold_epochs`, then the run on the training keys
    stops there), else by a :class:`._epochs.CheckpointSelection` on the
    validation split (see :mod:`._epochs`).
-4. :meth:`RidgeStartMixin._refit_all`: with ``refit``, fit the start again on
+4. :meth:`RidgeFineTune.refit_all`: with ``refit``, fit the start again on
    every paired key with the chosen alpha and train for the chosen number of
    epochs of the same schedule (no held-out keys left, so no early
    stopping).
@@ -24,6 +26,7 @@ Every choice is recorded in ``training_params_`` (``init``, ``ridge_alpha``,
 """
 
 import dataclasses
+from collections.abc import Callable
 
 import numpy as np
 
@@ -32,13 +35,51 @@ from ._epochs import EPOCH_FOLDS, CheckpointSelection, HeldOutCurve, StopAfter, 
 from ._recipes import LARGE_KEYS
 from ._ridge_start import MIN_GROUPS, centroid_spread, fit_ridge_map, group_folds, select_alpha
 
-__all__ = ["RidgeStartMixin"]
+__all__ = ["RidgeFineTune", "TrainingRuns"]
 
 
-class RidgeStartMixin:
-    """The ridge-start steps of ``fit``; mixed into :class:`SemiClippedTransformer`."""
+@dataclasses.dataclass(frozen=True)
+class TrainingRuns:
+    """The estimator's training steps that the ridge start runs again (fold runs, the refit).
 
-    def _resolve_init(self, plan, params, Z):
+    Attributes
+    ----------
+    adapter_step : callable
+        ``(plan, inputs, params, d_in, Xc, Z, seed) -> (model, adapter, features)``: a new
+        adapter (and the trained model and its input).
+    training_data : callable
+        ``(plan, inputs, features, rows, held_out_rows, device) -> TrainData``.
+    train : callable
+        ``(plan, model, data, params, inputs, seed, device, ddp, threads, *, searching,
+        selector, user_callbacks) -> History``: one run of the training loop.
+    """
+
+    adapter_step: Callable
+    training_data: Callable
+    train: Callable
+
+
+class RidgeFineTune:
+    """The ridge-start steps of one ``fit``.
+
+    Parameters
+    ----------
+    params : dict
+        The estimator's parameters (``get_params(deep=False)``): ``init``,
+        ``ridge_alpha``, ``anchor_weight``, ``refit``, ``recipe``,
+        ``n_iter_no_change`` and ``callbacks`` are read.
+    runs : TrainingRuns
+        The estimator's training steps.
+    """
+
+    def __init__(self, params, runs):
+        self.init, self.ridge_alpha = params["init"], params["ridge_alpha"]
+        self.anchor_weight, self.refit = params["anchor_weight"], params["refit"]
+        self.recipe, self.n_iter_no_change = params["recipe"], params["n_iter_no_change"]
+        self.callbacks = params["callbacks"]
+        self.runs = runs
+
+    def resolve_init(self, plan, params, Z):
         """``(init, why)``: ``"ridge"`` or ``"random"`` and the reason."""
         why_not = None
         if plan.warm:
@@ -65,9 +106,9 @@ class RidgeStartMixin:
                              "or init='random'.")
         return "random", f"init='{self.init}' is random here: {why_not}"
 
-    def _ridge_start(self, plan, inputs, params, Z, train_idx, seed):
+    def start_map(self, plan, inputs, params, Z, train_idx, seed):
         """The scale-matched ridge map of the training keys, or None (a random start)."""
-        init, why = self._resolve_init(plan, params, Z)
+        init, why = self.resolve_init(plan, params, Z)
         choices = params.setdefault("choices", {})
         params["init"], choices["init"] = init, why
         params["anchor_weight"] = float(self.anchor_weight) if init == "ridge" else 0.0
@@ -89,14 +130,14 @@ class RidgeStartMixin:
         params["anchor_scale"] = centroid_spread(centroids[np.unique(codes)])
         return fit_ridge_map(Z[train_idx], codes, centroids, alpha)
 
-    def _start(self, model, adapter, start, params):
+    def anchor(self, model, adapter, start, params):
         """Put the ridge map into ``adapter``; the frozen start to anchor to (or None)."""
         if start is None:
             return None
         set_linear_start(adapter, start.weight, start.bias)
         return frozen_copy(model) if params["anchor_weight"] > 0 else None
 
-    def _selector(self, start, features, inputs, val_idx, device, choice=None):
+    def selector(self, start, features, inputs, val_idx, device, choice=None):
         """The epoch choice of a ridge start with held-out keys (else None): ``choice`` (the
         K-fold one, a :class:`StopAfter`) or a :class:`CheckpointSelection` on the split."""
         if start is None or val_idx is None or features is None:
@@ -106,7 +147,7 @@ class RidgeStartMixin:
         return CheckpointSelection(features[val_idx], inputs.codes[val_idx],
                                    inputs.bank.centroids(), device)
 
-    def _fold_epochs(self, plan, inputs, params, d_in, Xc, Z, seed, train_idx, val_idx, start,
+    def fold_epochs(self, plan, inputs, params, d_in, Xc, Z, seed, train_idx, val_idx, start,
                      device, ddp, threads):
         """The K-fold choice of the number of fine-tune epochs (a :class:`StopAfter`), or None
         where it is not cheap or possible (the validation split chooses then)."""
@@ -131,14 +172,14 @@ class RidgeStartMixin:
             fit_idx, held_idx = train_idx[~test], train_idx[test]
             fold_start = fit_ridge_map(Z[fit_idx], inputs.codes[fit_idx], centroids,
                                        params["ridge_alpha"])
-            model, adapter, features = self._adapter_step(plan, inputs, fold_params, d_in, Xc,
+            model, adapter, features = self.runs.adapter_step(plan, inputs, fold_params, d_in, Xc,
                                                           Z, seed)
             data = dataclasses.replace(
-                self._training_data(plan, inputs, features, fit_idx, None, device),
-                anchor=self._start(model, adapter, fold_start, params))
+                self.runs.training_data(plan, inputs, features, fit_idx, None, device),
+                anchor=self.anchor(model, adapter, fold_start, params))
             curve = HeldOutCurve(features[held_idx], inputs.codes[held_idx], centroids, device,
                                  patience=self.n_iter_no_change)
-            self._train(plan, model, data, fold_params, inputs, seed, device, None, threads,
+            self.runs.train(plan, model, data, fold_params, inputs, seed, device, None, threads,
                         searching=True, selector=curve, user_callbacks=False)
             curves.append([c["score"] for c in curve.curve])
         epoch, record = choose_epoch(curves)
@@ -147,7 +188,7 @@ class RidgeStartMixin:
                                 "held-out MRR + RSA")
         return StopAfter(epoch, record)
 
-    def _use_refit(self, inputs, params, selector):
+    def use_refit(self, inputs, params, selector):
         """Whether to refit on every key, and why; records the chosen epochs and why (in
         ``training_params_``)."""
         choices = params.setdefault("choices", {})
@@ -170,7 +211,7 @@ class RidgeStartMixin:
         params.setdefault("choices", {})["refit"] = why
         return use
 
-    def _refit_all(self, plan, inputs, params, d_in, Xc, Z, seed, device, ddp, threads,
+    def refit_all(self, plan, inputs, params, d_in, Xc, Z, seed, device, ddp, threads,
                    best_epoch):
         """``(model, adapter, history)`` refitted on every paired key for ``best_epoch`` epochs
         of the ``max_iter`` schedule."""
@@ -178,13 +219,13 @@ class RidgeStartMixin:
         start = fit_ridge_map(Z[paired], inputs.codes[paired], inputs.bank.centroids(),
                               params["ridge_alpha"])
         refit_params = dict(params, early_stopping=False)
-        model, adapter, features = self._adapter_step(plan, inputs, refit_params, d_in, Xc, Z,
+        model, adapter, features = self.runs.adapter_step(plan, inputs, refit_params, d_in, Xc, Z,
                                                       seed)
-        anchor = self._start(model, adapter, start, params)
+        anchor = self.anchor(model, adapter, start, params)
         if best_epoch == 0:
             return model.eval(), adapter, History()
-        data = self._training_data(plan, inputs, features, paired, None, device)
+        data = self.runs.training_data(plan, inputs, features, paired, None, device)
         data = dataclasses.replace(data, anchor=anchor)
-        history = self._train(plan, model, data, refit_params, inputs, seed, device, ddp,
+        history = self.runs.train(plan, model, data, refit_params, inputs, seed, device, ddp,
                               threads, searching=True, selector=StopAfter(best_epoch))
         return model, adapter, history

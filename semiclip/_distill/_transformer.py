@@ -66,7 +66,7 @@ from ._on_disk import (
 from ._params import TRANSFORMER_CONSTRAINTS, fill_doc
 from ._ranks import check_ranks_agree, random_state_and_context
 from ._recipes import resolve_recipe
-from ._ridge_fit import RidgeStartMixin
+from ._ridge_fit import RidgeFineTune, TrainingRuns
 from ._selection import (
     best_candidate,
     held_out_scores,
@@ -90,8 +90,7 @@ __all__ = ["SemiClippedTransformer"]
 
 
 @fill_doc
-class SemiClippedTransformer(RidgeStartMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin,
-                             BaseEstimator):
+class SemiClippedTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     """Distil frozen image-teacher embeddings into a transcriptomics representation.
 
     A frozen encoder (PCA, any fitted transformer, or a torch module) maps
@@ -605,17 +604,19 @@ class SemiClippedTransformer(RidgeStartMixin, ClassNamePrefixFeaturesOutMixin, T
             incremental=plan.incremental, warm=plan.warm, n_keys=inputs.n_keys,
             ddp=ddp is not None)
         centroids, runs = inputs.bank.centroids(), []
-        start = self._ridge_start(plan, inputs, params, Z, train_idx, seed)  # the ridge start
+        ridge = RidgeFineTune(self.get_params(deep=False),
+                              TrainingRuns(self._adapter_step, self._training_data, self._train))
+        start = ridge.start_map(plan, inputs, params, Z, train_idx, seed)  # the ridge start
         for weight in weights:
             params["structure_weight"] = weight
-            choice = self._fold_epochs(plan, inputs, params, d_in, Xc, Z, seed, train_idx,
+            choice = ridge.fold_epochs(plan, inputs, params, d_in, Xc, Z, seed, train_idx,
                                        val_idx, start, device, ddp, threads)
             model, adapter, features = self._adapter_step(plan, inputs, params, d_in, Xc, Z,
                                                           seed)
             data = dataclasses.replace(self._training_data(plan, inputs, features, train_idx,
                                                            val_idx, device),
-                                       anchor=self._start(model, adapter, start, params))
-            selector = self._selector(start, features, inputs, val_idx, device, choice)
+                                       anchor=ridge.anchor(model, adapter, start, params))
+            selector = ridge.selector(start, features, inputs, val_idx, device, choice)
             history = self._train(plan, model, data, params, inputs, seed, device, ddp, threads,
                                   searching=len(weights) > 1, selector=selector)
             held_out = None  # the held-out samples' embeddings (in memory only)
@@ -644,8 +645,8 @@ class SemiClippedTransformer(RidgeStartMixin, ClassNamePrefixFeaturesOutMixin, T
                 warn_if_not_generalising(self.validation_report_, type(self).__name__)
                 if self.verbose:
                     print(f"{type(self).__name__}: {self.validation_report_['summary']}")
-        if self._use_refit(inputs, params, selector):  # the chosen epochs on every key
-            model, adapter, history = self._refit_all(
+        if ridge.use_refit(inputs, params, selector):  # the chosen epochs on every key
+            model, adapter, history = ridge.refit_all(
                 plan, inputs, params, d_in, Xc, Z, seed, device, ddp, threads,
                 selector.best_epoch)
         return model, adapter, history
