@@ -218,8 +218,8 @@ def warn_if_not_generalising(report, name):
     if report["below_floor"]:
         what = ("does not generalise beyond the frozen encoder: on {n} held-out perturbations it "
                 "falls below the frozen encoder's ridge floor on both scores")
-        advice = ("A ridge map (semiclip.RidgeDistiller) is better here; start the adapter "
-                  "at it (init='ridge', the default for linear adapters) or add keys.")
+        advice = ("A ridge map (semiclip.RidgeDistiller) is better here: use it, keep the "
+                  "default ridge start (init='auto') if you changed init, or add keys.")
     else:
         what = ("does not generalise to new perturbations: on {n} held-out perturbations its "
                 "retrieval of the teacher is not above chance (the MRR's 95 % interval includes "

@@ -69,6 +69,11 @@ def test_generalization_advice_names_the_ridge_method_and_flags():
     assert "A ridge map (`semiclip fit --method ridge`) is better here" in text
     assert "try --structure-weight auto," in text
     assert "RidgeDistiller" not in text and "_" not in text
+    # the flag of the start, in the estimator's own advice (issue 19: every adapter starts at
+    # the ridge map by default)
+    text = cli_advice("keep the default ridge start (init='auto') if you changed init",
+                      command_flags("fit"))
+    assert "(--init auto)" in text
 
 
 def _option_actions():
