@@ -119,13 +119,16 @@ def _teacher(args):
     bank = read_bank(args, None, None)
     if not args.normalize_symbols:
         return bank
+    keys = np.asarray(bank.keys, dtype=object)
+    return ImageBank(bank.embeddings, _gene_symbols(keys, keys == args.control_label, args))
+
+
+def _gene_symbols(keys, is_control, args):
+    """``keys`` with the gene symbols normalised (``--strip-variant``), controls as they are."""
     from ..datasets import normalize_gene_symbols
 
-    keys = np.asarray(bank.keys, dtype=object)
-    control = keys == args.control_label
-    keys = np.where(control, keys, normalize_gene_symbols(
+    return np.where(is_control, keys, normalize_gene_symbols(
         keys.astype(str).astype(object), strip_variant=args.strip_variant))
-    return ImageBank(bank.embeddings, keys)
 
 
 def _cross_modal(Z, genes, bank, path, seed):
@@ -182,11 +185,7 @@ def _score(args, path, sources, auto, bank=None):
                         obsm=obsm, features=features, exclude=args.exclude_cols)
     Z, genes, batch = data.X.astype(np.float64), data.y, data.batch
     if args.normalize_symbols:
-        from ..datasets import normalize_gene_symbols
-
-        genes = np.where(data.is_control, genes,
-                         normalize_gene_symbols(genes.astype(str).astype(object),
-                                                strip_variant=args.strip_variant))
+        genes = _gene_symbols(genes, data.is_control, args)
     method = args.normalize
     has_controls = bool(data.is_control.any())
     if method == "auto":
