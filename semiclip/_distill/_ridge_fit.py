@@ -154,8 +154,8 @@ class RidgeFineTune:
         choices = params.setdefault("choices", {})
         if start is None or val_idx is None:
             return None
-        groups = inputs.groups[train_idx]
-        n_groups = int(np.unique(np.asarray(groups, dtype=str)).size)
+        groups = np.asarray(inputs.groups[train_idx], dtype=str)
+        n_groups = int(np.unique(groups).size)
         why = (f"{inputs.n_keys} paired keys (folds below {LARGE_KEYS})"
                if inputs.n_keys >= LARGE_KEYS else "strategy='ddp'" if ddp is not None
                else f"{n_groups} training perturbation groups (folds need {MIN_GROUPS})"
@@ -167,8 +167,8 @@ class RidgeFineTune:
         rng = np.random.default_rng([int(seed), 20])
         centroids, curves = inputs.bank.centroids(), []
         fold_params = dict(params, early_stopping=False, verbose=0)  # no progress bars
-        for held in group_folds(np.asarray(groups, dtype=str), k, rng):
-            test = np.isin(np.asarray(groups, dtype=str), held)
+        for held in group_folds(groups, k, rng):
+            test = np.isin(groups, held)
             fit_idx, held_idx = train_idx[~test], train_idx[test]
             fold_start = fit_ridge_map(Z[fit_idx], inputs.codes[fit_idx], centroids,
                                        params["ridge_alpha"])
