@@ -308,8 +308,11 @@ class FailingEncoder(torch.nn.Module):
 
     def forward(self, x):
         if os.environ.get("RANK") == "1":
-            raise RuntimeError(f"injected failure on rank 1 at t={time.time()!r}")
+            self.fail()
         return self.proj(x)
+
+    def fail(self):
+        raise RuntimeError(f"injected failure on rank 1 at t={time.time()!r}")
 
 
 @pytest.mark.slow
@@ -333,17 +336,11 @@ def test_crashed_rank_ends_the_job_with_its_traceback(tiny_data):
     assert raised_at - failed_at < 120
 
 
-class InterruptedEncoder(torch.nn.Module):
+class InterruptedEncoder(FailingEncoder):
     """A frozen encoder whose rank 1 gets a KeyboardInterrupt (as from SIGINT)."""
 
-    def __init__(self):
-        super().__init__()
-        self.proj = torch.nn.Linear(30, 4)
-
-    def forward(self, x):
-        if os.environ.get("RANK") == "1":
-            raise KeyboardInterrupt
-        return self.proj(x)
+    def fail(self):
+        raise KeyboardInterrupt
 
 
 @pytest.mark.slow
